@@ -1,0 +1,236 @@
+//! Wire types of the admin API (`/api/...`), serialised by the server and read by mwctl.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a key may do. Ingest needs `deployments`; `/api/*` needs `admin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Deployments,
+    Incidents,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Deployments, Scope::Incidents, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Deployments => "deployments",
+            Scope::Incidents => "incidents",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Scope, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown scope {s:?}; use deployments, incidents or admin"))
+    }
+}
+
+/// `POST /api/keys`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateKey {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An API key as listed: never the key itself, only its display prefix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key (`mwk_abcd1234`), to recognise it.
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to `POST /api/keys`: the only time the key is shown.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub meta: ApiKey,
+    pub key: String,
+}
+
+/// Processing state of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventStatus {
+    Waiting,
+    Running,
+    Success,
+    Failure,
+    Rejected,
+    Pruned,
+}
+
+impl EventStatus {
+    pub const ALL: [EventStatus; 6] = [
+        EventStatus::Waiting,
+        EventStatus::Running,
+        EventStatus::Success,
+        EventStatus::Failure,
+        EventStatus::Rejected,
+        EventStatus::Pruned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Waiting => "WAITING",
+            EventStatus::Running => "RUNNING",
+            EventStatus::Success => "SUCCESS",
+            EventStatus::Failure => "FAILURE",
+            EventStatus::Rejected => "REJECTED",
+            EventStatus::Pruned => "PRUNED",
+        }
+    }
+}
+
+impl fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<EventStatus, String> {
+        EventStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown event status {s:?}; use waiting, running, success, failure, rejected or pruned"
+                )
+            })
+    }
+}
+
+/// A stored request (the data dump), as listed by `GET /api/events`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub key_id: String,
+    /// What was sent: `workflow` for run ingest (later: `incident`).
+    pub request_type: String,
+    pub webhook_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub status: EventStatus,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub processed_at: Option<DateTime<Utc>>,
+    /// Runs in the request.
+    pub runs_received: u64,
+    /// Runs the worker inserted.
+    pub runs_created: u64,
+    /// Stored runs the worker changed.
+    pub runs_updated: u64,
+    /// Runs left as they were (a PENDING run arriving after a final one).
+    pub runs_unchanged: u64,
+}
+
+/// `GET /api/events/{id}`: the event with what was sent, what was answered and what it wrote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub event: Event,
+    /// The request body as text (decompressed; lossy UTF-8), absent when it was not kept.
+    pub body: Option<String>,
+    /// The answer sent to the client.
+    pub response: Value,
+    pub runs: Vec<RunRef>,
+}
+
+/// A run that an event wrote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRef {
+    pub run_id: i64,
+    /// `created` or `updated`.
+    pub action: String,
+    pub repo: String,
+    pub workflow: String,
+    pub unique_id: String,
+    pub status: String,
+}
+
+/// `POST /api/events/{id}/prune[?dry_run=true]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PruneReport {
+    pub event_id: String,
+    pub dry_run: bool,
+    /// The event was pruned before; nothing was deleted now.
+    pub already_pruned: bool,
+    /// The runs deleted (or, on a dry run, that would be).
+    pub runs: Vec<RunRef>,
+    /// Workflows left without runs, deleted with them.
+    pub workflows_deleted: u64,
+}
+
+/// `POST /api/repos`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinkRepo {
+    pub url: String,
+}
+
+/// A linked repository.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Repo {
+    pub id: i64,
+    pub host: String,
+    pub org: String,
+    pub name: String,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored run, as `GET /api/runs` lists it (Middleware's `repo_workflow_runs` joined with
+/// its workflow and repo).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredRun {
+    pub id: i64,
+    /// `org/name`.
+    pub repo: String,
+    pub workflow: String,
+    pub workflow_run_unique_id: String,
+    pub event_actor: String,
+    pub head_branch: String,
+    pub status: String,
+    pub conducted_at: DateTime<Utc>,
+    /// Seconds.
+    pub duration: Option<i64>,
+    pub html_url: Option<String>,
+    pub commit_sha: Option<String>,
+    pub meta: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Every non-2xx admin API answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+    pub resolution: String,
+}

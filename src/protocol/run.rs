@@ -1,0 +1,196 @@
+//! The run model: what a client may send (`RawRun`, lenient) and what validation yields (`Run`).
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The final or pending state of a workflow run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunStatus {
+    Success,
+    Failure,
+    Pending,
+    Cancelled,
+}
+
+impl RunStatus {
+    /// The wire spelling (`SUCCESS`, ...), which is also what the server stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Success => "SUCCESS",
+            RunStatus::Failure => "FAILURE",
+            RunStatus::Pending => "PENDING",
+            RunStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Parses the protocol's spellings, case-insensitively (`CANCELED` too).
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "SUCCESS" => Some(RunStatus::Success),
+            "FAILURE" => Some(RunStatus::Failure),
+            "PENDING" => Some(RunStatus::Pending),
+            "CANCELLED" | "CANCELED" => Some(RunStatus::Cancelled),
+            _ => None,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self != RunStatus::Pending
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated run, ready to send or to store. Serialises to the wire format.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub workflow_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_names: Vec<String>,
+    pub event_actor: String,
+    pub head_branch: String,
+    pub workflow_run_unique_id: String,
+    pub status: RunStatus,
+    pub workflow_run_conducted_at: DateTime<FixedOffset>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_sha: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
+}
+
+/// A run as received: every field kept as raw JSON so that validation can report a wrong type
+/// per field instead of failing the whole batch. Unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawRun {
+    pub workflow_name: Option<Value>,
+    pub repo_urls: Option<Value>,
+    pub repo_names: Option<Value>,
+    pub event_actor: Option<Value>,
+    pub head_branch: Option<Value>,
+    pub workflow_run_unique_id: Option<Value>,
+    pub status: Option<Value>,
+    pub workflow_run_conducted_at: Option<Value>,
+    pub duration: Option<Value>,
+    pub html_url: Option<Value>,
+    pub commit_sha: Option<Value>,
+    pub meta: Option<Value>,
+}
+
+/// One element of a `workflow_runs` array: a run object, or something else that validation
+/// reports by index (a string, a number, an array...).
+#[derive(Debug)]
+pub enum RunElement {
+    Object(Box<RawRun>),
+    NotAnObject(&'static str),
+}
+
+impl<'de> Deserialize<'de> for RunElement {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ElementVisitor)
+    }
+}
+
+struct ElementVisitor;
+
+impl<'de> Visitor<'de> for ElementVisitor {
+    type Value = RunElement;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a run object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RunElement, A::Error> {
+        RawRun::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(|raw| RunElement::Object(Box::new(raw)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RunElement, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(RunElement::NotAnObject("an array"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<RunElement, E> {
+        Ok(RunElement::NotAnObject("a string"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<RunElement, E> {
+        Ok(RunElement::NotAnObject("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<RunElement, E> {
+        Ok(RunElement::NotAnObject("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<RunElement, E> {
+        Ok(RunElement::NotAnObject("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<RunElement, E> {
+        Ok(RunElement::NotAnObject("a number"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<RunElement, E> {
+        Ok(RunElement::NotAnObject("null"))
+    }
+}
+
+/// Names a JSON value's type the way error messages say it.
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_spellings() {
+        assert_eq!(RunStatus::parse("success"), Some(RunStatus::Success));
+        assert_eq!(RunStatus::parse("Canceled"), Some(RunStatus::Cancelled));
+        assert_eq!(RunStatus::parse("CANCELLED"), Some(RunStatus::Cancelled));
+        assert_eq!(RunStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn elements_of_any_type_parse() {
+        let items: Vec<RunElement> = serde_json::from_str(
+            r#"[{"workflow_name":"x","extra":[1]}, "s", 3, null, [1,2], true]"#,
+        )
+        .expect("parses");
+        assert!(matches!(&items[0], RunElement::Object(raw) if raw.workflow_name.is_some()));
+        let kinds: Vec<_> = items[1..]
+            .iter()
+            .map(|e| match e {
+                RunElement::NotAnObject(kind) => *kind,
+                RunElement::Object(_) => "object",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["a string", "a number", "null", "an array", "a boolean"]
+        );
+    }
+}
