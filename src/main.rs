@@ -1,3 +1,78 @@
-fn main() {
-    println!("Hello, world!");
+//! Thin: parse, resolve settings, dispatch, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+
+use mwctl::cli::{Cli, OutputFormat};
+use mwctl::commands::{self, Ctx, ExitStatus};
+use mwctl::report::{Printer, Verbosity};
+use mwctl::settings::{Given, Inputs, Settings};
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let given = |id: &str| match matches.value_source(id) {
+        Some(ValueSource::EnvVariable) => Given::Env,
+        _ => Given::Flag,
+    };
+    let (url_given, key_given) = (given("url"), given("api_key"));
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+
+    let verbosity = if cli.global.quiet {
+        Verbosity::Quiet
+    } else if cli.global.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let printer = Printer::new(verbosity, cli.global.output == OutputFormat::Json);
+    let settings = Settings::resolve(Inputs {
+        url: cli.global.url.clone().map(|u| (u, url_given)),
+        api_key: cli.global.api_key.clone().map(|k| (k, key_given)),
+        profile: cli.global.profile.clone(),
+        config: cli.global.config.clone(),
+    });
+    let ctx = Ctx { settings, printer };
+
+    // One thread is plenty for a CLI and starts fastest; `send` spawns its own workers.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli, &ctx)) {
+        Ok(status) => status.into(),
+        Err(e) => report_error(&e),
+    }
+}
+
+/// Prints the cause chain to stderr; a closed stdout (`mwctl ... | head`) is not an error.
+fn report_error(e: &anyhow::Error) -> ExitCode {
+    let broken_pipe = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitStatus::Success.into();
+    }
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    if let Some(api) = e.downcast_ref::<mwctl::client::ApiError>()
+        && let Some(resolution) = api.resolution()
+    {
+        eprintln!("  to fix: {resolution}");
+    }
+    ExitStatus::Failure.into()
 }

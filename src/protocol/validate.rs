@@ -92,6 +92,23 @@ pub fn validate_run(
     })
 }
 
+/// Checks a run built in code (e.g. by `mwctl deploy`) with exactly the rules a received run
+/// gets, by passing it through its wire form.
+pub fn check_built_run(run: &Run, now: DateTime<Utc>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    match serde_json::to_value(run).and_then(serde_json::from_value::<RawRun>) {
+        Ok(raw) => {
+            validate_run(raw, 0, now, &mut errors);
+        }
+        Err(e) => errors.push(FieldError {
+            index: 0,
+            field: "workflow_runs".to_owned(),
+            message: e.to_string(),
+        }),
+    }
+    errors
+}
+
 /// Validates one element of a `workflow_runs` array.
 pub fn validate_element(
     element: RunElement,

@@ -1,0 +1,597 @@
+//! Every command-line definition. Doc comments are the help text: the first line is the short
+//! help, the rest the long help.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::protocol::admin::{EventStatus, Scope};
+
+const AFTER_HELP: &str = "\
+Examples:
+  mwctl login --url https://middleware.example.com        # store the server and key once
+  mwctl repos link https://github.com/acme/shop            # let the server accept runs of a repo
+  mwctl deploy start && ./deploy.sh && mwctl deploy finish --status success
+  mwctl send runs.json                                     # backfill exported history
+
+Settings come from flags, then MW_* environment variables, then the config file
+(`mwctl config show` tells which). Docs: docs/protocol.md";
+
+/// Send deployments from any CI to Middleware, the open-source DORA metrics platform.
+///
+/// mwctl reports each deployment (start, finish, or a past one) as a workflow run to
+/// Middleware's webhook, so Deployment Frequency and Lead Time are right whatever CI deploys.
+/// It also backfills history from exported JSON and manages keys, linked repos and events.
+#[derive(Debug, Parser)]
+#[command(name = "mwctl", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Middleware server URL, e.g. https://middleware.example.com
+    #[arg(long, global = true, env = "MW_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// API key (prefer MW_API_KEY or `mwctl login`: flags show up in process lists)
+    #[arg(
+        long,
+        global = true,
+        env = "MW_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+
+    /// Profile of the config file to use [default: default]
+    #[arg(long, global = true, env = "MW_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Config file [default: <config dir>/mwctl/config.toml]
+    #[arg(long, global = true, env = "MW_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output format: text for people, json for scripts
+    #[arg(long, short = 'o', global = true, value_enum, env = "MW_OUTPUT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Print only data and errors
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail (requests, retries, where each setting came from)
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+// Parsed once per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Save the server URL and an API key in the config file
+    ///
+    /// Checks that the server answers and accepts the key, then writes them to the profile
+    /// (file mode 0600). The key is read from --api-key-stdin, MW_API_KEY / --api-key, or a
+    /// hidden prompt on a terminal.
+    Login(LoginArgs),
+
+    /// Show or locate the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
+    /// Report a deployment from a pipeline (start, finish, or one that already happened)
+    ///
+    /// Fields come from flags, else the CI environment, else git. These commands never fail
+    /// the pipeline unless --strict: a server that is down, slow or refusing gives a warning
+    /// and exit code 0, within --timeout.
+    #[command(subcommand)]
+    Deploy(DeployCommand),
+
+    /// Backfill runs from a JSON file (or - for stdin)
+    ///
+    /// Reads a JSON array of runs or {"workflow_runs": [...]}, validates every run locally,
+    /// and sends them in signed batches of at most 500. Exits non-zero when any run was not
+    /// accepted.
+    Send(SendArgs),
+
+    /// Check a runs file against the protocol's rules, offline
+    Validate(ValidateArgs),
+
+    /// Manage API keys (needs an admin key)
+    #[command(subcommand)]
+    Keys(KeysCommand),
+
+    /// Manage linked repositories: the server accepts runs only for these (needs an admin key)
+    #[command(subcommand)]
+    Repos(ReposCommand),
+
+    /// List stored runs (needs an admin key)
+    #[command(subcommand)]
+    Runs(RunsCommand),
+
+    /// Inspect received webhook events (needs an admin key)
+    #[command(subcommand)]
+    Events(EventsCommand),
+
+    /// Delete the runs one event wrote, and mark it pruned (needs an admin key)
+    ///
+    /// Use it to undo a bad backfill or a wrong deployment report. Asks for confirmation on a
+    /// terminal unless --yes; --dry-run lists what would be deleted.
+    Prune(PruneArgs),
+
+    /// Print a shell completion script
+    ///
+    /// Example: mwctl completions bash > /etc/bash_completion.d/mwctl
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Read the API key from the first line of standard input
+    #[arg(long)]
+    pub api_key_stdin: bool,
+
+    /// Save without checking the key against the server
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show the settings in effect and where each comes from (the key is redacted)
+    Show,
+    /// Print the config file's path
+    Path,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployCommand {
+    /// Report that a deployment started (sends a PENDING run)
+    ///
+    /// Keeps the run's id and start time in a state file that `deploy finish` in the same
+    /// job finds.
+    Start(StartArgs),
+
+    /// Report that a deployment finished, with its status and duration
+    ///
+    /// Uses the state `deploy start` left; without it, sends the final status with the CI's
+    /// start time when it has one.
+    Finish(FinishArgs),
+
+    /// Report a deployment that already happened, in one request
+    Record(RecordArgs),
+}
+
+/// What identifies and describes the run. Each defaults to the CI environment, then git.
+#[derive(Clone, Debug, Default, Args)]
+pub struct RunFieldArgs {
+    /// Repository URL [default: from CI, else `git remote get-url origin`]
+    #[arg(long, env = "MW_REPO", value_name = "URL")]
+    pub repo: Option<String>,
+
+    /// Workflow (deployment pipeline) name [default: the CI workflow or job name]
+    #[arg(long, env = "MW_WORKFLOW", value_name = "NAME")]
+    pub workflow: Option<String>,
+
+    /// Branch deployed; must be the PRs' base branch (e.g. main) for lead time [default: from CI, else git]
+    #[arg(long, env = "MW_BRANCH", value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// Commit deployed [default: from CI, else `git rev-parse HEAD`]
+    #[arg(long, env = "MW_COMMIT", value_name = "SHA")]
+    pub commit: Option<String>,
+
+    /// Unique id of this deployment run [default: the CI run id and attempt]
+    #[arg(long, env = "MW_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Link to the run [default: the CI run URL]
+    #[arg(long, env = "MW_RUN_URL", value_name = "URL")]
+    pub run_url: Option<String>,
+
+    /// Who triggered the deployment [default: the CI actor, else $USER]
+    #[arg(long, env = "MW_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+
+    /// Extra metadata stored with the run (repeatable)
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub meta: Vec<(String, String)>,
+}
+
+/// How a deploy command is delivered.
+#[derive(Clone, Debug, Args)]
+pub struct DeliveryArgs {
+    /// Give up after this long, in total (DNS, connect, retries, answer)
+    #[arg(long, env = "MW_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Exit non-zero when the deployment could not be reported (default: warn and exit 0)
+    #[arg(long, env = "MW_STRICT")]
+    pub strict: bool,
+
+    /// Print the run that would be sent and where each field came from; send nothing
+    #[arg(long, alias = "explain")]
+    pub dry_run: bool,
+
+    /// Where start keeps the run for finish [default: a file in the CI's temp dir keyed by the job]
+    #[arg(long, env = "MW_STATE_FILE", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub fields: RunFieldArgs,
+
+    /// When the deployment started [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub started_at: Option<DateTime<FixedOffset>>,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FinishArgs {
+    /// How it ended: success, failure or cancelled (also: passed, failed, error, canceled, aborted...)
+    #[arg(long, env = "MW_STATUS", value_parser = parse_final_status)]
+    pub status: FinalStatus,
+
+    #[command(flatten)]
+    pub fields: RunFieldArgs,
+
+    /// Duration in seconds [default: now minus the start time]
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u64>,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// How it ended: success, failure, cancelled, or pending
+    #[arg(long, value_parser = parse_any_status)]
+    pub status: crate::protocol::RunStatus,
+
+    /// When the deployment started (RFC 3339, e.g. 2024-05-01T12:00:00Z)
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub started_at: DateTime<FixedOffset>,
+
+    /// When it finished; the duration is the difference
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "duration")]
+    pub finished_at: Option<DateTime<FixedOffset>>,
+
+    /// Duration in seconds
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u64>,
+
+    #[command(flatten)]
+    pub fields: RunFieldArgs,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// A final deployment status, from any common spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalStatus {
+    Success,
+    Failure,
+    Cancelled,
+}
+
+impl From<FinalStatus> for crate::protocol::RunStatus {
+    fn from(status: FinalStatus) -> Self {
+        match status {
+            FinalStatus::Success => crate::protocol::RunStatus::Success,
+            FinalStatus::Failure => crate::protocol::RunStatus::Failure,
+            FinalStatus::Cancelled => crate::protocol::RunStatus::Cancelled,
+        }
+    }
+}
+
+/// Accepts the spellings CIs use: GitHub's `job.status`, GitLab's `CI_JOB_STATUS`, Jenkins'
+/// `currentBuild.result`, Buildkite's exit states and plain words.
+pub fn parse_final_status(s: &str) -> Result<FinalStatus, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "success" | "succeeded" | "successful" | "passed" | "pass" | "ok" | "done" | "0" => {
+            Ok(FinalStatus::Success)
+        }
+        "failure" | "failed" | "fail" | "error" | "errored" | "broken" | "unstable"
+        | "timed_out" | "timedout" | "timeout" => Ok(FinalStatus::Failure),
+        "cancelled" | "canceled" | "cancel" | "aborted" | "abort" | "stopped" | "skipped"
+        | "not_built" => Ok(FinalStatus::Cancelled),
+        _ => Err(format!(
+            "{s:?} is not a final status; use success, failure or cancelled"
+        )),
+    }
+}
+
+fn parse_any_status(s: &str) -> Result<crate::protocol::RunStatus, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "pending" | "running" | "started" | "in_progress" => {
+            Ok(crate::protocol::RunStatus::Pending)
+        }
+        _ => parse_final_status(s).map(Into::into),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The runs file: a JSON array of runs or {"workflow_runs": [...]}; - reads stdin
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Runs per request (at most 500)
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub batch_size: u16,
+
+    /// Read and validate everything, send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Per-request timeout
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The runs file: a JSON array of runs or {"workflow_runs": [...]}; - reads stdin
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is shown once
+    ///
+    /// Example: mwctl keys create --name gitlab-ci --scope deployments --expires 90d
+    Create(KeyCreateArgs),
+    /// List keys (prefix, scopes, last use; never the key)
+    List,
+    /// Revoke a key; it stops working on its next request
+    Revoke(IdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// A name that says where the key is used, e.g. gitlab-ci
+    #[arg(long)]
+    pub name: String,
+
+    /// What the key may do (repeatable): deployments, incidents, admin
+    #[arg(long = "scope", value_name = "SCOPE", default_value = "deployments", value_parser = clap::builder::ValueParser::new(parse_scope))]
+    pub scopes: Vec<Scope>,
+
+    /// Lifetime, e.g. 90d or 12h [default: never expires]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expires: Option<Duration>,
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The id, as `list` shows it
+    pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReposCommand {
+    /// Link a repository, e.g. https://github.com/acme/shop
+    Link(RepoLinkArgs),
+    /// List linked repositories
+    List,
+    /// Unlink a repository; runs for it are then refused
+    Unlink(IdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct RepoLinkArgs {
+    /// Repository URL (https://host/org/name or git@host:org/name.git)
+    pub url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List stored runs, newest first
+    List(RunsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsListArgs {
+    /// Only this repository (org/name or URL)
+    #[arg(long)]
+    pub repo: Option<String>,
+
+    /// Only this workflow
+    #[arg(long)]
+    pub workflow: Option<String>,
+
+    /// At most this many
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// List events, newest first
+    List(EventsListArgs),
+    /// Show one event: the request, the answer, the error and the runs it wrote
+    Show(IdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsListArgs {
+    /// Only events in this state
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_event_status))]
+    pub status: Option<EventStatus>,
+
+    /// At most this many
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+
+    /// Only events older than this event id (for paging)
+    #[arg(long, value_name = "EVENT_ID")]
+    pub before: Option<String>,
+}
+
+fn parse_event_status(s: &str) -> Result<EventStatus, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The event whose runs to delete
+    pub event_id: String,
+
+    /// List what would be deleted; delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+/// `10s`, `500ms`, `90d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 10s, 5m, 90d"))
+}
+
+fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    crate::protocol::validate::parse_timestamp(s).ok_or_else(|| {
+        format!("{s:?} is not a timestamp with an offset; use e.g. 2024-05-01T12:00:00Z")
+    })
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_common_invocations() {
+        let cli = Cli::try_parse_from([
+            "mwctl",
+            "deploy",
+            "finish",
+            "--status",
+            "Passed",
+            "--workflow",
+            "w",
+            "-o",
+            "json",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        match cli.command {
+            Command::Deploy(DeployCommand::Finish(args)) => {
+                assert_eq!(args.status, FinalStatus::Success);
+                assert_eq!(args.fields.workflow.as_deref(), Some("w"));
+                assert_eq!(args.delivery.timeout, Duration::from_secs(10));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "mwctl",
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--scope",
+            "admin",
+            "--scope",
+            "deployments",
+            "--expires",
+            "90d",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Keys(KeysCommand::Create(args)) => {
+                assert_eq!(args.scopes, [Scope::Admin, Scope::Deployments]);
+                assert_eq!(args.expires, Some(Duration::from_secs(90 * 86400)));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for argv in [
+            &["mwctl", "deploy", "finish", "--status", "maybe"][..],
+            &["mwctl", "send", "f.json", "--batch-size", "501"],
+            &["mwctl", "send", "f.json", "--batch-size", "0"],
+            &["mwctl", "keys", "create", "--name", "x", "--scope", "root"],
+            &["mwctl", "events", "list", "--status", "lost"],
+            &[
+                "mwctl",
+                "deploy",
+                "record",
+                "--status",
+                "success",
+                "--started-at",
+                "yesterday",
+            ],
+            &["mwctl", "deploy", "start", "--timeout", "soon"],
+            &["mwctl", "deploy", "start", "--meta", "novalue"],
+            &["mwctl", "-q", "-v", "keys", "list"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn status_spellings() {
+        for (s, want) in [
+            ("success", FinalStatus::Success),
+            ("SUCCEEDED", FinalStatus::Success),
+            ("failed", FinalStatus::Failure),
+            ("error", FinalStatus::Failure),
+            ("cancelled", FinalStatus::Cancelled),
+            ("canceled", FinalStatus::Cancelled),
+            ("ABORTED", FinalStatus::Cancelled),
+        ] {
+            assert_eq!(parse_final_status(s), Ok(want), "{s}");
+        }
+    }
+}

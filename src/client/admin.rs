@@ -1,0 +1,165 @@
+//! Typed calls to the admin API (`/api/...`).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, Client};
+use crate::protocol::admin::{
+    ApiKey, CreateKey, CreatedKey, Event, EventDetail, EventStatus, LinkRepo, PruneReport, Repo,
+    StoredRun,
+};
+
+impl Client {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ApiError> {
+        let url = self.base.clone();
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::from_transport(&url, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::from_transport(&url, e))?;
+        if !status.is_success() {
+            return Err(ApiError::from_status(status, &headers, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            let snippet: String = String::from_utf8_lossy(&body).chars().take(120).collect();
+            ApiError::Protocol(format!("{e} in {snippet:?}"))
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        self.call(self.http.get(self.url(path)).query(query)).await
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ApiError> {
+        let body = serde_json::to_vec(body).map_err(|e| ApiError::Protocol(e.to_string()))?;
+        let request = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.call(request).await
+    }
+
+    /// Reachability without a key: `GET /healthz`.
+    pub async fn health(&self) -> Result<(), ApiError> {
+        let _: serde_json::Value = self.get("/healthz", &[]).await?;
+        Ok(())
+    }
+
+    pub async fn create_key(&self, request: &CreateKey) -> Result<CreatedKey, ApiError> {
+        self.post("/api/keys", request).await
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<ApiKey>, ApiError> {
+        self.get("/api/keys", &[]).await
+    }
+
+    pub async fn revoke_key(&self, id: &str) -> Result<ApiKey, ApiError> {
+        self.call(
+            self.http
+                .delete(self.url(&format!("/api/keys/{}", path_segment(id)))),
+        )
+        .await
+    }
+
+    pub async fn link_repo(&self, url: &str) -> Result<Repo, ApiError> {
+        let request = LinkRepo {
+            url: url.to_owned(),
+        };
+        self.post("/api/repos", &request).await
+    }
+
+    pub async fn list_repos(&self) -> Result<Vec<Repo>, ApiError> {
+        self.get("/api/repos", &[]).await
+    }
+
+    pub async fn unlink_repo(&self, id: &str) -> Result<Repo, ApiError> {
+        self.call(
+            self.http
+                .delete(self.url(&format!("/api/repos/{}", path_segment(id)))),
+        )
+        .await
+    }
+
+    pub async fn list_runs(
+        &self,
+        repo: Option<&str>,
+        workflow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredRun>, ApiError> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(repo) = repo {
+            query.push(("repo", repo.to_owned()));
+        }
+        if let Some(workflow) = workflow {
+            query.push(("workflow", workflow.to_owned()));
+        }
+        self.get("/api/runs", &query).await
+    }
+
+    pub async fn list_events(
+        &self,
+        status: Option<EventStatus>,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<Event>, ApiError> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(status) = status {
+            query.push(("status", status.as_str().to_owned()));
+        }
+        if let Some(before) = before {
+            query.push(("before", before.to_owned()));
+        }
+        self.get("/api/events", &query).await
+    }
+
+    pub async fn event(&self, id: &str) -> Result<EventDetail, ApiError> {
+        self.get(&format!("/api/events/{}", path_segment(id)), &[])
+            .await
+    }
+
+    pub async fn prune(&self, id: &str, dry_run: bool) -> Result<PruneReport, ApiError> {
+        let path = format!("/api/events/{}/prune", path_segment(id));
+        let request = self
+            .http
+            .post(self.url(&path))
+            .query(&[("dry_run", dry_run.to_string())]);
+        self.call(request).await
+    }
+}
+
+/// Percent-encodes an id for use as one path segment (dots too), so `..`, `/` or `?` in user
+/// input cannot change which endpoint is called.
+fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_cannot_escape_their_segment() {
+        assert_eq!(super::path_segment("evt_01"), "evt_01");
+        assert_eq!(super::path_segment("../keys?x"), "%2E%2E%2Fkeys%3Fx");
+    }
+}

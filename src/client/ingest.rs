@@ -1,0 +1,198 @@
+//! Signed ingest requests with retries.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::CONTENT_TYPE;
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, Client};
+use crate::protocol::signing::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use crate::protocol::{INGEST_PATH, Receipt};
+
+/// How hard to try before giving up on a request.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// For pipeline steps: a few quick attempts (the caller also bounds the total time).
+    pub const PIPELINE: RetryPolicy = RetryPolicy {
+        max_attempts: 4,
+        min_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(2),
+    };
+
+    /// For backfills: patient, since the data must get in.
+    pub const BACKFILL: RetryPolicy = RetryPolicy {
+        max_attempts: 6,
+        min_delay: Duration::from_millis(500),
+        max_delay: Duration::from_secs(30),
+    };
+}
+
+/// The answer to a request, and what it took to get it.
+#[derive(Clone, Debug)]
+pub struct SendOutcome {
+    pub receipt: Receipt,
+    pub attempts: usize,
+}
+
+impl Client {
+    /// Sends one ingest body (`{"workflow_runs":[...]}`), signed, retrying connection errors,
+    /// timeouts, 5xx and 429 with jittered exponential backoff that honours `Retry-After`.
+    /// Every attempt carries the same `webhook-id`, so the server stores the batch once
+    /// however many attempts reach it. `on_retry` hears about each retry before its wait.
+    pub async fn send_runs(
+        &self,
+        body: &[u8],
+        webhook_id: &str,
+        policy: RetryPolicy,
+        mut on_retry: impl FnMut(&ApiError, Duration),
+    ) -> Result<SendOutcome, ApiError> {
+        let attempts = AtomicU64::new(0);
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_attempts.saturating_sub(1));
+        let receipt = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.send_once(body, webhook_id).await
+        })
+        .retry(backoff)
+        .when(ApiError::is_retryable)
+        .adjust(|e, delay| {
+            // A server that says when to come back knows better than our backoff, within
+            // reason: an hour-long Retry-After would stall a pipeline.
+            match (e.retry_after(), delay) {
+                (Some(wait), Some(_)) => {
+                    Some(wait.min(policy.max_delay.max(Duration::from_secs(60))))
+                }
+                (_, delay) => delay,
+            }
+        })
+        .notify(|e, delay| on_retry(e, delay))
+        .await?;
+        Ok(SendOutcome {
+            receipt,
+            attempts: attempts.load(Ordering::Relaxed) as usize,
+        })
+    }
+
+    async fn send_once(&self, body: &[u8], webhook_id: &str) -> Result<Receipt, ApiError> {
+        let timestamp = unix_now();
+        let signature = signing::sign(
+            &signing::key_digest(self.key.expose()),
+            webhook_id,
+            timestamp,
+            body,
+        );
+        let url = self.url(INGEST_PATH);
+        let response = self
+            .http
+            .post(&url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(HEADER_ID, webhook_id)
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(HEADER_SIGNATURE, signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| ApiError::from_transport(&url, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::from_transport(&url, e))?;
+        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+            return Err(ApiError::from_status(status, &headers, &bytes));
+        }
+        // Our server always answers 200; upstream may use 4xx with the same error shape.
+        match Receipt::parse(&bytes) {
+            Some(receipt) => Ok(receipt),
+            None if status.is_success() => {
+                let snippet: String = String::from_utf8_lossy(&bytes).chars().take(120).collect();
+                Err(ApiError::Protocol(format!(
+                    "HTTP {status} with a body that is not a webhook answer: {snippet:?}"
+                )))
+            }
+            None => Err(ApiError::from_status(status, &headers, &bytes)),
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A fresh, unique `webhook-id` (`msg_` + 32 hex digits), for requests that are not derived
+/// from a file position (pipeline steps).
+pub fn new_webhook_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut hasher = Sha256::new();
+    hasher.update(nanos.to_le_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    // Stack addresses differ between runs under ASLR: one more bit of uniqueness for free.
+    hasher.update((&nanos as *const u128 as usize).to_le_bytes());
+    hex_id(&hasher.finalize())
+}
+
+/// A `webhook-id` derived from content: the same batch always gets the same id, so a batch sent
+/// again (after a crash, or by a second run of the same command) is recognised as a duplicate.
+pub fn content_webhook_id(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        // Length-prefixed, so ("ab","c") and ("a","bc") differ.
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hex_id(&hasher.finalize())
+}
+
+/// `msg_` + the first 16 bytes of a digest, as hex.
+fn hex_id(digest: &[u8]) -> String {
+    let mut id = String::with_capacity(36);
+    id.push_str("msg_");
+    for b in digest.iter().take(16) {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_ids_are_unique() {
+        let a = new_webhook_id();
+        let b = new_webhook_id();
+        assert_ne!(a, b);
+        assert!(a.starts_with("msg_") && a.len() == 36, "{a}");
+    }
+
+    #[test]
+    fn content_ids_are_stable_and_distinct() {
+        assert_eq!(
+            content_webhook_id(&[b"a", b"bc"]),
+            content_webhook_id(&[b"a", b"bc"])
+        );
+        assert_ne!(
+            content_webhook_id(&[b"a", b"bc"]),
+            content_webhook_id(&[b"ab", b"c"])
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! HTTP access to a Middleware webhook server: typed admin calls and signed ingest requests.
+
+mod admin;
+mod error;
+mod ingest;
+
+use std::time::Duration;
+
+use anyhow::bail;
+use reqwest::header::{HeaderMap, HeaderValue};
+
+pub use error::ApiError;
+pub use ingest::{RetryPolicy, SendOutcome, content_webhook_id, new_webhook_id};
+
+use crate::protocol::signing::HEADER_API_KEY;
+use crate::settings::Secret;
+
+/// A connection to one server with one key.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: Secret,
+}
+
+impl Client {
+    /// `timeout` bounds each request; the connection pool keeps connections alive between
+    /// requests.
+    pub fn new(base_url: &str, key: Secret, timeout: Duration) -> anyhow::Result<Client> {
+        let base = normalise_base_url(base_url)?;
+        let mut headers = HeaderMap::new();
+        let mut key_value = HeaderValue::from_str(key.expose()).map_err(|_| {
+            anyhow::anyhow!(
+                "the API key contains characters that cannot be sent in a header; check MW_API_KEY or the config"
+            )
+        })?;
+        key_value.set_sensitive(true);
+        headers.insert(HEADER_API_KEY, key_value);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("mwctl/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()?;
+        Ok(Client { http, base, key })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// Checks the scheme and drops a trailing slash, so paths join cleanly.
+pub fn normalise_base_url(url: &str) -> anyhow::Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        bail!(
+            "server URL {url:?} must start with http:// or https:// (e.g. https://middleware.example.com)"
+        );
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        bail!("server URL {url:?} has no host");
+    }
+    if rest
+        .split('/')
+        .next()
+        .is_some_and(|authority| authority.contains('@'))
+    {
+        bail!(
+            "server URL must not contain credentials; pass the key with MW_API_KEY or `mwctl login`"
+        );
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            normalise_base_url("http://127.0.0.1:8787/").expect("valid"),
+            "http://127.0.0.1:8787"
+        );
+        assert_eq!(
+            normalise_base_url(" https://mw.example.com/prefix ").expect("valid"),
+            "https://mw.example.com/prefix"
+        );
+        for bad in ["mw.example.com", "ftp://x", "http://", "https://u:p@x"] {
+            assert!(normalise_base_url(bad).is_err(), "{bad}");
+        }
+    }
+}

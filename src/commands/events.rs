@@ -1,0 +1,118 @@
+//! `mwctl events list|show`.
+
+use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
+use crate::cli::{EventsListArgs, IdArg};
+use crate::protocol::admin::{Event, RunRef};
+use crate::report::{Printer, Table};
+
+pub async fn list(args: EventsListArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    let events = ctx
+        .client(ADMIN_TIMEOUT)?
+        .list_events(args.status, args.limit, args.before.as_deref())
+        .await?;
+    ctx.printer.data(&events, |p| {
+        let mut table = Table::new(&["ID", "RECEIVED", "STATUS", "RUNS", "WRITTEN", "ERROR"]);
+        for event in &events {
+            table.row(vec![
+                event.id.clone(),
+                p.time(event.received_at),
+                event.status.to_string(),
+                event.runs_received.to_string(),
+                written(event),
+                event.error.clone().unwrap_or_default(),
+            ]);
+        }
+        p.table(table, "No events");
+        if events.len() as u32 == args.limit
+            && let Some(last) = events.last()
+        {
+            p.info(format!(
+                "More may exist: mwctl events list --before {}",
+                last.id
+            ));
+        }
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    let detail = ctx.client(ADMIN_TIMEOUT)?.event(&args.id).await?;
+    ctx.printer.data(&detail, |p| {
+        let e = &detail.event;
+        let field = |name: &str, value: &str| p.line(format!("{name:<13}{value}"));
+        field("event", &e.id);
+        field("status", e.status.as_str());
+        field("received", &p.time(e.received_at));
+        field("processed", &p.opt_time(e.processed_at));
+        field("key", &e.key_id);
+        field("type", &e.request_type);
+        field("webhook-id", e.webhook_id.as_deref().unwrap_or("-"));
+        field("attempts", &e.attempts.to_string());
+        field(
+            "runs",
+            &format!("{} received, {}", e.runs_received, written(e)),
+        );
+        if let Some(error) = &e.error {
+            field("error", error);
+        }
+        if let Some(resolution) = detail.response.get("resolution").and_then(|r| r.as_str()) {
+            field("resolution", resolution);
+        }
+        if let Some(errors) = detail.response.get("errors").and_then(|e| e.as_array()) {
+            for err in errors.iter().take(20) {
+                p.line(format!(
+                    "  run {}: {}: {}",
+                    err["index"],
+                    err["field"].as_str().unwrap_or("?"),
+                    err["message"].as_str().unwrap_or("?")
+                ));
+            }
+            if errors.len() > 20 {
+                p.line(format!(
+                    "  … and {} more (see --output json)",
+                    errors.len() - 20
+                ));
+            }
+        }
+        if !detail.runs.is_empty() {
+            p.line("");
+            run_table(p, &detail.runs);
+        }
+        if let Some(body) = &detail.body {
+            p.line("");
+            p.line("request body:");
+            let shown: String = body.chars().take(2000).collect();
+            p.line(&shown);
+            if body.len() > shown.len() {
+                p.line(format!(
+                    "… ({} bytes in all; see --output json)",
+                    body.len()
+                ));
+            }
+        }
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+/// The runs an event wrote (or, for prune, deletes).
+pub fn run_table(p: &Printer, runs: &[RunRef]) {
+    let mut table = Table::new(&["RUN", "ACTION", "REPO", "WORKFLOW", "UNIQUE ID", "STATUS"]);
+    for run in runs {
+        table.row(vec![
+            run.run_id.to_string(),
+            run.action.clone(),
+            run.repo.clone(),
+            run.workflow.clone(),
+            run.unique_id.clone(),
+            run.status.clone(),
+        ]);
+    }
+    p.table(table, "No runs");
+}
+
+fn written(e: &Event) -> String {
+    format!(
+        "{} created, {} updated, {} unchanged",
+        e.runs_created, e.runs_updated, e.runs_unchanged
+    )
+}

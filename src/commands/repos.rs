@@ -1,0 +1,51 @@
+//! `mwctl repos link|list|unlink`.
+
+use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
+use crate::cli::{IdArg, RepoLinkArgs};
+use crate::protocol::{RepoRef, strip_credentials};
+use crate::report::Table;
+
+pub async fn link(args: RepoLinkArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    // Checked here too, so a typo fails before any request and a token never leaves.
+    let url = strip_credentials(args.url.trim());
+    RepoRef::parse_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let repo = ctx.client(ADMIN_TIMEOUT)?.link_repo(&url).await?;
+    ctx.printer.data(&repo, |p| {
+        p.info(format!(
+            "Linked {}/{}/{} (id {}); runs for it are now accepted.",
+            repo.host, repo.org, repo.name, repo.id
+        ))
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+pub async fn list(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    let repos = ctx.client(ADMIN_TIMEOUT)?.list_repos().await?;
+    ctx.printer.data(&repos, |p| {
+        let mut table = Table::new(&["ID", "REPO", "URL", "LINKED"]);
+        for repo in &repos {
+            table.row(vec![
+                repo.id.to_string(),
+                format!("{}/{}", repo.org, repo.name),
+                repo.url.clone(),
+                p.time(repo.created_at),
+            ]);
+        }
+        p.table(
+            table,
+            "No linked repos; link one with `mwctl repos link URL`",
+        );
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+pub async fn unlink(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    let repo = ctx.client(ADMIN_TIMEOUT)?.unlink_repo(&args.id).await?;
+    ctx.printer.data(&repo, |p| {
+        p.info(format!(
+            "Unlinked {}/{}/{}; new runs for it are refused.",
+            repo.host, repo.org, repo.name
+        ))
+    })?;
+    Ok(ExitStatus::Success)
+}
