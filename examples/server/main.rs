@@ -1,1 +1,244 @@
-fn main() {}
+//! mwctl's companion server: the reference implementation of the webhook protocol, with
+//! embedded SQLite storage.
+//!
+//! `cargo run --release --example server -- --listen 127.0.0.1:8787 --data-dir DIR`
+
+mod app;
+mod auth;
+mod body;
+mod extract;
+mod ids;
+mod log;
+mod resolve;
+mod routes;
+mod store;
+mod worker;
+
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use mwctl::protocol::admin::Scope;
+use mwctl::protocol::signing::key_digest_hex;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::{AppState, Config, app};
+use crate::store::{SqliteStore, Store};
+
+/// The companion server of mwctl: receives workflow runs and stores them for DORA metrics.
+#[derive(Debug, Parser)]
+#[command(name = "mwctl-server", version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port (printed as `listening on http://ADDR`).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: String,
+
+    /// Directory for the database (mwctl.db) and the first admin key (admin.key); created if
+    /// missing.
+    #[arg(long, default_value = "./mwctl-data")]
+    data_dir: PathBuf,
+
+    /// Largest ingest body, before and after gzip decompression: bytes, or with a KiB / MiB /
+    /// GiB suffix.
+    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+    max_body: usize,
+
+    /// Refuse ingest requests that carry no `webhook-signature`.
+    #[arg(long)]
+    require_signature: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let db_path = args.data_dir.join("mwctl.db");
+    let store = SqliteStore::open(&db_path)
+        .with_context(|| format!("cannot open {}", db_path.display()))?;
+    bootstrap_admin(&store, &args.data_dir)?;
+    // An accepted request is never lost: what a stopped server was processing runs again.
+    let requeued = store.requeue_running()?;
+    if requeued > 0 {
+        log::line(&format!("requeued {requeued} events left RUNNING"));
+    }
+
+    let config = Config {
+        max_body: args.max_body,
+        require_signature: args.require_signature,
+    };
+    let state = AppState::new(Arc::new(store), config);
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    say(&format!("listening on http://{addr}"))?;
+
+    let (stop, stopped) = watch::channel(false);
+    let worker = worker::spawn(state.clone(), stopped);
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    log::line("shutting down: finishing the current event");
+    let _ = stop.send(true);
+    worker.await.context("worker task")?;
+    Ok(())
+}
+
+/// Prints a line to stdout and flushes it at once (tests read it through a pipe).
+fn say(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// On first start (no keys at all), creates the admin key, prints it once and writes it to
+/// DIR/admin.key (mode 0600).
+fn bootstrap_admin(store: &dyn Store, dir: &Path) -> anyhow::Result<()> {
+    let key_file = dir.join("admin.key");
+    if store.count_keys()? > 0 {
+        if key_file.exists() {
+            say(&format!("admin key in {}", key_file.display()))?;
+        }
+        return Ok(());
+    }
+    let scopes = vec![Scope::Admin, Scope::Deployments, Scope::Incidents];
+    let (meta, key) =
+        ids::mint_key("admin", scopes, None, store::now()).map_err(anyhow::Error::msg)?;
+    // The file first: a key that was stored but could not be saved would be lost.
+    write_secret(&key_file, &key)
+        .with_context(|| format!("cannot write {}", key_file.display()))?;
+    if let Err(e) = store.insert_key(&meta, &key_digest_hex(&key)) {
+        let _ = std::fs::remove_file(&key_file);
+        return Err(e.into());
+    }
+    say(&format!("admin key: {key}"))?;
+    say(&format!(
+        "admin key written to {} (shown only once)",
+        key_file.display()
+    ))?;
+    Ok(())
+}
+
+/// Writes a secret to a new file created with mode 0600 (never readable by others, not even
+/// briefly). No trailing newline, so the file's content is exactly the key.
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.sync_all()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Parses `8388608`, `512KiB`, `8MiB`, `8 MiB`, `1GiB` (K/M/G and KB/MB/GB are read as binary
+/// units too).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; use e.g. 8MiB, 512KiB or 1048576"))?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?}; use KiB, MiB or GiB")),
+    };
+    match number.checked_mul(factor) {
+        Some(0) => Err("the size must be more than 0".to_owned()),
+        Some(n) => Ok(n),
+        None => Err(format!("{s} is too large")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn args_parse() {
+        Args::command().debug_assert();
+        let args =
+            Args::try_parse_from(["server", "--listen", "127.0.0.1:0", "--max-body", "1 MiB"])
+                .expect("valid");
+        assert_eq!(args.max_body, 1 << 20);
+        assert_eq!(
+            Args::try_parse_from(["server"]).expect("defaults").max_body,
+            8 << 20
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("512kib"), Ok(512 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("8 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secrets_are_written_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("admin.key");
+        write_secret(&path, "old").expect("write");
+        write_secret(&path, "mwk_x").expect("overwrite");
+        let mode = std::fs::metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "mwk_x");
+    }
+}

@@ -1,0 +1,73 @@
+//! Extractors that answer malformed input with our `ApiError` shape instead of axum's text.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::auth::AppError;
+
+/// `Json<T>` for request bodies.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => {
+                let resolution = match &rejection {
+                    JsonRejection::MissingJsonContentType(_) => {
+                        "send the body with Content-Type: application/json"
+                    }
+                    JsonRejection::JsonSyntaxError(_) => "send a valid JSON body",
+                    JsonRejection::JsonDataError(_) => {
+                        "check the body's fields against the API (docs/protocol.md)"
+                    }
+                    _ => "send a JSON body",
+                };
+                Err(AppError::new(
+                    rejection.status(),
+                    rejection.body_text(),
+                    resolution,
+                ))
+            }
+        }
+    }
+}
+
+/// `Query<T>` for query strings.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(AppError::bad_request(
+                rejection.body_text(),
+                "check the query parameters",
+            )),
+        }
+    }
+}
+
+/// `Path<T>` for path parameters.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(AppError::bad_request(
+                rejection.body_text(),
+                "check the id in the URL",
+            )),
+        }
+    }
+}

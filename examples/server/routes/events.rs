@@ -1,0 +1,97 @@
+//! `/api/events`: the stored requests, their detail, and pruning what one wrote.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mwctl::protocol::admin::{Event, EventDetail, EventStatus, PruneReport};
+use serde::Deserialize;
+
+use super::{parse_flag, parse_limit};
+use crate::app::AppState;
+use crate::auth::AppError;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::store::{EventQuery, Pruned, now};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events", get(list))
+        .route("/events/{id}", get(show))
+        .route("/events/{id}/prune", post(prune))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Vec<Event>>, AppError> {
+    let status = match params.status.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<EventStatus>().map_err(|message| {
+            AppError::bad_request(
+                message,
+                "filter by one of: waiting, running, success, failure, rejected, pruned",
+            )
+        })?),
+    };
+    let query = EventQuery {
+        status,
+        limit: parse_limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?,
+        before: params.before.filter(|b| !b.trim().is_empty()),
+    };
+    Ok(Json(
+        state.db(move |store| store.list_events(&query)).await?,
+    ))
+}
+
+fn no_event(id: &str) -> AppError {
+    AppError::not_found(
+        format!("no event with id {id}"),
+        "list the events and their ids with `mwctl events list`",
+    )
+}
+
+async fn show(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<EventDetail>, AppError> {
+    let event_id = id.clone();
+    state
+        .db(move |store| store.event_detail(&event_id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| no_event(&id))
+}
+
+#[derive(Deserialize)]
+struct PruneParams {
+    dry_run: Option<String>,
+}
+
+async fn prune(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<PruneParams>,
+) -> Result<Json<PruneReport>, AppError> {
+    let dry_run = parse_flag("dry_run", params.dry_run.as_deref())?;
+    let event_id = id.clone();
+    match state
+        .db(move |store| store.prune_event(&event_id, dry_run, now()))
+        .await?
+    {
+        Pruned::Done(report) => Ok(Json(report)),
+        Pruned::NotFound => Err(no_event(&id)),
+        Pruned::NotProcessed(status) => Err(AppError::conflict(
+            format!("event {id} is {status}: it has not been processed yet"),
+            format!("wait until it is processed (`mwctl events show {id}`), then prune it"),
+        )),
+    }
+}

@@ -1,0 +1,391 @@
+//! `POST /public/webhook/workflow` (and `/public/webhook/deployments`): every outcome is an
+//! HTTP 200 with the protocol's [`Answer`]. A request with a valid key is stored as an event,
+//! accepted or rejected, before it is answered; the worker processes accepted ones later.
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use mwctl::protocol::admin::{EventStatus, Scope};
+use mwctl::protocol::signing::{
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignatureError, TOLERANCE_SECS, verify,
+};
+use mwctl::protocol::{
+    Answer, ExceptionType, INGEST_PATH, INGEST_PATH_ALIAS, Rejection, parse_batch,
+};
+
+use crate::app::AppState;
+use crate::auth;
+use crate::body::{BodyError, drain, gunzip, is_json, read_limited};
+use crate::ids;
+use crate::log::LogNote;
+use crate::resolve::{resolve_runs, unknown_repo};
+use crate::store::{Inserted, KeyRecord, NewEvent, Store, StoreError, now};
+
+/// The event type of run ingest (incidents will get their own).
+pub const REQUEST_TYPE: &str = "workflow";
+/// Longest accepted `webhook-id`, in bytes.
+const MAX_WEBHOOK_ID: usize = 256;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(INGEST_PATH, post(ingest))
+        .route(INGEST_PATH_ALIAS, post(ingest))
+        // Our own limit applies (--max-body), before and after decompression.
+        .layer(DefaultBodyLimit::disable())
+}
+
+async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let outcome = handle(&state, headers, body, now()).await;
+    if outcome.queued {
+        state.wake.notify_one();
+    }
+    let mut response = Json(&outcome.answer).into_response();
+    response.extensions_mut().insert(LogNote(outcome.note));
+    response
+}
+
+/// The answer, what the log says about it, and whether the worker has something new.
+struct Outcome {
+    answer: Answer,
+    note: String,
+    queued: bool,
+}
+
+impl Outcome {
+    /// A rejection that is not stored (no valid key, or the store failed).
+    fn unstored(rejection: Rejection, note: String) -> Outcome {
+        Outcome {
+            answer: Answer::rejected(None, rejection),
+            note,
+            queued: false,
+        }
+    }
+
+    fn server_error(e: &StoreError) -> Outcome {
+        Outcome::unstored(
+            Rejection::new(
+                ExceptionType::ServerError,
+                "the server could not store the request",
+                "retry later with the same webhook-id (mwctl does this); nothing was stored",
+            ),
+            format!("rejected ServerError: {e}"),
+        )
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    headers: HeaderMap,
+    body: Body,
+    received_at: DateTime<Utc>,
+) -> Outcome {
+    let content_length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let key = match auth::authenticate(state, &headers).await {
+        Ok(Ok(key)) => key,
+        Ok(Err(failure)) => {
+            // Read the body anyway so that the client gets this answer, not a reset.
+            drain(body, content_length).await;
+            return Outcome::unstored(
+                failure.rejection(),
+                format!("rejected Unauthorized: {}", failure.message()),
+            );
+        }
+        Err(e) => {
+            drain(body, content_length).await;
+            return Outcome::server_error(&e);
+        }
+    };
+    let max_body = state.config.max_body;
+    let raw = match read_limited(body, max_body, content_length).await {
+        Ok(raw) => Some(raw),
+        Err(BodyError::TooLarge) => None,
+        Err(BodyError::Broken(e)) => {
+            return Outcome::unstored(
+                Rejection::new(
+                    ExceptionType::InvalidPayload,
+                    format!("the body could not be read: {e}"),
+                    "send the request again",
+                ),
+                format!(
+                    "rejected InvalidPayload key={}: body not read: {e}",
+                    key.key.id
+                ),
+            );
+        }
+    };
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+    };
+    let incoming = Incoming {
+        key,
+        raw,
+        content_type: text(CONTENT_TYPE.as_str()),
+        content_encoding: text(CONTENT_ENCODING.as_str()),
+        webhook_id: text(HEADER_ID),
+        webhook_timestamp: text(HEADER_TIMESTAMP),
+        webhook_signature: text(HEADER_SIGNATURE),
+        received_at,
+        max_body,
+        require_signature: state.config.require_signature,
+    };
+    match state.db(move |store| Ok(process(store, incoming))).await {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::server_error(&e),
+    }
+}
+
+/// A request with a valid key, its body read (`None`: over the limit).
+struct Incoming {
+    key: KeyRecord,
+    raw: Option<Vec<u8>>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    webhook_id: Option<String>,
+    webhook_timestamp: Option<String>,
+    webhook_signature: Option<String>,
+    received_at: DateTime<Utc>,
+    max_body: usize,
+    require_signature: bool,
+}
+
+/// The checks after authentication, in the protocol's order, then storing. Runs on a blocking
+/// thread: decompression, validation and the database are all synchronous.
+fn process(store: &dyn Store, mut req: Incoming) -> Outcome {
+    let event_id = ids::event_id();
+    let reject = |req: &Incoming, rejection: Rejection, body: Option<Vec<u8>>, runs: usize| {
+        store_rejection(store, req, &event_id, rejection, body, runs)
+    };
+
+    // 2. Size, encoding, media type.
+    let Some(raw) = req.raw.take() else {
+        return reject(&req, too_large(req.max_body), None, 0);
+    };
+    let (body, compressed) = match req.content_encoding.as_deref().map(str::to_ascii_lowercase) {
+        None => (raw, None),
+        Some(e) if e.is_empty() || e == "identity" => (raw, None),
+        Some(e) if e == "gzip" || e == "x-gzip" => match gunzip(&raw, req.max_body) {
+            Ok(body) => (body, Some(raw)),
+            Err(BodyError::TooLarge) => return reject(&req, too_large(req.max_body), None, 0),
+            Err(BodyError::Broken(message)) => {
+                let rejection = Rejection::new(
+                    ExceptionType::InvalidPayload,
+                    message,
+                    "send gzip data with Content-Encoding: gzip, or the JSON uncompressed",
+                );
+                return reject(&req, rejection, Some(raw), 0);
+            }
+        },
+        Some(other) => {
+            let rejection = Rejection::new(
+                ExceptionType::UnsupportedMediaType,
+                format!("Content-Encoding {other:?} is not supported"),
+                "send the JSON uncompressed or with Content-Encoding: gzip",
+            );
+            return reject(&req, rejection, Some(raw), 0);
+        }
+    };
+    if let Some(content_type) = req.content_type.as_deref().filter(|ct| !is_json(ct)) {
+        let rejection = Rejection::new(
+            ExceptionType::UnsupportedMediaType,
+            format!("Content-Type {content_type:?} is not JSON"),
+            "send the body as JSON with Content-Type: application/json",
+        );
+        return reject(&req, rejection, Some(body), 0);
+    }
+
+    // 3. webhook-id and signature.
+    if let Some(id) = &req.webhook_id
+        && (id.is_empty() || id.len() > MAX_WEBHOOK_ID)
+    {
+        req.webhook_id = None;
+        let rejection = Rejection::new(
+            ExceptionType::InvalidPayload,
+            format!("webhook-id must be 1 to {MAX_WEBHOOK_ID} bytes long"),
+            "send a short unique id per batch in webhook-id (mwctl does this)",
+        );
+        return reject(&req, rejection, Some(body), 0);
+    }
+    if let Some(rejection) = check_signature(&req, &body, compressed.as_deref()) {
+        return reject(&req, rejection, Some(body), 0);
+    }
+
+    // 4. A repeated webhook-id gets the first answer, and nothing is stored.
+    if let Some(webhook_id) = &req.webhook_id {
+        match store.find_duplicate(&req.key.key.id, webhook_id) {
+            Ok(Some(response)) => return duplicate(&req, &response),
+            Ok(None) => {}
+            Err(e) => return Outcome::server_error(&e),
+        }
+    }
+
+    // 5. Scope.
+    if !req.key.has_scope(Scope::Deployments) {
+        let rejection = Rejection::new(
+            ExceptionType::Forbidden,
+            format!("key {} lacks the deployments scope", req.key.key.id),
+            "send runs with a key that has the deployments scope (`mwctl keys create --name NAME --scope deployments`)",
+        );
+        return reject(&req, rejection, Some(body), 0);
+    }
+
+    // 6. The runs.
+    let runs = match parse_batch(&body, req.received_at) {
+        Ok(runs) => runs,
+        Err(rejection) => return reject(&req, rejection, Some(body), 0),
+    };
+
+    // 7. Their repositories.
+    let repos = match store.list_repos() {
+        Ok(repos) => repos,
+        Err(e) => return Outcome::server_error(&e),
+    };
+    if let Err(errors) = resolve_runs(&runs, &repos) {
+        let rejection = unknown_repo(errors, runs.len());
+        return reject(&req, rejection, Some(body), runs.len());
+    }
+
+    // 8. Store, then answer.
+    let answer = Answer::accepted(event_id.clone(), runs.len());
+    let event = NewEvent {
+        id: event_id.clone(),
+        key_id: req.key.key.id.clone(),
+        request_type: REQUEST_TYPE.to_owned(),
+        webhook_id: req.webhook_id.clone(),
+        received_at: req.received_at,
+        body: Some(body),
+        response: to_json(&answer),
+        status: EventStatus::Waiting,
+        error: None,
+        runs_received: runs.len() as u64,
+    };
+    match store.insert_event(&event) {
+        Ok(Inserted::New) => Outcome {
+            answer,
+            note: format!(
+                "accepted {event_id} runs={} key={}",
+                runs.len(),
+                req.key.key.id
+            ),
+            queued: true,
+        },
+        // A concurrent twin with the same webhook-id was stored first.
+        Ok(Inserted::Duplicate(response)) => duplicate(&req, &response),
+        Err(e) => Outcome::server_error(&e),
+    }
+}
+
+fn check_signature(req: &Incoming, body: &[u8], compressed: Option<&[u8]>) -> Option<Rejection> {
+    let resolution = format!(
+        "sign with the key sent in X-API-KEY (Standard Webhooks v1, secret = SHA-256 of the key), over the JSON body, with a fresh webhook-timestamp within {TOLERANCE_SECS} s of the server's clock; mwctl does this"
+    );
+    let Some(signature) = &req.webhook_signature else {
+        return req.require_signature.then(|| {
+            Rejection::new(
+                ExceptionType::InvalidSignature,
+                "missing webhook-signature: this server accepts only signed requests",
+                resolution.clone(),
+            )
+        });
+    };
+    let Some(secret) = ids::hex_decode(&req.key.key_hash) else {
+        return Some(Rejection::new(
+            ExceptionType::ServerError,
+            "the stored key cannot verify signatures",
+            "create a new key with `mwctl keys create`",
+        ));
+    };
+    let id = req.webhook_id.as_deref().unwrap_or_default();
+    let timestamp = req.webhook_timestamp.as_deref().unwrap_or_default();
+    let now = req.received_at.timestamp();
+    let mut result = verify(&secret, id, timestamp, signature, body, now);
+    // Signers differ on gzip: accept a signature over the bytes as sent, too.
+    if let (Err(SignatureError::Mismatch), Some(sent)) = (&result, compressed) {
+        result = verify(&secret, id, timestamp, signature, sent, now);
+    }
+    result.err().map(|e| {
+        Rejection::new(
+            ExceptionType::InvalidSignature,
+            format!("invalid signature: {e}"),
+            resolution,
+        )
+    })
+}
+
+fn too_large(limit: usize) -> Rejection {
+    Rejection::new(
+        ExceptionType::PayloadTooLarge,
+        format!("the body is over this server's limit of {limit} bytes"),
+        "send fewer runs per request (mwctl send splits batches), or start the server with a larger --max-body",
+    )
+}
+
+fn duplicate(req: &Incoming, response: &str) -> Outcome {
+    match serde_json::from_str::<Answer>(response) {
+        Ok(first) => Outcome {
+            note: format!(
+                "duplicate of {} key={}",
+                first.event_id().unwrap_or("?"),
+                req.key.key.id
+            ),
+            answer: first.into_duplicate(),
+            queued: false,
+        },
+        Err(e) => {
+            Outcome::server_error(&StoreError::Other(format!("stored answer unreadable: {e}")))
+        }
+    }
+}
+
+/// Stores a rejected request (the data dump) and answers with its event id.
+fn store_rejection(
+    store: &dyn Store,
+    req: &Incoming,
+    event_id: &str,
+    rejection: Rejection,
+    body: Option<Vec<u8>>,
+    runs: usize,
+) -> Outcome {
+    let kind = rejection.exception_type;
+    let answer = Answer::rejected(Some(event_id.to_owned()), rejection.clone());
+    let event = NewEvent {
+        id: event_id.to_owned(),
+        key_id: req.key.key.id.clone(),
+        request_type: REQUEST_TYPE.to_owned(),
+        webhook_id: req.webhook_id.clone(),
+        received_at: req.received_at,
+        body,
+        response: to_json(&answer),
+        status: EventStatus::Rejected,
+        error: Some(rejection.error.clone()),
+        runs_received: runs as u64,
+    };
+    let key_id = &req.key.key.id;
+    match store.insert_event(&event) {
+        Ok(_) => Outcome {
+            note: format!(
+                "rejected {kind} {event_id} key={key_id}: {}",
+                rejection.error
+            ),
+            answer,
+            queued: false,
+        },
+        // The client still learns what is wrong with its request; only the record is lost.
+        Err(e) => Outcome::unstored(
+            rejection,
+            format!("rejected {kind} key={key_id} (not stored: {e})"),
+        ),
+    }
+}
+
+fn to_json(answer: &Answer) -> String {
+    serde_json::to_string(answer).unwrap_or_else(|_| String::from("{}"))
+}

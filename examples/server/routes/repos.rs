@@ -1,0 +1,113 @@
+//! `/api/repos` (linked repositories) and `/api/runs` (the runs stored for them).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use mwctl::protocol::admin::{LinkRepo, Repo, StoredRun};
+use mwctl::protocol::{RepoName, RepoRef};
+use serde::Deserialize;
+
+use super::parse_limit;
+use crate::app::AppState;
+use crate::auth::AppError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::store::{RepoFilter, RunQuery, now};
+
+const DEFAULT_RUNS: u32 = 100;
+const MAX_RUNS: u32 = 10_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/repos", get(list).post(link))
+        .route("/repos/{id}", delete(unlink))
+        .route("/runs", get(runs))
+}
+
+async fn link(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LinkRepo>,
+) -> Result<(StatusCode, Json<Repo>), AppError> {
+    // parse_url drops any credentials in the URL: they are never stored.
+    let repo = RepoRef::parse_url(&request.url).map_err(|message| {
+        AppError::invalid(
+            message,
+            "give the repository's URL, e.g. https://github.com/org/name",
+        )
+    })?;
+    let (repo, created) = state.db(move |store| store.link_repo(&repo, now())).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(repo)))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<Repo>>, AppError> {
+    Ok(Json(state.db(|store| store.list_repos()).await?))
+}
+
+async fn unlink(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Repo>, AppError> {
+    let missing = || {
+        AppError::not_found(
+            format!("no linked repository with id {id}"),
+            "list the linked repositories and their ids with `mwctl repos list`",
+        )
+    };
+    let repo_id: i64 = id.trim().parse().map_err(|_| missing())?;
+    state
+        .db(move |store| store.unlink_repo(repo_id))
+        .await?
+        .map(Json)
+        .ok_or_else(missing)
+}
+
+#[derive(Deserialize)]
+struct RunParams {
+    repo: Option<String>,
+    workflow: Option<String>,
+    limit: Option<String>,
+}
+
+async fn runs(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<RunParams>,
+) -> Result<Json<Vec<StoredRun>>, AppError> {
+    let repo = match params.repo.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(repo) => Some(repo_filter(repo)?),
+    };
+    let query = RunQuery {
+        repo,
+        workflow: params.workflow.filter(|w| !w.is_empty()),
+        limit: parse_limit(params.limit.as_deref(), DEFAULT_RUNS, MAX_RUNS)?,
+    };
+    Ok(Json(state.db(move |store| store.list_runs(&query)).await?))
+}
+
+/// `org/name`, a bare `name`, or a repository URL.
+fn repo_filter(repo: &str) -> Result<RepoFilter, AppError> {
+    if let Ok(name) = RepoName::parse(repo) {
+        return Ok(RepoFilter {
+            host: None,
+            org: name.org,
+            name: name.name,
+        });
+    }
+    RepoRef::parse_url(repo)
+        .map(|r| RepoFilter {
+            host: Some(r.host),
+            org: Some(r.org),
+            name: r.name,
+        })
+        .map_err(|message| {
+            AppError::bad_request(
+                message,
+                "filter with repo=org/name or repo=https://host/org/name",
+            )
+        })
+}

@@ -1,0 +1,218 @@
+//! The storage interface. Routes and the worker see only this trait, so a PostgreSQL store
+//! (several instances sharing one queue) can implement it later. Methods are synchronous and
+//! called through `spawn_blocking`; each is one short transaction.
+
+pub mod sqlite;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use mwctl::protocol::Run;
+use mwctl::protocol::admin::{
+    ApiKey, Event, EventDetail, EventStatus, PruneReport, Repo, Scope, StoredRun,
+};
+use thiserror::Error;
+
+pub use sqlite::SqliteStore;
+
+/// A storage failure. `Transient` ones (database busy or locked, I/O) are worth retrying.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database temporarily unavailable: {0}")]
+    Transient(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A key as the server checks it: the listed fields plus the stored SHA-256.
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub key: ApiKey,
+    /// Hex SHA-256 of the key: also the Standard Webhooks signing secret.
+    pub key_hash: String,
+}
+
+impl KeyRecord {
+    /// Why the key cannot be used at `now`, if it cannot.
+    pub fn unusable(&self, now: DateTime<Utc>) -> Option<&'static str> {
+        if self.key.revoked_at.is_some() {
+            Some("revoked")
+        } else if self.key.expires_at.is_some_and(|at| at <= now) {
+            Some("expired")
+        } else {
+            None
+        }
+    }
+
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.key.scopes.contains(&scope)
+    }
+}
+
+/// What `revoke_key` did.
+#[derive(Debug)]
+pub enum Revoked {
+    Done(ApiKey),
+    NotFound,
+    /// Refused: it is the last usable key with the admin scope.
+    LastAdmin,
+}
+
+/// A request to store as an event (accepted or rejected).
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub id: String,
+    pub key_id: String,
+    pub request_type: String,
+    pub webhook_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub body: Option<Vec<u8>>,
+    /// The answer sent to the client, as JSON.
+    pub response: String,
+    /// `Waiting` for accepted requests, `Rejected` otherwise.
+    pub status: EventStatus,
+    pub error: Option<String>,
+    pub runs_received: u64,
+}
+
+/// What `insert_event` did.
+#[derive(Debug)]
+pub enum Inserted {
+    New,
+    /// An accepted event from the same key already has this webhook-id (a concurrent twin won
+    /// the race): its stored response.
+    Duplicate(String),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    pub status: Option<EventStatus>,
+    pub limit: u32,
+    /// Exclusive cursor: only events older than this id.
+    pub before: Option<String>,
+}
+
+/// `GET /api/runs?repo=` as parsed: host only when a URL was given, org unless a bare name.
+#[derive(Clone, Debug, Default)]
+pub struct RepoFilter {
+    pub host: Option<String>,
+    pub org: Option<String>,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunQuery {
+    pub repo: Option<RepoFilter>,
+    pub workflow: Option<String>,
+    pub limit: u32,
+}
+
+/// What `prune_event` did.
+#[derive(Debug)]
+pub enum Pruned {
+    Done(PruneReport),
+    NotFound,
+    /// Still waiting or running: pruning now would race the worker.
+    NotProcessed(EventStatus),
+}
+
+/// An event the worker took (now `RUNNING`).
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub id: String,
+    pub request_type: String,
+    pub received_at: DateTime<Utc>,
+    pub body: Option<Vec<u8>>,
+    /// Including this one.
+    pub attempts: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// What `apply_event` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Runs written and the event marked `SUCCESS`, in one transaction.
+    Done(Counts),
+    /// Nothing written: a run's repository is no longer linked (the reason, for the event).
+    Unresolved(String),
+}
+
+pub trait Store: Send + Sync + 'static {
+    // API keys.
+    fn count_keys(&self) -> StoreResult<u64>;
+    fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()>;
+    fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>>;
+    fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    fn list_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<Revoked>;
+
+    // Linked repositories.
+    /// The repo and whether it was newly linked.
+    fn link_repo(
+        &self,
+        repo: &mwctl::protocol::RepoRef,
+        at: DateTime<Utc>,
+    ) -> StoreResult<(Repo, bool)>;
+    fn list_repos(&self) -> StoreResult<Vec<Repo>>;
+    /// Unlinks and deletes the repo's workflows and runs.
+    fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>>;
+
+    // Ingest.
+    /// The stored response of the accepted event with this key and webhook-id, if any.
+    fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>>;
+    fn insert_event(&self, event: &NewEvent) -> StoreResult<Inserted>;
+
+    // Inspection.
+    fn list_events(&self, query: &EventQuery) -> StoreResult<Vec<Event>>;
+    fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>>;
+    fn prune_event(&self, id: &str, dry_run: bool, at: DateTime<Utc>) -> StoreResult<Pruned>;
+    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<StoredRun>>;
+
+    // The worker's queue.
+    /// Puts events left `RUNNING` by a stopped server back to `WAITING`.
+    fn requeue_running(&self) -> StoreResult<u64>;
+    /// Takes the oldest `WAITING` event: `RUNNING`, attempts + 1.
+    fn claim_next(&self) -> StoreResult<Option<Claimed>>;
+    /// Counts one more attempt at a claimed event; returns the new count.
+    fn add_attempt(&self, id: &str) -> StoreResult<u32>;
+    /// Writes the event's runs and marks it `SUCCESS`, all or nothing.
+    fn apply_event(
+        &self,
+        id: &str,
+        runs: &[Run],
+        received_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Applied>;
+    fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// The one timestamp format stored: RFC 3339 UTC with milliseconds, so text order is time order.
+pub fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Reads a stored timestamp.
+pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+}
+
+/// The current time at the stored precision (milliseconds), so an answer shows exactly what a
+/// later read returns.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}

@@ -1,0 +1,920 @@
+//! The SQLite store: one writer connection behind a mutex (SQLite allows one writer at a time;
+//! a mutex hands it over without the busy handler's sleeps) and a small pool of readers, which
+//! WAL mode lets run beside the writer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use mwctl::protocol::admin::{
+    ApiKey, Event, EventDetail, EventStatus, PruneReport, Repo, RunRef, Scope, StoredRun,
+};
+use mwctl::protocol::{RepoRef, Run, RunStatus};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+    params_from_iter,
+};
+
+use super::{
+    Applied, Claimed, Counts, EventQuery, Inserted, KeyRecord, NewEvent, Pruned, Revoked, RunQuery,
+    Store, StoreError, StoreResult, parse_ts, ts,
+};
+use crate::resolve::resolve_runs;
+
+/// Schema versions, applied in order at open; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Statuses whose webhook-id blocks a repeat (see the events_webhook_id index).
+const DEDUPE_STATUSES: &str = "('WAITING', 'RUNNING', 'SUCCESS')";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        let transient = matches!(
+            e.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure)
+        );
+        if transient {
+            StoreError::Transient(e.to_string())
+        } else {
+            StoreError::Other(e.to_string())
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let mut writer = connect(path)?;
+        // WAL persists in the file; readers then never block the writer or each other.
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` on the writer connection.
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        // A panic elsewhere cannot leave a transaction open (rusqlite rolls back on drop).
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut conn)
+    }
+
+    /// Runs `f` on a pooled read connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = connect(&self.path)?;
+                conn.pragma_update(None, "query_only", "ON")?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn connect(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // NORMAL in WAL mode: a commit survives a crash of the process; a power loss may lose the
+    // last commits but never corrupts the database.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Other(format!(
+            "the database has schema version {version}, newer than this server's {known}; run a newer server"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Maps a text column that holds one of our timestamps.
+fn ts_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let s: String = row.get(idx)?;
+    parse_ts(&s).ok_or_else(|| bad_column(idx, &s))
+}
+
+/// Counts are stored as SQL integers (signed 64-bit).
+fn count_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let n: i64 = row.get(idx)?;
+    u64::try_from(n).map_err(|_| bad_column(idx, &n.to_string()))
+}
+
+fn opt_ts_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| parse_ts(&s).ok_or_else(|| bad_column(idx, &s)))
+        .transpose()
+}
+
+fn bad_column(idx: usize, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        idx,
+        rusqlite::types::Type::Text,
+        format!("unexpected stored value {value:?}").into(),
+    )
+}
+
+fn scopes_to_text(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn scopes_from_text(text: &str) -> Vec<Scope> {
+    text.split(',').filter_map(|s| s.parse().ok()).collect()
+}
+
+const KEY_COLUMNS: &str =
+    "id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at, key_hash";
+
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    let scopes: String = row.get(3)?;
+    Ok(KeyRecord {
+        key: ApiKey {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            prefix: row.get(2)?,
+            scopes: scopes_from_text(&scopes),
+            created_at: ts_col(row, 4)?,
+            expires_at: opt_ts_col(row, 5)?,
+            last_used_at: opt_ts_col(row, 6)?,
+            revoked_at: opt_ts_col(row, 7)?,
+        },
+        key_hash: row.get(8)?,
+    })
+}
+
+const REPO_COLUMNS: &str = "id, host, org, name, created_at";
+
+fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
+    let host: String = row.get(1)?;
+    let org: String = row.get(2)?;
+    let name: String = row.get(3)?;
+    Ok(Repo {
+        id: row.get(0)?,
+        url: format!("https://{host}/{org}/{name}"),
+        host,
+        org,
+        name,
+        created_at: ts_col(row, 4)?,
+    })
+}
+
+fn list_repos_on(conn: &Connection) -> StoreResult<Vec<Repo>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {REPO_COLUMNS} FROM repos ORDER BY id"))?;
+    let repos = stmt
+        .query_map([], repo_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(repos)
+}
+
+const EVENT_COLUMNS: &str = "id, key_id, request_type, webhook_id, received_at, status, error, \
+     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged";
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let status: String = row.get(5)?;
+    Ok(Event {
+        id: row.get(0)?,
+        key_id: row.get(1)?,
+        request_type: row.get(2)?,
+        webhook_id: row.get(3)?,
+        received_at: ts_col(row, 4)?,
+        status: status.parse().map_err(|_| bad_column(5, &status))?,
+        error: row.get(6)?,
+        attempts: row.get(7)?,
+        processed_at: opt_ts_col(row, 8)?,
+        runs_received: count_col(row, 9)?,
+        runs_created: count_col(row, 10)?,
+        runs_updated: count_col(row, 11)?,
+        runs_unchanged: count_col(row, 12)?,
+    })
+}
+
+fn event_status(conn: &Connection, id: &str) -> StoreResult<Option<EventStatus>> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM events WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    status
+        .map(|s| {
+            s.parse()
+                .map_err(|_| StoreError::Other(format!("event {id} has unknown status {s:?}")))
+        })
+        .transpose()
+}
+
+/// The runs an event wrote, for its detail and its prune report.
+fn event_run_refs(conn: &Connection, event_id: &str) -> StoreResult<Vec<RunRef>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT er.run_id, er.action, r.org || '/' || r.name, w.name, \
+                wr.provider_workflow_run_id, wr.status \
+         FROM event_runs er \
+         JOIN repo_workflow_runs wr ON wr.id = er.run_id \
+         JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
+         JOIN repos r ON r.id = w.repo_id \
+         WHERE er.event_id = ?1 ORDER BY er.run_id",
+    )?;
+    let refs = stmt
+        .query_map([event_id], |row| {
+            Ok(RunRef {
+                run_id: row.get(0)?,
+                action: row.get(1)?,
+                repo: row.get(2)?,
+                workflow: row.get(3)?,
+                unique_id: row.get(4)?,
+                status: row.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(refs)
+}
+
+fn find_duplicate_on(
+    conn: &Connection,
+    key_id: &str,
+    webhook_id: &str,
+) -> StoreResult<Option<String>> {
+    let sql = format!(
+        "SELECT response FROM events \
+         WHERE key_id = ?1 AND webhook_id = ?2 AND status IN {DEDUPE_STATUSES} LIMIT 1"
+    );
+    let response = conn
+        .prepare_cached(&sql)?
+        .query_row(params![key_id, webhook_id], |row| row.get(0))
+        .optional()?;
+    Ok(response)
+}
+
+impl Store for SqliteStore {
+    fn count_keys(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?;
+            Ok(n.unsigned_abs())
+        })
+    }
+
+    fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                key.id,
+                key.name,
+                key.prefix,
+                key_hash,
+                scopes_to_text(&key.scopes),
+                ts(key.created_at),
+                key.expires_at.map(ts),
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {
+        self.read(|conn| {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row([key_hash], key_from_row)
+                .optional()?)
+        })
+    }
+
+    fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.write(|conn| {
+            conn.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")?
+                .execute(params![ts(at), id])?;
+            Ok(())
+        })
+    }
+
+    fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.read(|conn| {
+            let sql =
+                format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC");
+            let keys = conn
+                .prepare_cached(&sql)?
+                .query_map([], |row| key_from_row(row).map(|k| k.key))?
+                .collect::<Result<_, _>>()?;
+            Ok(keys)
+        })
+    }
+
+    fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<Revoked> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let keys: Vec<KeyRecord> = tx
+                .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys"))?
+                .query_map([], key_from_row)?
+                .collect::<Result<_, _>>()?;
+            let Some(target) = keys.iter().find(|k| k.key.id == id) else {
+                return Ok(Revoked::NotFound);
+            };
+            if target.key.revoked_at.is_some() {
+                return Ok(Revoked::Done(target.key.clone()));
+            }
+            let usable_admin =
+                |k: &KeyRecord| k.unusable(at).is_none() && k.has_scope(Scope::Admin);
+            if usable_admin(target) && !keys.iter().any(|k| k.key.id != id && usable_admin(k)) {
+                return Ok(Revoked::LastAdmin);
+            }
+            tx.prepare_cached("UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2")?
+                .execute(params![ts(at), id])?;
+            tx.commit()?;
+            let mut key = target.key.clone();
+            key.revoked_at = Some(at);
+            Ok(Revoked::Done(key))
+        })
+    }
+
+    fn link_repo(&self, repo: &RepoRef, at: DateTime<Utc>) -> StoreResult<(Repo, bool)> {
+        self.write(|conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO repos (host, org, name, created_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![repo.host, repo.org, repo.name, ts(at)])?;
+            let sql = format!(
+                "SELECT {REPO_COLUMNS} FROM repos \
+                 WHERE lower(host) = lower(?1) AND lower(org) = lower(?2) AND lower(name) = lower(?3)"
+            );
+            let stored = conn.prepare_cached(&sql)?.query_row(
+                params![repo.host, repo.org, repo.name],
+                repo_from_row,
+            )?;
+            Ok((stored, inserted == 1))
+        })
+    }
+
+    fn list_repos(&self) -> StoreResult<Vec<Repo>> {
+        self.read(list_repos_on)
+    }
+
+    fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let sql = format!("SELECT {REPO_COLUMNS} FROM repos WHERE id = ?1");
+            let repo = tx
+                .prepare_cached(&sql)?
+                .query_row([id], repo_from_row)
+                .optional()?;
+            if repo.is_some() {
+                // Cascades to the repo's workflows, runs and their event_runs rows.
+                tx.prepare_cached("DELETE FROM repos WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            tx.commit()?;
+            Ok(repo)
+        })
+    }
+
+    fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>> {
+        self.read(|conn| find_duplicate_on(conn, key_id, webhook_id))
+    }
+
+    fn insert_event(&self, event: &NewEvent) -> StoreResult<Inserted> {
+        self.write(|conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO events (id, key_id, request_type, webhook_id, received_at, body, \
+                        response, status, error, attempts, runs_received) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10) \
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    event.id,
+                    event.key_id,
+                    event.request_type,
+                    event.webhook_id,
+                    ts(event.received_at),
+                    event.body,
+                    event.response,
+                    event.status.as_str(),
+                    event.error,
+                    event.runs_received as i64,
+                ])?;
+            if inserted == 1 {
+                return Ok(Inserted::New);
+            }
+            // Only the webhook-id index can conflict (event ids are unique by construction).
+            let winner = match &event.webhook_id {
+                Some(webhook_id) => find_duplicate_on(conn, &event.key_id, webhook_id)?,
+                None => None,
+            };
+            winner.map(Inserted::Duplicate).ok_or_else(|| {
+                StoreError::Other(format!("event {} conflicts with a stored event", event.id))
+            })
+        })
+    }
+
+    fn list_events(&self, query: &EventQuery) -> StoreResult<Vec<Event>> {
+        self.read(|conn| {
+            let mut filters = Vec::new();
+            let mut args: Vec<SqlValue> = Vec::new();
+            if let Some(status) = query.status {
+                args.push(SqlValue::Text(status.as_str().to_owned()));
+                filters.push(format!("status = ?{}", args.len()));
+            }
+            if let Some(before) = &query.before {
+                args.push(SqlValue::Text(before.clone()));
+                filters.push(format!("id < ?{}", args.len()));
+            }
+            args.push(SqlValue::Integer(i64::from(query.limit)));
+            let filter = if filters.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", filters.join(" AND "))
+            };
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events {filter} ORDER BY id DESC LIMIT ?{}",
+                args.len()
+            );
+            let events = conn
+                .prepare_cached(&sql)?
+                .query_map(params_from_iter(args), event_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(events)
+        })
+    }
+
+    fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>> {
+        self.read(|conn| {
+            let sql = format!("SELECT {EVENT_COLUMNS}, body, response FROM events WHERE id = ?1");
+            let found = conn
+                .prepare_cached(&sql)?
+                .query_row([id], |row| {
+                    let event = event_from_row(row)?;
+                    let body: Option<Vec<u8>> = row.get(13)?;
+                    let response: String = row.get(14)?;
+                    Ok((event, body, response))
+                })
+                .optional()?;
+            let Some((event, body, response)) = found else {
+                return Ok(None);
+            };
+            let response =
+                serde_json::from_str(&response).unwrap_or(serde_json::Value::String(response));
+            Ok(Some(EventDetail {
+                event,
+                body: body.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                response,
+                runs: event_run_refs(conn, id)?,
+            }))
+        })
+    }
+
+    fn prune_event(&self, id: &str, dry_run: bool, at: DateTime<Utc>) -> StoreResult<Pruned> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(status) = event_status(&tx, id)? else {
+                return Ok(Pruned::NotFound);
+            };
+            let mut report = PruneReport {
+                event_id: id.to_owned(),
+                dry_run,
+                already_pruned: false,
+                runs: Vec::new(),
+                workflows_deleted: 0,
+            };
+            match status {
+                EventStatus::Waiting | EventStatus::Running => {
+                    return Ok(Pruned::NotProcessed(status));
+                }
+                EventStatus::Pruned => {
+                    report.already_pruned = true;
+                    return Ok(Pruned::Done(report));
+                }
+                EventStatus::Success | EventStatus::Failure | EventStatus::Rejected => {}
+            }
+            report.runs = event_run_refs(&tx, id)?;
+            let workflows: Vec<i64> = tx
+                .prepare_cached(
+                    "SELECT DISTINCT wr.repo_workflow_id FROM event_runs er \
+                     JOIN repo_workflow_runs wr ON wr.id = er.run_id WHERE er.event_id = ?1",
+                )?
+                .query_map([id], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            // Cascades to every event's event_runs rows for these runs.
+            tx.prepare_cached(
+                "DELETE FROM repo_workflow_runs \
+                 WHERE id IN (SELECT run_id FROM event_runs WHERE event_id = ?1)",
+            )?
+            .execute([id])?;
+            for workflow in workflows {
+                report.workflows_deleted += tx
+                    .prepare_cached(
+                        "DELETE FROM repo_workflows WHERE id = ?1 AND NOT EXISTS \
+                         (SELECT 1 FROM repo_workflow_runs WHERE repo_workflow_id = ?1)",
+                    )?
+                    .execute([workflow])? as u64;
+            }
+            tx.prepare_cached(
+                "UPDATE events SET status = 'PRUNED', processed_at = ?1 WHERE id = ?2",
+            )?
+            .execute(params![ts(at), id])?;
+            // A dry run does all of it and rolls back, so its report is exactly what would happen.
+            if !dry_run {
+                tx.commit()?;
+            }
+            Ok(Pruned::Done(report))
+        })
+    }
+
+    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<StoredRun>> {
+        self.read(|conn| {
+            let mut filters = Vec::new();
+            let mut args: Vec<SqlValue> = Vec::new();
+            let mut filter = |column: &str, value: &str, args: &mut Vec<SqlValue>| {
+                args.push(SqlValue::Text(value.to_owned()));
+                filters.push(format!("lower({column}) = lower(?{})", args.len()));
+            };
+            if let Some(repo) = &query.repo {
+                filter("r.name", &repo.name, &mut args);
+                if let Some(org) = &repo.org {
+                    filter("r.org", org, &mut args);
+                }
+                if let Some(host) = &repo.host {
+                    filter("r.host", host, &mut args);
+                }
+            }
+            if let Some(workflow) = &query.workflow {
+                args.push(SqlValue::Text(workflow.clone()));
+                filters.push(format!("w.name = ?{}", args.len()));
+            }
+            args.push(SqlValue::Integer(i64::from(query.limit)));
+            let filter = if filters.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", filters.join(" AND "))
+            };
+            let sql = format!(
+                "SELECT wr.id, r.org || '/' || r.name, w.name, wr.provider_workflow_run_id, \
+                    wr.event_actor, wr.head_branch, wr.status, wr.conducted_at, wr.duration, \
+                    wr.html_url, wr.commit_sha, wr.meta, wr.created_at, wr.updated_at \
+                 FROM repo_workflow_runs wr \
+                 JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
+                 JOIN repos r ON r.id = w.repo_id \
+                 {filter} ORDER BY wr.conducted_at DESC, wr.id DESC LIMIT ?{}",
+                args.len()
+            );
+            let runs = conn
+                .prepare_cached(&sql)?
+                .query_map(params_from_iter(args), |row| {
+                    let meta: Option<String> = row.get(11)?;
+                    Ok(StoredRun {
+                        id: row.get(0)?,
+                        repo: row.get(1)?,
+                        workflow: row.get(2)?,
+                        workflow_run_unique_id: row.get(3)?,
+                        event_actor: row.get(4)?,
+                        head_branch: row.get(5)?,
+                        status: row.get(6)?,
+                        conducted_at: ts_col(row, 7)?,
+                        duration: row.get(8)?,
+                        html_url: row.get(9)?,
+                        commit_sha: row.get(10)?,
+                        meta: meta.and_then(|m| serde_json::from_str(&m).ok()),
+                        created_at: ts_col(row, 12)?,
+                        updated_at: ts_col(row, 13)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(runs)
+        })
+    }
+
+    fn requeue_running(&self) -> StoreResult<u64> {
+        self.write(|conn| {
+            let n = conn.execute(
+                "UPDATE events SET status = 'WAITING' WHERE status = 'RUNNING'",
+                [],
+            )?;
+            Ok(n as u64)
+        })
+    }
+
+    fn claim_next(&self) -> StoreResult<Option<Claimed>> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let claimed = tx
+                .prepare_cached(
+                    "SELECT id, request_type, received_at, body, attempts + 1 FROM events \
+                     WHERE status = 'WAITING' ORDER BY id LIMIT 1",
+                )?
+                .query_row([], |row| {
+                    Ok(Claimed {
+                        id: row.get(0)?,
+                        request_type: row.get(1)?,
+                        received_at: ts_col(row, 2)?,
+                        body: row.get(3)?,
+                        attempts: row.get(4)?,
+                    })
+                })
+                .optional()?;
+            if let Some(event) = &claimed {
+                tx.prepare_cached(
+                    "UPDATE events SET status = 'RUNNING', attempts = ?1 WHERE id = ?2",
+                )?
+                .execute(params![event.attempts, event.id])?;
+            }
+            tx.commit()?;
+            Ok(claimed)
+        })
+    }
+
+    fn add_attempt(&self, id: &str) -> StoreResult<u32> {
+        self.write(|conn| {
+            conn.prepare_cached("UPDATE events SET attempts = attempts + 1 WHERE id = ?1")?
+                .execute([id])?;
+            Ok(conn
+                .prepare_cached("SELECT attempts FROM events WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))?)
+        })
+    }
+
+    fn apply_event(
+        &self,
+        id: &str,
+        runs: &[Run],
+        received_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Applied> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let repos = list_repos_on(&tx)?;
+            let targets = match resolve_runs(runs, &repos) {
+                Ok(targets) => targets,
+                Err(errors) => {
+                    let first: Vec<String> = errors.iter().take(3).map(|e| e.to_string()).collect();
+                    return Ok(Applied::Unresolved(format!(
+                        "a repository was unlinked after the request was accepted; nothing was written ({}{}); link it again and re-send the batch",
+                        first.join("; "),
+                        if errors.len() > 3 { "; ..." } else { "" }
+                    )));
+                }
+            };
+            // Reprocessing after a crash starts from a clean slate for this event.
+            tx.prepare_cached("DELETE FROM event_runs WHERE event_id = ?1")?
+                .execute([id])?;
+            let mut writer = RunWriter {
+                tx: &tx,
+                event_id: id,
+                received_at,
+                now: ts(now),
+                workflows: HashMap::new(),
+                counts: Counts::default(),
+            };
+            for (run, repo_ids) in runs.iter().zip(targets) {
+                for repo_id in repo_ids {
+                    writer.upsert(repo_id, run)?;
+                }
+            }
+            let counts = writer.counts;
+            tx.prepare_cached(
+                "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = ?1, \
+                    runs_created = ?2, runs_updated = ?3, runs_unchanged = ?4 WHERE id = ?5",
+            )?
+            .execute(params![
+                ts(now),
+                counts.created as i64,
+                counts.updated as i64,
+                counts.unchanged as i64,
+                id
+            ])?;
+            tx.commit()?;
+            Ok(Applied::Done(counts))
+        })
+    }
+
+    fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.write(|conn| {
+            conn.prepare_cached(
+                "UPDATE events SET status = 'FAILURE', error = ?1, processed_at = ?2 WHERE id = ?3",
+            )?
+            .execute(params![error, ts(at), id])?;
+            Ok(())
+        })
+    }
+}
+
+/// A run's stored columns, to compare with what an event brings.
+#[derive(PartialEq)]
+struct RunRow {
+    event_actor: String,
+    head_branch: String,
+    status: String,
+    conducted_at: String,
+    duration: Option<i64>,
+    html_url: Option<String>,
+    commit_sha: Option<String>,
+    meta: Option<String>,
+}
+
+/// Writes one event's runs inside its transaction.
+struct RunWriter<'a> {
+    tx: &'a Transaction<'a>,
+    event_id: &'a str,
+    received_at: DateTime<Utc>,
+    now: String,
+    /// (repo id, workflow name) → workflow id, so a batch looks each workflow up once.
+    workflows: HashMap<(i64, String), i64>,
+    counts: Counts,
+}
+
+impl RunWriter<'_> {
+    fn workflow(&mut self, repo_id: i64, name: &str) -> StoreResult<i64> {
+        if let Some(id) = self.workflows.get(&(repo_id, name.to_owned())) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM repo_workflows \
+                 WHERE repo_id = ?1 AND provider = 'WEBHOOK' AND provider_workflow_id = ?2",
+            )?
+            .query_row(params![repo_id, name], |row| row.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO repo_workflows (repo_id, type, provider, \
+                            provider_workflow_id, name, is_active, created_at, updated_at) \
+                         VALUES (?1, 'DEPLOYMENT', 'WEBHOOK', ?2, ?2, TRUE, ?3, ?3)",
+                    )?
+                    .execute(params![repo_id, name, self.now])?;
+                self.tx.last_insert_rowid()
+            }
+        };
+        self.workflows.insert((repo_id, name.to_owned()), id);
+        Ok(id)
+    }
+
+    fn upsert(&mut self, repo_id: i64, run: &Run) -> StoreResult<()> {
+        let workflow_id = self.workflow(repo_id, &run.workflow_name)?;
+        let stored = self
+            .tx
+            .prepare_cached(
+                "SELECT id, event_actor, head_branch, status, conducted_at, duration, html_url, \
+                    commit_sha, meta \
+                 FROM repo_workflow_runs \
+                 WHERE repo_workflow_id = ?1 AND provider_workflow_run_id = ?2",
+            )?
+            .query_row(params![workflow_id, run.workflow_run_unique_id], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    RunRow {
+                        event_actor: row.get(1)?,
+                        head_branch: row.get(2)?,
+                        status: row.get(3)?,
+                        conducted_at: row.get(4)?,
+                        duration: row.get(5)?,
+                        html_url: row.get(6)?,
+                        commit_sha: row.get(7)?,
+                        meta: row.get(8)?,
+                    },
+                ))
+            })
+            .optional()?;
+        let mut new = RunRow {
+            event_actor: run.event_actor.clone(),
+            head_branch: run.head_branch.clone(),
+            status: run.status.as_str().to_owned(),
+            conducted_at: ts(run.workflow_run_conducted_at.to_utc()),
+            duration: run.duration,
+            html_url: run.html_url.clone(),
+            commit_sha: run.commit_sha.clone(),
+            meta: run
+                .meta
+                .as_ref()
+                .map(|m| serde_json::Value::Object(m.clone()).to_string()),
+        };
+        let Some((run_id, old)) = stored else {
+            let run_id = self.insert(workflow_id, &run.workflow_run_unique_id, &new)?;
+            self.counts.created += 1;
+            return self.record(run_id, "created");
+        };
+        let old_pending = old.status == RunStatus::Pending.as_str();
+        // Events arrive out of order: a PENDING run never overwrites a final status.
+        if run.status == RunStatus::Pending && !old_pending {
+            self.counts.unchanged += 1;
+            return Ok(());
+        }
+        if new.duration.is_none() {
+            new.duration = if run.status.is_final() && old_pending {
+                // The final status of a started run: it took from its start until now.
+                parse_ts(&old.conducted_at)
+                    .map(|started| (self.received_at - started).num_seconds().max(0))
+            } else {
+                old.duration
+            };
+        }
+        // Optional fields an update leaves out keep what was known.
+        new.html_url = new.html_url.or(old.html_url.clone());
+        new.commit_sha = new.commit_sha.or(old.commit_sha.clone());
+        new.meta = new.meta.or(old.meta.clone());
+        if new == old {
+            self.counts.unchanged += 1;
+            return Ok(());
+        }
+        self.tx
+            .prepare_cached(
+                "UPDATE repo_workflow_runs SET event_actor = ?1, head_branch = ?2, status = ?3, \
+                    conducted_at = ?4, duration = ?5, html_url = ?6, commit_sha = ?7, meta = ?8, \
+                    updated_at = ?9 \
+                 WHERE id = ?10",
+            )?
+            .execute(params![
+                new.event_actor,
+                new.head_branch,
+                new.status,
+                new.conducted_at,
+                new.duration,
+                new.html_url,
+                new.commit_sha,
+                new.meta,
+                self.now,
+                run_id
+            ])?;
+        self.counts.updated += 1;
+        self.record(run_id, "updated")
+    }
+
+    fn insert(&self, workflow_id: i64, unique_id: &str, row: &RunRow) -> StoreResult<i64> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO repo_workflow_runs (repo_workflow_id, provider_workflow_run_id, \
+                    event_actor, head_branch, status, conducted_at, duration, html_url, \
+                    commit_sha, meta, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+            )?
+            .execute(params![
+                workflow_id,
+                unique_id,
+                row.event_actor,
+                row.head_branch,
+                row.status,
+                row.conducted_at,
+                row.duration,
+                row.html_url,
+                row.commit_sha,
+                row.meta,
+                self.now
+            ])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn record(&self, run_id: i64, action: &str) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO event_runs (event_id, run_id, action) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![self.event_id, run_id, action])?;
+        Ok(())
+    }
+}
