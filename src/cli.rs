@@ -407,7 +407,8 @@ pub enum ReposCommand {
 #[derive(Debug, Args)]
 pub struct RepoLinkArgs {
     /// Repository URL (https://host/org/name or git@host:org/name.git)
-    pub url: String,
+    #[arg(value_name = "URL")]
+    pub repo_url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -551,6 +552,17 @@ mod tests {
                 assert_eq!(args.scopes, [Scope::Admin, Scope::Deployments]);
                 assert_eq!(args.expires, Some(Duration::from_secs(90 * 86400)));
             }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn positional_repo_url_does_not_shadow_the_global_url() {
+        let cli = Cli::try_parse_from(["mwctl", "--url", "http://server", "repos", "link", "https://github.com/a/b"])
+            .expect("parses");
+        assert_eq!(cli.global.url.as_deref(), Some("http://server"));
+        match cli.command {
+            Command::Repos(ReposCommand::Link(args)) => assert_eq!(args.repo_url, "https://github.com/a/b"),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -7,7 +7,7 @@ use crate::report::Table;
 
 pub async fn link(args: RepoLinkArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     // Checked here too, so a typo fails before any request and a token never leaves.
-    let url = strip_credentials(args.url.trim());
+    let url = strip_credentials(args.repo_url.trim());
     RepoRef::parse_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
     let repo = ctx.client(ADMIN_TIMEOUT)?.link_repo(&url).await?;
     ctx.printer.data(&repo, |p| {

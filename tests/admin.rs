@@ -1,0 +1,234 @@
+//! Keys, linked repos, events and pruning: mwctl against the real server.
+
+mod common;
+
+use common::{Server, run_json, stdout_json};
+use predicates::str::contains;
+use serde_json::json;
+
+#[test]
+fn key_lifecycle_create_use_list_revoke() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+
+    let out = server
+        .mwctl()
+        .args(["keys", "create", "--name", "gitlab-ci", "--scope", "deployments", "-o", "json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let created = stdout_json(&out);
+    let key = created["key"].as_str().expect("key shown once").to_owned();
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert!(key.starts_with("mwk_") && key.len() >= 4 + 43, "{key}");
+    assert_eq!(created["scopes"], json!(["deployments"]));
+
+    // Listed by prefix, never in full.
+    let out = server.mwctl().args(["keys", "list", "-o", "json"]).output().expect("runs");
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(listed.contains(&id));
+    assert!(!listed.contains(&key), "keys list must not print a key");
+
+    // The new key works for ingest...
+    let (status, answer) = server.ingest(
+        Some(&key),
+        serde_json::to_vec(&json!({"workflow_runs": [run_json("https://github.com/acme/shop", "1", "SUCCESS")]})).expect("json"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"], "accepted", "{answer}");
+
+    // ...but not for the admin API: scopes are enforced.
+    server
+        .mwctl()
+        .env("MW_API_KEY", &key)
+        .args(["keys", "list"])
+        .assert()
+        .failure()
+        .stderr(contains("may not do this"));
+
+    // Revoked: refused on the very next request.
+    server.mwctl().args(["keys", "revoke", &id]).assert().success();
+    let (status, answer) = server.ingest(
+        Some(&key),
+        serde_json::to_vec(&json!({"workflow_runs": [run_json("https://github.com/acme/shop", "2", "SUCCESS")]})).expect("json"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"], "rejected");
+    assert_eq!(answer["exception_type"], "Unauthorized");
+    server
+        .mwctl()
+        .env("MW_API_KEY", &key)
+        .args(["deploy", "record", "--status", "success", "--started-at", "2025-01-01T00:00:00Z"])
+        .args(["--repo", "https://github.com/acme/shop", "--branch", "main", "--strict"])
+        .assert()
+        .failure()
+        .stderr(contains("Unauthorized"));
+
+    let out = server.mwctl().args(["keys", "list", "-o", "json"]).output().expect("runs");
+    let keys = stdout_json(&out);
+    let revoked = keys
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .expect("still listed");
+    assert!(revoked["revoked_at"].is_string());
+    assert!(revoked["last_used_at"].is_string(), "use was recorded: {revoked}");
+}
+
+#[test]
+fn keys_create_prints_only_the_key_when_quiet() {
+    let server = Server::start();
+    let out = server
+        .mwctl()
+        .args(["keys", "create", "--name", "ci", "-q"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim().lines().count(), 1);
+    assert!(stdout.trim().starts_with("mwk_"));
+    assert!(out.stderr.is_empty(), "quiet: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn repos_link_list_unlink() {
+    let server = Server::start();
+    server
+        .mwctl()
+        .args(["repos", "link", "https://user:secret@github.com/Acme/Shop.git"])
+        .assert()
+        .success()
+        .stderr(contains("github.com/Acme/Shop"));
+    let repos = stdout_json(&server.mwctl().args(["repos", "list", "-o", "json"]).output().expect("runs"));
+    let repos = repos.as_array().expect("array");
+    assert_eq!(repos.len(), 1);
+    assert!(!repos[0].to_string().contains("secret"), "credentials are never stored");
+    let id = repos[0]["id"].to_string();
+
+    // Linking again is harmless.
+    server.link("git@github.com:acme/shop.git");
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+
+    server
+        .mwctl()
+        .args(["repos", "link", "not a url"])
+        .assert()
+        .failure()
+        .stderr(contains("expected https://host/org/name"));
+
+    server.mwctl().args(["repos", "unlink", &id]).assert().success();
+    server
+        .mwctl()
+        .args(["repos", "list"])
+        .assert()
+        .success()
+        .stderr(contains("No linked repos"));
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id])
+        .assert()
+        .failure()
+        .stderr(contains("error"));
+}
+
+fn send_file(server: &Server, ids: &[&str]) -> String {
+    let runs: Vec<_> = ids
+        .iter()
+        .map(|id| run_json("https://github.com/acme/shop", id, "SUCCESS"))
+        .collect();
+    let path = server.dir.path().join(format!("runs-{}.json", ids.join("-")));
+    std::fs::write(&path, serde_json::to_vec(&runs).expect("json")).expect("writes");
+    let out = server
+        .mwctl()
+        .args(["send", "-o", "json"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = stdout_json(&out);
+    summary["event_ids"][0].as_str().expect("event id").to_owned()
+}
+
+#[test]
+fn prune_removes_exactly_that_events_runs() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let first = send_file(&server, &["a1", "a2"]);
+    let second = send_file(&server, &["b1"]);
+    server.wait_processed();
+    assert_eq!(server.runs().len(), 3);
+
+    // Dry run lists, deletes nothing.
+    let out = server
+        .mwctl()
+        .args(["prune", &first, "--dry-run", "-o", "json"])
+        .output()
+        .expect("runs");
+    let report = stdout_json(&out);
+    let mut ids: Vec<_> = report["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["unique_id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["a1", "a2"]);
+    assert_eq!(server.runs().len(), 3);
+
+    // Without a terminal and without --yes, nothing happens.
+    server.mwctl().args(["prune", &first]).assert().code(2).stderr(contains("--yes"));
+    assert_eq!(server.runs().len(), 3);
+
+    server
+        .mwctl()
+        .args(["prune", &first, "--yes"])
+        .assert()
+        .success()
+        .stderr(contains("deleted 2 run(s)"));
+    let left: Vec<_> = server.runs().into_iter().map(|r| r.workflow_run_unique_id).collect();
+    assert_eq!(left, ["b1"]);
+
+    // Idempotent.
+    server
+        .mwctl()
+        .args(["prune", &first, "--yes"])
+        .assert()
+        .success()
+        .stderr(contains("already pruned"));
+    let event = server.get(&format!("/api/events/{first}"));
+    assert_eq!(event["status"], "PRUNED");
+    let other = server.get(&format!("/api/events/{second}"));
+    assert_eq!(other["status"], "SUCCESS");
+}
+
+#[test]
+fn events_list_and_show() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let id = send_file(&server, &["e1"]);
+    server.wait_processed();
+
+    let list = stdout_json(&server.mwctl().args(["events", "list", "-o", "json"]).output().expect("runs"));
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["status"], "SUCCESS");
+    assert_eq!(list[0]["runs_created"], 1);
+
+    let shown = stdout_json(&server.mwctl().args(["events", "show", &id, "-o", "json"]).output().expect("runs"));
+    assert!(shown["body"].as_str().expect("body kept").contains("\"e1\""));
+    assert_eq!(shown["response"]["status"], "accepted");
+    assert_eq!(shown["runs"][0]["unique_id"], "e1");
+    assert_eq!(shown["runs"][0]["action"], "created");
+
+    server
+        .mwctl()
+        .args(["events", "list", "--status", "rejected"])
+        .assert()
+        .success()
+        .stderr(contains("No events"));
+    server
+        .mwctl()
+        .args(["events", "show", "evt_missing"])
+        .assert()
+        .failure();
+}

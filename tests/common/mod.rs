@@ -1,0 +1,243 @@
+//! Harness for end-to-end tests: the real example server on a free loopback port with a temp
+//! data dir, and the real mwctl binary with an isolated config and a clean environment.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mwctl::protocol::admin::{Event, EventStatus, StoredRun};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The example server's executable, built once per test process (a no-op when it is fresh).
+pub fn server_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let output = Command::new(cargo)
+            .args(["build", "--example", "server", "--message-format=json", "--quiet"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(output.status.success(), "building the example server failed");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "server")
+            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reports the server executable")
+    })
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub dir: TempDir,
+    pub admin_key: String,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts with extra flags, e.g. `["--max-body", "64KiB"]`.
+    pub fn start_with(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = Server {
+            child: None,
+            url: String::new(),
+            dir,
+            admin_key: String::new(),
+            extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        server.spawn(None);
+        server.admin_key = std::fs::read_to_string(server.dir.path().join("admin.key"))
+            .expect("admin.key written on first start")
+            .trim()
+            .to_owned();
+        server
+    }
+
+    /// Starts the process; `port` reuses a previous port after a restart.
+    fn spawn(&mut self, port: Option<u16>) {
+        let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
+        let mut child = Command::new(server_bin())
+            .args(["--listen", &listen, "--data-dir"])
+            .arg(self.dir.path())
+            .args(&self.extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("server printed its address before exiting")
+                .expect("stdout readable");
+            if let Some(url) = line.strip_prefix("listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("url has a port")
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("reaped");
+        }
+    }
+
+    /// Starts again on the same port and data dir, with `args` instead of the first start's.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.kill9();
+        self.extra_args = args.iter().map(|a| (*a).to_owned()).collect();
+        let port = self.port();
+        // The port may take a moment to be free again.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.spawn(Some(port));
+    }
+
+    /// mwctl with this server, the admin key, an isolated config and no CI variables.
+    pub fn mwctl(&self) -> assert_cmd::Command {
+        let mut cmd = mwctl_isolated(self.dir.path());
+        cmd.env("MW_URL", &self.url).env("MW_API_KEY", &self.admin_key);
+        cmd
+    }
+
+    pub fn http(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
+    }
+
+    /// GET an admin endpoint with the admin key, as JSON.
+    pub fn get(&self, path: &str) -> Value {
+        let response = self
+            .http()
+            .get(format!("{}{path}", self.url))
+            .header("x-api-key", &self.admin_key)
+            .send()
+            .expect("request");
+        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        response.json().expect("json")
+    }
+
+    /// POST a raw ingest body with a key; returns (HTTP status, answer).
+    pub fn ingest(&self, key: Option<&str>, body: impl Into<Vec<u8>>) -> (u16, Value) {
+        let mut request = self
+            .http()
+            .post(format!("{}/public/webhook/workflow", self.url))
+            .header("content-type", "application/json")
+            .body(body.into());
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        let response = request.send().expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().expect("answer is JSON"))
+    }
+
+    pub fn link(&self, url: &str) {
+        self.mwctl().args(["repos", "link", url]).assert().success();
+    }
+
+    pub fn runs(&self) -> Vec<StoredRun> {
+        serde_json::from_value(self.get("/api/runs?limit=10000")).expect("runs")
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        serde_json::from_value(self.get("/api/events?limit=500")).expect("events")
+    }
+
+    /// Waits until no event is WAITING or RUNNING.
+    pub fn wait_processed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let busy = self
+                .events()
+                .iter()
+                .any(|e| matches!(e.status, EventStatus::Waiting | EventStatus::Running));
+            if !busy {
+                return;
+            }
+            assert!(Instant::now() < deadline, "events still unprocessed after 20 s");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// mwctl with a private config path and without the environment of whoever runs the tests
+/// (CI variables would change what deploy commands send).
+pub fn mwctl_isolated(home: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_mwctl"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("MW_CONFIG", home.join("mwctl-config.toml"))
+        .env("TMPDIR", home)
+        .current_dir(home)
+        .timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// A valid run for `repo`, with `id` as its unique id.
+pub fn run_json(repo: &str, id: &str, status: &str) -> Value {
+    serde_json::json!({
+        "workflow_name": "deploy",
+        "repo_urls": [repo],
+        "event_actor": "alice",
+        "head_branch": "main",
+        "workflow_run_unique_id": id,
+        "status": status,
+        "workflow_run_conducted_at": "2025-01-09T10:00:00Z",
+        "duration": 42,
+        "html_url": format!("https://ci.example.com/runs/{id}"),
+        "commit_sha": "abcdef1234567"
+    })
+}
+
+/// Parses a command's stdout as JSON.
+pub fn stdout_json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
