@@ -89,3 +89,125 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
     .into_response()
 }
+
+/// A real server on `127.0.0.1:0` with a temporary database, for the modules' tests.
+#[cfg(test)]
+pub mod testing {
+    use std::time::Duration;
+
+    use mwctl::protocol::admin::Scope;
+    use mwctl::protocol::signing::key_digest_hex;
+    use serde_json::Value;
+    use tokio::sync::watch;
+
+    use super::{AppState, Config, app};
+    use crate::store::{SqliteStore, Store, now};
+
+    pub struct TestServer {
+        pub url: String,
+        pub admin_key: String,
+        pub client: reqwest::Client,
+        _stop: watch::Sender<bool>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TestServer {
+        /// `worker: false` leaves accepted events WAITING.
+        pub async fn start(config: Config, worker: bool) -> TestServer {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = SqliteStore::open(&dir.path().join("test.db")).expect("opens");
+            let (meta, admin_key) =
+                crate::ids::mint_key("admin", vec![Scope::Admin, Scope::Deployments], None, now())
+                    .expect("key");
+            store
+                .insert_key(&meta, &key_digest_hex(&admin_key))
+                .expect("stored");
+            let state = AppState::new(std::sync::Arc::new(store), config);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binds");
+            let url = format!("http://{}", listener.local_addr().expect("bound"));
+            let router = app(state.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            let (stop, stopped) = watch::channel(false);
+            if worker {
+                crate::worker::spawn(state.clone(), stopped);
+            }
+            TestServer {
+                url,
+                admin_key,
+                client: reqwest::Client::new(),
+                _stop: stop,
+                _dir: dir,
+            }
+        }
+
+        pub async fn default() -> TestServer {
+            TestServer::start(
+                Config {
+                    max_body: 1 << 20,
+                    require_signature: false,
+                },
+                true,
+            )
+            .await
+        }
+
+        /// An admin API call with the admin key: (status, JSON body).
+        pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+            self.api_as(Some(&self.admin_key), method, path, body).await
+        }
+
+        pub async fn api_as(
+            &self,
+            key: Option<&str>,
+            method: &str,
+            path: &str,
+            body: Option<Value>,
+        ) -> (u16, Value) {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+            let mut request = self.client.request(method, format!("{}{path}", self.url));
+            if let Some(key) = key {
+                request = request.header("x-api-key", key);
+            }
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+            }
+            let response = request.send().await.expect("answers");
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.expect("body");
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )
+        }
+
+        pub async fn link(&self, url: &str) -> Value {
+            let (status, repo) = self
+                .api(
+                    "POST",
+                    "/api/repos",
+                    Some(serde_json::json!({ "url": url })),
+                )
+                .await;
+            assert!(status == 201 || status == 200, "{status} {repo}");
+            repo
+        }
+
+        /// Waits until the event leaves WAITING/RUNNING; returns its detail.
+        pub async fn processed(&self, event_id: &str) -> Value {
+            for _ in 0..200 {
+                let (_, event) = self
+                    .api("GET", &format!("/api/events/{event_id}"), None)
+                    .await;
+                if event["status"] != "WAITING" && event["status"] != "RUNNING" {
+                    return event;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("event {event_id} was not processed in time");
+        }
+    }
+}
