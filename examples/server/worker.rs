@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mwctl::protocol::parse_batch;
+use chrono::{DateTime, Utc};
+use mwctl::protocol::{Run, parse_batch};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -27,19 +28,9 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle<()> {
 
 async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            match process_next(&state).await {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    line(&format!("worker: {e}"));
-                    tokio::time::sleep(ERROR_PAUSE).await;
-                    break;
-                }
-            }
+        drain(&state, &stop).await;
+        if *stop.borrow() {
+            return;
         }
         tokio::select! {
             () = state.wake.notified() => {}
@@ -53,87 +44,128 @@ async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Processes the oldest waiting event. `Ok(false)` when there was none.
-async fn process_next(state: &AppState) -> Result<bool, StoreError> {
-    let Some(event) = state.db(|store| store.claim_next()).await? else {
-        return Ok(false);
-    };
-    let id = event.id.clone();
-    let result = match process(state, event).await? {
-        Ok(message) => {
-            line(&format!("worker: {id} {message}"));
-            return Ok(true);
-        }
-        Err(error) => error,
-    };
-    line(&format!("worker: {id} FAILURE: {result}"));
-    let failed = id.clone();
-    state
-        .db(move |store| store.fail_event(&failed, &result, now()))
-        .await?;
-    Ok(true)
+/// An event claimed (now RUNNING) and parsed, ready to apply.
+struct Ready {
+    id: String,
+    received_at: DateTime<Utc>,
+    attempts: u32,
+    /// The runs, or why the event cannot be processed.
+    runs: Result<Arc<Vec<Run>>, String>,
 }
 
-/// `Ok(Ok(summary))` when the event succeeded, `Ok(Err(reason))` when it failed for good.
-async fn process(state: &AppState, event: Claimed) -> Result<Result<String, String>, StoreError> {
-    let Claimed {
-        id,
-        request_type,
-        received_at,
-        body,
-        mut attempts,
-    } = event;
-    if attempts > MAX_ATTEMPTS {
-        return Ok(Err(format!(
-            "gave up after {MAX_ATTEMPTS} attempts (the server stopped while processing it each time)"
-        )));
-    }
-    if request_type != REQUEST_TYPE {
-        return Ok(Err(format!(
-            "this server cannot process {request_type:?} events"
-        )));
-    }
-    let Some(body) = body else {
-        return Ok(Err("the event has no stored body".to_owned()));
-    };
-    // It was valid on ingest; validating "as of" its arrival keeps it valid now.
-    let parsed = tokio::task::spawn_blocking(move || parse_batch(&body, received_at))
-        .await
-        .map_err(|e| StoreError::Other(format!("parsing task failed: {e}")))?;
-    let runs = match parsed {
-        Ok(runs) => Arc::new(runs),
-        Err(rejection) => {
-            return Ok(Err(format!(
-                "the stored body no longer parses: {}",
-                rejection.error
-            )));
-        }
-    };
-    loop {
-        let (event_id, batch) = (id.clone(), Arc::clone(&runs));
-        let applied = state
-            .db(move |store| store.apply_event(&event_id, &batch, received_at, now()))
-            .await;
-        match applied {
-            Ok(Applied::Done(c)) => {
-                return Ok(Ok(format!(
-                    "SUCCESS created={} updated={} unchanged={}",
-                    c.created, c.updated, c.unchanged
-                )));
-            }
-            Ok(Applied::Unresolved(reason)) => return Ok(Err(reason)),
-            Err(e) if e.is_transient() && attempts < MAX_ATTEMPTS => {
-                let pause = backoff(attempts);
-                line(&format!(
-                    "worker: {id} attempt {attempts} failed ({e}); retrying in {pause:?}"
-                ));
-                tokio::time::sleep(pause).await;
-                let event_id = id.clone();
-                attempts = state.db(move |store| store.add_attempt(&event_id)).await?;
+/// Processes waiting events until there are none. While one event is written, the next is
+/// claimed and parsed on another thread, so the writer is kept busy.
+async fn drain(state: &AppState, stop: &watch::Receiver<bool>) {
+    let mut next = Some(prepare(state));
+    while let Some(prepared) = next.take() {
+        let ready = match prepared.await {
+            Ok(Ok(Some(ready))) => ready,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                line(&format!("worker: cannot take the next event: {e}"));
+                tokio::time::sleep(ERROR_PAUSE).await;
+                return;
             }
             Err(e) => {
-                return Ok(Err(format!("failed after {attempts} attempts: {e}")));
+                line(&format!("worker: {e}"));
+                return;
             }
+        };
+        if !*stop.borrow() {
+            next = Some(prepare(state));
+        }
+        let id = ready.id.clone();
+        if let Err(e) = finish(state, ready).await {
+            // The event stays RUNNING; it is requeued when the server starts again.
+            line(&format!("worker: {id} could not be finished: {e}"));
+            tokio::time::sleep(ERROR_PAUSE).await;
+        }
+    }
+}
+
+/// Claims the oldest waiting event and parses its body, on a blocking thread.
+fn prepare(state: &AppState) -> JoinHandle<Result<Option<Ready>, StoreError>> {
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || {
+        let Some(event) = store.claim_next()? else {
+            return Ok(None);
+        };
+        let runs = parse(&event);
+        Ok(Some(Ready {
+            id: event.id,
+            received_at: event.received_at,
+            attempts: event.attempts,
+            runs,
+        }))
+    })
+}
+
+fn parse(event: &Claimed) -> Result<Arc<Vec<Run>>, String> {
+    if event.attempts > MAX_ATTEMPTS {
+        return Err(format!(
+            "gave up after {MAX_ATTEMPTS} attempts (the server stopped while processing it each time)"
+        ));
+    }
+    if event.request_type != REQUEST_TYPE {
+        return Err(format!(
+            "this server cannot process {:?} events",
+            event.request_type
+        ));
+    }
+    let body = event
+        .body
+        .as_deref()
+        .ok_or_else(|| "the event has no stored body".to_owned())?;
+    // It was valid on ingest; validating "as of" its arrival keeps it valid now.
+    parse_batch(body, event.received_at)
+        .map(Arc::new)
+        .map_err(|rejection| format!("the stored body no longer parses: {}", rejection.error))
+}
+
+/// Writes the event's runs (retrying transient errors with backoff) or marks it failed.
+async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
+    let Ready {
+        id,
+        received_at,
+        mut attempts,
+        runs,
+    } = ready;
+    let outcome = match runs {
+        Err(reason) => Err(reason),
+        Ok(runs) => loop {
+            let (event_id, batch) = (id.clone(), Arc::clone(&runs));
+            let applied = state
+                .db(move |store| store.apply_event(&event_id, &batch, received_at, now()))
+                .await;
+            match applied {
+                Ok(Applied::Done(c)) => break Ok(c),
+                Ok(Applied::Unresolved(reason)) => break Err(reason),
+                Err(e) if e.is_transient() && attempts < MAX_ATTEMPTS => {
+                    let pause = backoff(attempts);
+                    line(&format!(
+                        "worker: {id} attempt {attempts} failed ({e}); retrying in {pause:?}"
+                    ));
+                    tokio::time::sleep(pause).await;
+                    let event_id = id.clone();
+                    attempts = state.db(move |store| store.add_attempt(&event_id)).await?;
+                }
+                Err(e) => break Err(format!("failed after {attempts} attempts: {e}")),
+            }
+        },
+    };
+    match outcome {
+        Ok(c) => {
+            line(&format!(
+                "worker: {id} SUCCESS created={} updated={} unchanged={}",
+                c.created, c.updated, c.unchanged
+            ));
+            Ok(())
+        }
+        Err(reason) => {
+            line(&format!("worker: {id} FAILURE: {reason}"));
+            state
+                .db(move |store| store.fail_event(&id, &reason, now()))
+                .await
         }
     }
 }

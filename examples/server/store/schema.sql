@@ -83,5 +83,5 @@ CREATE TABLE event_runs (
     run_id   INTEGER NOT NULL REFERENCES repo_workflow_runs (id) ON DELETE CASCADE,
     action   TEXT NOT NULL,
     PRIMARY KEY (event_id, run_id)
-);
+) WITHOUT ROWID; -- SQLite only: one b-tree instead of two (PostgreSQL: drop the clause)
 CREATE INDEX event_runs_run ON event_runs (run_id);
