@@ -58,9 +58,15 @@ fn main() -> ExitCode {
 /// Prints the cause chain to stderr; a closed stdout (`mwctl ... | head`) is not an error.
 fn report_error(e: &anyhow::Error) -> ExitCode {
     let broken_pipe = e.chain().any(|cause| {
-        cause
+        let io_kind = cause
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(|j| j.io_error_kind())
+            });
+        io_kind == Some(std::io::ErrorKind::BrokenPipe)
     });
     if broken_pipe {
         return ExitStatus::Success.into();
