@@ -30,6 +30,11 @@ use tokio::sync::watch;
 use crate::app::{AppState, Config, app};
 use crate::store::{SqliteStore, Store};
 
+/// Validation allocates many small values on several threads at once; glibc's malloc spends
+/// much of that time in locks and cross-thread frees.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The companion server of mwctl: receives workflow runs and stores them for DORA metrics.
 #[derive(Debug, Parser)]
 #[command(name = "mwctl-server", version)]

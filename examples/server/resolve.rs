@@ -1,7 +1,7 @@
 //! Which linked repositories each run designates. Ingest rejects a batch with unresolvable runs;
 //! the worker resolves again at processing time, since a repo may be unlinked in between.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use mwctl::protocol::admin::Repo;
 use mwctl::protocol::{ExceptionType, FieldError, Rejection, RepoName, RepoRef, Run};
@@ -20,24 +20,29 @@ pub fn resolve_runs(runs: &[Run], repos: &[Repo]) -> Result<Vec<Vec<i64>>, Vec<F
             (r.id, repo)
         })
         .collect();
+    // A batch usually names the same few URLs again and again: look each up once.
+    let mut by_url: HashMap<&str, Result<i64, String>> = HashMap::new();
     let mut all = Vec::with_capacity(runs.len());
     let mut errors = Vec::new();
     for (index, run) in runs.iter().enumerate() {
         let mut ids = Vec::new();
         let mut problems = Vec::new();
         for url in &run.repo_urls {
-            match RepoRef::parse_url(url) {
-                Ok(wanted) => match linked.iter().find(|(_, r)| r.same_as(&wanted)) {
-                    Some((id, _)) => ids.push(*id),
+            let found = by_url.entry(url).or_insert_with(|| {
+                let wanted = RepoRef::parse_url(url)?;
+                match linked.iter().find(|(_, r)| r.same_as(&wanted)) {
+                    Some((id, _)) => Ok(*id),
                     None => {
                         let url = wanted.url();
-                        problems.push((
-                            "repo_urls",
-                            format!("{url} is not linked; link it with `mwctl repos link {url}`"),
-                        ));
+                        Err(format!(
+                            "{url} is not linked; link it with `mwctl repos link {url}`"
+                        ))
                     }
-                },
-                Err(message) => problems.push(("repo_urls", message)),
+                }
+            });
+            match found {
+                Ok(id) => ids.push(*id),
+                Err(message) => problems.push(("repo_urls", message.clone())),
             }
         }
         for name in &run.repo_names {

@@ -1,6 +1,8 @@
 -- Version 1. Tables mirror Middleware's (repos, repo_workflows, repo_workflow_runs) so the data
 -- maps 1:1; plain SQL that PostgreSQL also accepts, except INTEGER PRIMARY KEY (an identity
 -- column there). Timestamps are RFC 3339 UTC text with milliseconds, so text order = time order.
+-- The REFERENCES clauses document the model (and PostgreSQL enforces them); the SQLite store
+-- runs with foreign_keys OFF for write speed and deletes dependent rows itself.
 
 CREATE TABLE api_keys (
     id           TEXT PRIMARY KEY,
@@ -61,7 +63,6 @@ CREATE TABLE events (
     request_type   TEXT NOT NULL,
     webhook_id     TEXT,
     received_at    TEXT NOT NULL,
-    body           BLOB,
     response       TEXT NOT NULL,
     status         TEXT NOT NULL,
     error          TEXT,
@@ -77,6 +78,13 @@ CREATE INDEX events_status ON events (status, id);
 -- request rejected, failed or pruned can be sent again with the same webhook-id.
 CREATE UNIQUE INDEX events_webhook_id ON events (key_id, webhook_id)
     WHERE webhook_id IS NOT NULL AND status IN ('WAITING', 'RUNNING', 'SUCCESS');
+
+-- The request body as received (decompressed), apart from events: SQLite rewrites a whole row,
+-- overflow pages included, when an update changes its size, and the worker updates every event.
+CREATE TABLE event_bodies (
+    event_id TEXT PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
+    body     BLOB NOT NULL
+);
 
 CREATE TABLE event_runs (
     event_id TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
