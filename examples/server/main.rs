@@ -56,6 +56,11 @@ struct Args {
     /// Refuse ingest requests that carry no `webhook-signature`.
     #[arg(long)]
     require_signature: bool,
+
+    /// Store and answer requests but do not process them (maintenance, tests); the next start
+    /// without it processes what waited.
+    #[arg(long)]
+    no_worker: bool,
 }
 
 #[tokio::main]
@@ -94,14 +99,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     say(&format!("listening on http://{addr}"))?;
 
     let (stop, stopped) = watch::channel(false);
-    let worker = worker::spawn(state.clone(), stopped);
+    let worker = if args.no_worker {
+        log::line("--no-worker: accepted events wait until a start without it");
+        None
+    } else {
+        Some(worker::spawn(state.clone(), stopped))
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
-    log::line("shutting down: finishing the current event");
-    let _ = stop.send(true);
-    worker.await.context("worker task")?;
+    if let Some(worker) = worker {
+        log::line("shutting down: finishing the current event");
+        let _ = stop.send(true);
+        worker.await.context("worker task")?;
+    }
     Ok(())
 }
 
