@@ -74,10 +74,11 @@ pub async fn authenticate(
         return Ok(Err(AuthFailure::Unknown));
     };
     let now = Utc::now();
-    match key.unusable(now) {
-        Some("revoked") => return Ok(Err(AuthFailure::Revoked)),
-        Some(_) => return Ok(Err(AuthFailure::Expired)),
-        None => {}
+    if key.is_revoked() {
+        return Ok(Err(AuthFailure::Revoked));
+    }
+    if key.is_expired(now) {
+        return Ok(Err(AuthFailure::Expired));
     }
     touch_if_stale(state, &key, now);
     Ok(Ok(key))

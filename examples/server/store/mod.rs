@@ -39,15 +39,16 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
-    /// Why the key cannot be used at `now`, if it cannot.
-    pub fn unusable(&self, now: DateTime<Utc>) -> Option<&'static str> {
-        if self.key.revoked_at.is_some() {
-            Some("revoked")
-        } else if self.key.expires_at.is_some_and(|at| at <= now) {
-            Some("expired")
-        } else {
-            None
-        }
+    pub fn is_revoked(&self) -> bool {
+        self.key.revoked_at.is_some()
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.key.expires_at.is_some_and(|at| at <= now)
+    }
+
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        !self.is_revoked() && !self.is_expired(now)
     }
 
     pub fn has_scope(&self, scope: Scope) -> bool {
@@ -215,4 +216,35 @@ pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 pub fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn keys_are_usable_until_revoked_or_expired() {
+        let at = now();
+        let (key, _) = crate::ids::mint_key("k", vec![Scope::Deployments], None, at).expect("key");
+        let mut record = KeyRecord {
+            key,
+            key_hash: String::new(),
+        };
+        assert!(record.is_usable(at));
+        record.key.expires_at = Some(at + TimeDelta::seconds(1));
+        assert!(record.is_usable(at));
+        assert!(record.is_expired(at + TimeDelta::seconds(1)));
+        record.key.expires_at = None;
+        record.key.revoked_at = Some(at);
+        assert!(!record.is_usable(at) && record.is_revoked());
+    }
+
+    #[test]
+    fn stored_timestamps_sort_as_text() {
+        let a = parse_ts("2025-01-01T00:00:00Z").expect("valid");
+        let b = a + TimeDelta::milliseconds(5);
+        assert!(ts(a) < ts(b), "{} {}", ts(a), ts(b));
+        assert_eq!(parse_ts(&ts(b)), Some(b));
+    }
 }

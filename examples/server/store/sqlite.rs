@@ -397,8 +397,7 @@ impl Store for SqliteStore {
             if target.key.revoked_at.is_some() {
                 return Ok(Revoked::Done(target.key.clone()));
             }
-            let usable_admin =
-                |k: &KeyRecord| k.unusable(at).is_none() && k.has_scope(Scope::Admin);
+            let usable_admin = |k: &KeyRecord| k.is_usable(at) && k.has_scope(Scope::Admin);
             if usable_admin(target) && !keys.iter().any(|k| k.key.id != id && usable_admin(k)) {
                 return Ok(Revoked::LastAdmin);
             }
