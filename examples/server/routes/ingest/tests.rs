@@ -1,0 +1,392 @@
+//! Ingest over HTTP: every outcome, in the protocol's order of checks.
+
+use std::io::Write;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use mwctl::protocol::signing::{key_digest, sign};
+use serde_json::{Value, json};
+
+use crate::app::Config;
+use crate::app::testing::TestServer;
+
+const REPO: &str = "https://github.com/acme/shop";
+
+fn run(id: &str, status: &str) -> Value {
+    json!({
+        "workflow_name": "deploy",
+        "repo_urls": [REPO],
+        "event_actor": "alice",
+        "head_branch": "main",
+        "workflow_run_unique_id": id,
+        "status": status,
+        "workflow_run_conducted_at": "2025-01-10T10:00:00Z",
+    })
+}
+
+fn batch(runs: Vec<Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "workflow_runs": runs })).expect("json")
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(data).expect("in memory");
+    encoder.finish().expect("in memory")
+}
+
+/// Standard Webhooks headers for `body`, signed with `key`.
+fn signed(key: &str, id: &str, body: &[u8]) -> Vec<(String, String)> {
+    let ts = chrono::Utc::now().timestamp();
+    vec![
+        ("webhook-id".to_owned(), id.to_owned()),
+        ("webhook-timestamp".to_owned(), ts.to_string()),
+        (
+            "webhook-signature".to_owned(),
+            sign(&key_digest(key), id, ts, body),
+        ),
+    ]
+}
+
+async fn post(
+    server: &TestServer,
+    key: Option<&str>,
+    body: Vec<u8>,
+    headers: &[(String, String)],
+) -> Value {
+    let mut request = server
+        .client
+        .post(format!("{}/public/webhook/workflow", server.url))
+        .body(body);
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
+    }
+    if !headers.iter().any(|(name, _)| name == "content-type") {
+        request = request.header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("answers");
+    assert_eq!(response.status(), 200, "ingest always answers 200");
+    serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON answer")
+}
+
+async fn events(server: &TestServer) -> Vec<Value> {
+    let (_, events) = server.api("GET", "/api/events", None).await;
+    events.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_runs_are_processed() {
+    let server = TestServer::default().await;
+    server.link(REPO).await;
+    let key = server.admin_key.clone();
+    let body = batch(vec![run("1", "success"), run("2", "PENDING")]);
+    let answer = post(
+        &server,
+        Some(&key),
+        body.clone(),
+        &signed(&key, "b1", &body),
+    )
+    .await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    assert_eq!(answer["accepted"], 2);
+    let id = answer["event_id"].as_str().expect("event id");
+    let event = server.processed(id).await;
+    assert_eq!(event["status"], "SUCCESS", "{event}");
+    assert_eq!(event["runs_created"], 2);
+    assert_eq!(event["webhook_id"], "b1");
+    assert_eq!(event["response"]["event_id"], id);
+    assert_eq!(event["runs"].as_array().map(Vec::len), Some(2));
+    let (status, runs) = server
+        .api("GET", "/api/runs?repo=https://github.com/acme/shop", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{runs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_valid_key_are_answered_not_stored() {
+    let server = TestServer::default().await;
+    let body = batch(vec![run("1", "success")]);
+    for key in [None, Some("mwk_nope"), Some("")] {
+        let answer = post(&server, key, body.clone(), &[]).await;
+        assert_eq!(answer["status"], "rejected");
+        assert_eq!(answer["exception_type"], "Unauthorized");
+        assert_eq!(answer["event_id"], Value::Null);
+        assert!(
+            answer["resolution"]
+                .as_str()
+                .is_some_and(|r| r.contains("mwctl keys create"))
+        );
+    }
+    assert!(events(&server).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_are_stored_with_their_answer() {
+    let server = TestServer::default().await;
+    let key = server.admin_key.clone();
+    let mut bad = run("1", "done");
+    bad["duration"] = json!(-1);
+    let answer = post(
+        &server,
+        Some(&key),
+        batch(vec![run("0", "success"), bad]),
+        &[],
+    )
+    .await;
+    assert_eq!(answer["exception_type"], "InvalidPayload");
+    let fields: Vec<(u64, &str)> = answer["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| Some((e["index"].as_u64()?, e["field"].as_str()?)))
+        .collect();
+    assert_eq!(fields, [(1, "status"), (1, "duration")]);
+
+    let answer = post(&server, Some(&key), batch(vec![run("0", "success")]), &[]).await;
+    assert_eq!(answer["exception_type"], "UnknownRepo");
+    assert_eq!(answer["errors"][0]["field"], "repo_urls");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("mwctl repos link https://github.com/acme/shop")),
+        "{answer}"
+    );
+    let id = answer["event_id"].as_str().expect("stored");
+    let (_, event) = server.api("GET", &format!("/api/events/{id}"), None).await;
+    assert_eq!(event["status"], "REJECTED");
+    assert_eq!(event["response"], answer);
+    assert!(
+        event["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("workflow_runs"))
+    );
+    assert_eq!(events(&server).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_are_verified() {
+    let server = TestServer::start(
+        Config {
+            max_body: 1 << 20,
+            require_signature: true,
+        },
+        false,
+    )
+    .await;
+    server.link(REPO).await;
+    let key = server.admin_key.clone();
+    let body = batch(vec![run("1", "success")]);
+
+    let answer = post(&server, Some(&key), body.clone(), &[]).await;
+    assert_eq!(answer["exception_type"], "InvalidSignature", "{answer}");
+
+    let mut headers = signed(&key, "b1", &body);
+    headers[0].1 = "b2".to_owned();
+    let answer = post(&server, Some(&key), body.clone(), &headers).await;
+    assert_eq!(answer["exception_type"], "InvalidSignature");
+    assert!(answer["event_id"].is_string(), "stored: {answer}");
+
+    let mut stale = signed(&key, "b1", &body);
+    stale[1].1 = (chrono::Utc::now().timestamp() - 301).to_string();
+    let answer = post(&server, Some(&key), body.clone(), &stale).await;
+    assert_eq!(answer["exception_type"], "InvalidSignature");
+
+    let answer = post(
+        &server,
+        Some(&key),
+        body.clone(),
+        &signed(&key, "b1", &body),
+    )
+    .await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+
+    // Gzip: signed over the JSON, or over the bytes as sent.
+    let zipped = gzip(&body);
+    for (id, signed_over) in [("b3", &body), ("b4", &zipped)] {
+        let mut headers = signed(&key, id, signed_over);
+        headers.push(("content-encoding".to_owned(), "gzip".to_owned()));
+        let answer = post(&server, Some(&key), zipped.clone(), &headers).await;
+        assert_eq!(answer["status"], "accepted", "{id}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_webhook_ids_get_the_first_answer() {
+    let server = TestServer::default().await;
+    server.link(REPO).await;
+    let key = server.admin_key.clone();
+    let body = batch(vec![run("1", "success")]);
+    let first = post(
+        &server,
+        Some(&key),
+        body.clone(),
+        &signed(&key, "same", &body),
+    )
+    .await;
+    let again = post(
+        &server,
+        Some(&key),
+        body.clone(),
+        &signed(&key, "same", &body),
+    )
+    .await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["event_id"], first["event_id"]);
+    assert_eq!(again["status"], "accepted");
+
+    // Concurrent twins: one event, one answer.
+    let other = batch(vec![run("2", "success")]);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (server_url, client, key, body) = (
+            server.url.clone(),
+            server.client.clone(),
+            key.clone(),
+            other.clone(),
+        );
+        let headers = signed(&key, "race", &body);
+        tasks.push(tokio::spawn(async move {
+            let mut request = client
+                .post(format!("{server_url}/public/webhook/workflow"))
+                .header("x-api-key", &key)
+                .header("content-type", "application/json")
+                .body(body);
+            for (name, value) in &headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.expect("answers");
+            let answer: Value =
+                serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+            answer["event_id"].as_str().map(str::to_owned)
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.expect("task").expect("event id"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(events(&server).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_batch_can_be_resent_with_its_webhook_id() {
+    let server = TestServer::default().await;
+    let key = server.admin_key.clone();
+    let body = batch(vec![run("1", "success")]);
+    let answer = post(&server, Some(&key), body.clone(), &signed(&key, "w", &body)).await;
+    assert_eq!(answer["exception_type"], "UnknownRepo");
+    server.link(REPO).await;
+    let answer = post(&server, Some(&key), body.clone(), &signed(&key, "w", &body)).await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    assert!(answer.get("duplicate").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_limited_and_must_be_json() {
+    let server = TestServer::start(
+        Config {
+            max_body: 4096,
+            require_signature: false,
+        },
+        false,
+    )
+    .await;
+    server.link(REPO).await;
+    let key = server.admin_key.clone();
+    let body = batch(vec![run("1", "success")]);
+    let header = |name: &str, value: &str| vec![(name.to_owned(), value.to_owned())];
+
+    let big = vec![b' '; 5000];
+    let answer = post(&server, Some(&key), big.clone(), &[]).await;
+    assert_eq!(answer["exception_type"], "PayloadTooLarge");
+    let id = answer["event_id"].as_str().expect("stored");
+    let (_, event) = server.api("GET", &format!("/api/events/{id}"), None).await;
+    assert_eq!(event["body"], Value::Null);
+
+    // A zip bomb: small on the wire, over the limit once decompressed.
+    let answer = post(
+        &server,
+        Some(&key),
+        gzip(&big),
+        &header("content-encoding", "gzip"),
+    )
+    .await;
+    assert_eq!(answer["exception_type"], "PayloadTooLarge");
+
+    let answer = post(
+        &server,
+        Some(&key),
+        gzip(&body),
+        &header("content-encoding", "gzip"),
+    )
+    .await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let answer = post(
+        &server,
+        Some(&key),
+        b"\x1f\x8bnope".to_vec(),
+        &header("content-encoding", "gzip"),
+    )
+    .await;
+    assert_eq!(answer["exception_type"], "InvalidPayload");
+
+    let answer = post(
+        &server,
+        Some(&key),
+        body.clone(),
+        &header("content-encoding", "br"),
+    )
+    .await;
+    assert_eq!(answer["exception_type"], "UnsupportedMediaType");
+    let answer = post(
+        &server,
+        Some(&key),
+        body.clone(),
+        &header("content-type", "text/plain"),
+    )
+    .await;
+    assert_eq!(answer["exception_type"], "UnsupportedMediaType");
+    let answer = post(
+        &server,
+        Some(&key),
+        batch(vec![run("2", "success")]),
+        &header("content-type", "application/json; charset=utf-8"),
+    )
+    .await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+
+    // No Content-Type at all is fine (curl --data-binary with -H '' sends none).
+    let response = server
+        .client
+        .post(format!("{}/public/webhook/deployments", server.url))
+        .header("x-api-key", &key)
+        .body(batch(vec![run("3", "success")]))
+        .send()
+        .await
+        .expect("answers");
+    let answer: Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+    assert_eq!(answer["status"], "accepted", "the alias path: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_without_the_deployments_scope_are_forbidden() {
+    let server = TestServer::default().await;
+    server.link(REPO).await;
+    let (status, created) = server
+        .api(
+            "POST",
+            "/api/keys",
+            Some(json!({"name": "ops", "scopes": ["incidents"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let key = created["key"].as_str().expect("key");
+    let answer = post(&server, Some(key), batch(vec![run("1", "success")]), &[]).await;
+    assert_eq!(answer["exception_type"], "Forbidden");
+    assert!(answer["event_id"].is_string());
+}
