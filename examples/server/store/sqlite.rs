@@ -697,12 +697,11 @@ impl Store for SqliteStore {
     }
 
     fn claim_next(&self) -> StoreResult<Option<Claimed>> {
-        self.write(|conn| {
+        let claimed = self.write(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let claimed = tx
                 .prepare_cached(
-                    "SELECT id, request_type, received_at, b.body, attempts + 1 \
-                     FROM events LEFT JOIN event_bodies b ON b.event_id = id \
+                    "SELECT id, request_type, received_at, attempts + 1 FROM events \
                      WHERE status = 'WAITING' ORDER BY id LIMIT 1",
                 )?
                 .query_row([], |row| {
@@ -710,8 +709,8 @@ impl Store for SqliteStore {
                         id: row.get(0)?,
                         request_type: row.get(1)?,
                         received_at: ts_col(row, 2)?,
-                        body: row.get(3)?,
-                        attempts: row.get(4)?,
+                        body: None,
+                        attempts: row.get(3)?,
                     })
                 })
                 .optional()?;
@@ -723,7 +722,18 @@ impl Store for SqliteStore {
             }
             tx.commit()?;
             Ok(claimed)
-        })
+        })?;
+        let Some(mut event) = claimed else {
+            return Ok(None);
+        };
+        // The body (often hundreds of KiB) is read without holding the writer.
+        event.body = self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT body FROM event_bodies WHERE event_id = ?1")?
+                .query_row([&event.id], |row| row.get(0))
+                .optional()?)
+        })?;
+        Ok(Some(event))
     }
 
     fn add_attempt(&self, id: &str) -> StoreResult<u32> {
