@@ -550,7 +550,10 @@ fn runs_filter_by_repo_and_workflow() {
 #[ignore = "a timing, not a test"]
 fn time_parse_and_apply() {
     let f = fixture();
-    let events = 120;
+    let events: u32 = std::env::var("EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
     for e in 0..events {
         let runs = (0..500)
             .map(|i| {
