@@ -21,7 +21,8 @@ const FALLBACK_POLL: Duration = Duration::from_secs(5);
 /// Pause after an error outside an event's processing (the database went away, say).
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// Starts the worker. It stops, after its current event, when `stop` turns true.
+/// Starts the worker. When `stop` turns true it finishes the event it is writing (and the one
+/// it already took), then returns.
 pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(run(state, stop))
 }
