@@ -133,7 +133,12 @@ pub async fn require_admin(
 /// Every admin API failure: an HTTP status and an `ApiError` body that says how to fix it.
 #[derive(Debug)]
 pub enum AppError {
-    Api { status: StatusCode, body: ApiError },
+    Api {
+        status: StatusCode,
+        body: ApiError,
+        /// What the log says instead of `body.error`, when that may quote the request.
+        log: Option<String>,
+    },
     Store(StoreError),
 }
 
@@ -149,7 +154,16 @@ impl AppError {
                 error: error.into(),
                 resolution: resolution.into(),
             },
+            log: None,
         }
+    }
+
+    /// Logs `note` instead of the error text (which may quote what the client sent).
+    pub fn logged_as(mut self, note: &str) -> Self {
+        if let AppError::Api { log, .. } = &mut self {
+            *log = Some(note.to_owned());
+        }
+        self
     }
 
     pub fn bad_request(error: impl Into<String>, resolution: impl Into<String>) -> Self {
@@ -182,8 +196,8 @@ impl From<StoreError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, body, note) = match self {
-            AppError::Api { status, body } => {
-                let note = body.error.clone();
+            AppError::Api { status, body, log } => {
+                let note = log.unwrap_or_else(|| body.error.clone());
                 (status, body, note)
             }
             // Details go to the log, not to the client.

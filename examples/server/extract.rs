@@ -28,11 +28,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     }
                     _ => "send a JSON body",
                 };
-                Err(AppError::new(
-                    rejection.status(),
-                    rejection.body_text(),
-                    resolution,
-                ))
+                Err(
+                    AppError::new(rejection.status(), rejection.body_text(), resolution)
+                        .logged_as("unreadable JSON body"),
+                )
             }
         }
     }
@@ -50,7 +49,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             Err(rejection) => Err(AppError::bad_request(
                 rejection.body_text(),
                 "check the query parameters",
-            )),
+            )
+            .logged_as("unreadable query string")),
         }
     }
 }
