@@ -243,6 +243,28 @@ mod tests {
         assert!(parse_size("MiB").is_err());
     }
 
+    #[test]
+    fn the_first_start_creates_one_admin_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("mwctl.db")).expect("opens");
+        bootstrap_admin(&store, dir.path()).expect("first start");
+        let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("written");
+        let found = store
+            .find_key(&key_digest_hex(&key))
+            .expect("reads")
+            .expect("the file holds the stored key");
+        assert_eq!(
+            found.key.scopes,
+            [Scope::Deployments, Scope::Incidents, Scope::Admin]
+        );
+        bootstrap_admin(&store, dir.path()).expect("second start");
+        assert_eq!(store.count_keys().expect("counts"), 1);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("admin.key")).expect("kept"),
+            key
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn secrets_are_written_0600() {
