@@ -558,11 +558,20 @@ mod tests {
 
     #[test]
     fn positional_repo_url_does_not_shadow_the_global_url() {
-        let cli = Cli::try_parse_from(["mwctl", "--url", "http://server", "repos", "link", "https://github.com/a/b"])
-            .expect("parses");
+        let cli = Cli::try_parse_from([
+            "mwctl",
+            "--url",
+            "http://server",
+            "repos",
+            "link",
+            "https://github.com/a/b",
+        ])
+        .expect("parses");
         assert_eq!(cli.global.url.as_deref(), Some("http://server"));
         match cli.command {
-            Command::Repos(ReposCommand::Link(args)) => assert_eq!(args.repo_url, "https://github.com/a/b"),
+            Command::Repos(ReposCommand::Link(args)) => {
+                assert_eq!(args.repo_url, "https://github.com/a/b")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -13,7 +13,16 @@ fn key_lifecycle_create_use_list_revoke() {
 
     let out = server
         .mwctl()
-        .args(["keys", "create", "--name", "gitlab-ci", "--scope", "deployments", "-o", "json"])
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "gitlab-ci",
+            "--scope",
+            "deployments",
+            "-o",
+            "json",
+        ])
         .output()
         .expect("runs");
     assert!(out.status.success());
@@ -24,7 +33,11 @@ fn key_lifecycle_create_use_list_revoke() {
     assert_eq!(created["scopes"], json!(["deployments"]));
 
     // Listed by prefix, never in full.
-    let out = server.mwctl().args(["keys", "list", "-o", "json"]).output().expect("runs");
+    let out = server
+        .mwctl()
+        .args(["keys", "list", "-o", "json"])
+        .output()
+        .expect("runs");
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(listed.contains(&id));
     assert!(!listed.contains(&key), "keys list must not print a key");
@@ -32,7 +45,10 @@ fn key_lifecycle_create_use_list_revoke() {
     // The new key works for ingest...
     let (status, answer) = server.ingest(
         Some(&key),
-        serde_json::to_vec(&json!({"workflow_runs": [run_json("https://github.com/acme/shop", "1", "SUCCESS")]})).expect("json"),
+        serde_json::to_vec(
+            &json!({"workflow_runs": [run_json("https://github.com/acme/shop", "1", "SUCCESS")]}),
+        )
+        .expect("json"),
     );
     assert_eq!(status, 200);
     assert_eq!(answer["status"], "accepted", "{answer}");
@@ -47,10 +63,17 @@ fn key_lifecycle_create_use_list_revoke() {
         .stderr(contains("may not do this"));
 
     // Revoked: refused on the very next request.
-    server.mwctl().args(["keys", "revoke", &id]).assert().success();
+    server
+        .mwctl()
+        .args(["keys", "revoke", &id])
+        .assert()
+        .success();
     let (status, answer) = server.ingest(
         Some(&key),
-        serde_json::to_vec(&json!({"workflow_runs": [run_json("https://github.com/acme/shop", "2", "SUCCESS")]})).expect("json"),
+        serde_json::to_vec(
+            &json!({"workflow_runs": [run_json("https://github.com/acme/shop", "2", "SUCCESS")]}),
+        )
+        .expect("json"),
     );
     assert_eq!(status, 200);
     assert_eq!(answer["status"], "rejected");
@@ -58,13 +81,30 @@ fn key_lifecycle_create_use_list_revoke() {
     server
         .mwctl()
         .env("MW_API_KEY", &key)
-        .args(["deploy", "record", "--status", "success", "--started-at", "2025-01-01T00:00:00Z"])
-        .args(["--repo", "https://github.com/acme/shop", "--branch", "main", "--strict"])
+        .args([
+            "deploy",
+            "record",
+            "--status",
+            "success",
+            "--started-at",
+            "2025-01-01T00:00:00Z",
+        ])
+        .args([
+            "--repo",
+            "https://github.com/acme/shop",
+            "--branch",
+            "main",
+            "--strict",
+        ])
         .assert()
         .failure()
         .stderr(contains("Unauthorized"));
 
-    let out = server.mwctl().args(["keys", "list", "-o", "json"]).output().expect("runs");
+    let out = server
+        .mwctl()
+        .args(["keys", "list", "-o", "json"])
+        .output()
+        .expect("runs");
     let keys = stdout_json(&out);
     let revoked = keys
         .as_array()
@@ -73,7 +113,10 @@ fn key_lifecycle_create_use_list_revoke() {
         .find(|k| k["id"] == id.as_str())
         .expect("still listed");
     assert!(revoked["revoked_at"].is_string());
-    assert!(revoked["last_used_at"].is_string(), "use was recorded: {revoked}");
+    assert!(
+        revoked["last_used_at"].is_string(),
+        "use was recorded: {revoked}"
+    );
 }
 
 #[test]
@@ -88,7 +131,11 @@ fn keys_create_prints_only_the_key_when_quiet() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.trim().lines().count(), 1);
     assert!(stdout.trim().starts_with("mwk_"));
-    assert!(out.stderr.is_empty(), "quiet: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "quiet: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -96,14 +143,27 @@ fn repos_link_list_unlink() {
     let server = Server::start();
     server
         .mwctl()
-        .args(["repos", "link", "https://user:secret@github.com/Acme/Shop.git"])
+        .args([
+            "repos",
+            "link",
+            "https://user:secret@github.com/Acme/Shop.git",
+        ])
         .assert()
         .success()
         .stderr(contains("github.com/Acme/Shop"));
-    let repos = stdout_json(&server.mwctl().args(["repos", "list", "-o", "json"]).output().expect("runs"));
+    let repos = stdout_json(
+        &server
+            .mwctl()
+            .args(["repos", "list", "-o", "json"])
+            .output()
+            .expect("runs"),
+    );
     let repos = repos.as_array().expect("array");
     assert_eq!(repos.len(), 1);
-    assert!(!repos[0].to_string().contains("secret"), "credentials are never stored");
+    assert!(
+        !repos[0].to_string().contains("secret"),
+        "credentials are never stored"
+    );
     let id = repos[0]["id"].to_string();
 
     // Linking again is harmless.
@@ -117,7 +177,11 @@ fn repos_link_list_unlink() {
         .failure()
         .stderr(contains("expected https://host/org/name"));
 
-    server.mwctl().args(["repos", "unlink", &id]).assert().success();
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id])
+        .assert()
+        .success();
     server
         .mwctl()
         .args(["repos", "list"])
@@ -137,7 +201,10 @@ fn send_file(server: &Server, ids: &[&str]) -> String {
         .iter()
         .map(|id| run_json("https://github.com/acme/shop", id, "SUCCESS"))
         .collect();
-    let path = server.dir.path().join(format!("runs-{}.json", ids.join("-")));
+    let path = server
+        .dir
+        .path()
+        .join(format!("runs-{}.json", ids.join("-")));
     std::fs::write(&path, serde_json::to_vec(&runs).expect("json")).expect("writes");
     let out = server
         .mwctl()
@@ -145,9 +212,16 @@ fn send_file(server: &Server, ids: &[&str]) -> String {
         .arg(&path)
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = stdout_json(&out);
-    summary["event_ids"][0].as_str().expect("event id").to_owned()
+    summary["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned()
 }
 
 #[test]
@@ -177,7 +251,12 @@ fn prune_removes_exactly_that_events_runs() {
     assert_eq!(server.runs().len(), 3);
 
     // Without a terminal and without --yes, nothing happens.
-    server.mwctl().args(["prune", &first]).assert().code(2).stderr(contains("--yes"));
+    server
+        .mwctl()
+        .args(["prune", &first])
+        .assert()
+        .code(2)
+        .stderr(contains("--yes"));
     assert_eq!(server.runs().len(), 3);
 
     server
@@ -186,7 +265,11 @@ fn prune_removes_exactly_that_events_runs() {
         .assert()
         .success()
         .stderr(contains("deleted 2 run(s)"));
-    let left: Vec<_> = server.runs().into_iter().map(|r| r.workflow_run_unique_id).collect();
+    let left: Vec<_> = server
+        .runs()
+        .into_iter()
+        .map(|r| r.workflow_run_unique_id)
+        .collect();
     assert_eq!(left, ["b1"]);
 
     // Idempotent.
@@ -209,13 +292,30 @@ fn events_list_and_show() {
     let id = send_file(&server, &["e1"]);
     server.wait_processed();
 
-    let list = stdout_json(&server.mwctl().args(["events", "list", "-o", "json"]).output().expect("runs"));
+    let list = stdout_json(
+        &server
+            .mwctl()
+            .args(["events", "list", "-o", "json"])
+            .output()
+            .expect("runs"),
+    );
     assert_eq!(list[0]["id"], id.as_str());
     assert_eq!(list[0]["status"], "SUCCESS");
     assert_eq!(list[0]["runs_created"], 1);
 
-    let shown = stdout_json(&server.mwctl().args(["events", "show", &id, "-o", "json"]).output().expect("runs"));
-    assert!(shown["body"].as_str().expect("body kept").contains("\"e1\""));
+    let shown = stdout_json(
+        &server
+            .mwctl()
+            .args(["events", "show", &id, "-o", "json"])
+            .output()
+            .expect("runs"),
+    );
+    assert!(
+        shown["body"]
+            .as_str()
+            .expect("body kept")
+            .contains("\"e1\"")
+    );
     assert_eq!(shown["response"]["status"], "accepted");
     assert_eq!(shown["runs"][0]["unique_id"], "e1");
     assert_eq!(shown["runs"][0]["action"], "created");

@@ -9,9 +9,23 @@ use predicates::str::contains;
 #[test]
 fn help_teaches_every_command() {
     let home = tempfile::tempdir().expect("tempdir");
-    let out = mwctl_isolated(home.path()).arg("--help").output().expect("runs");
+    let out = mwctl_isolated(home.path())
+        .arg("--help")
+        .output()
+        .expect("runs");
     let help = String::from_utf8_lossy(&out.stdout);
-    for command in ["login", "deploy", "send", "validate", "keys", "repos", "runs", "events", "prune", "completions"] {
+    for command in [
+        "login",
+        "deploy",
+        "send",
+        "validate",
+        "keys",
+        "repos",
+        "runs",
+        "events",
+        "prune",
+        "completions",
+    ] {
         assert!(help.contains(command), "--help lists {command}");
     }
     assert!(help.contains("Examples:"));
@@ -30,7 +44,10 @@ fn usage_errors_exit_2() {
         .assert()
         .code(2)
         .stderr(contains("use success, failure or cancelled"));
-    mwctl_isolated(home.path()).arg("frobnicate").assert().code(2);
+    mwctl_isolated(home.path())
+        .arg("frobnicate")
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -40,7 +57,11 @@ fn commands_without_a_server_say_how_to_configure_one() {
         .args(["keys", "list"])
         .assert()
         .code(1)
-        .stderr(contains("--url").and(contains("MW_URL")).and(contains("mwctl login")));
+        .stderr(
+            contains("--url")
+                .and(contains("MW_URL"))
+                .and(contains("mwctl login")),
+        );
 }
 
 #[test]
@@ -58,16 +79,28 @@ fn login_stores_a_private_profile_that_later_commands_use() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&config).expect("written").permissions().mode();
+        let mode = std::fs::metadata(&config)
+            .expect("written")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
     // The stored profile works, and `config show` never prints the key.
-    mwctl_isolated(home.path()).args(["repos", "list"]).assert().success();
-    let out = mwctl_isolated(home.path()).args(["config", "show"]).output().expect("runs");
+    mwctl_isolated(home.path())
+        .args(["repos", "list"])
+        .assert()
+        .success();
+    let out = mwctl_isolated(home.path())
+        .args(["config", "show"])
+        .output()
+        .expect("runs");
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("redacted"), "{shown}");
-    assert!(!shown.contains(&server.admin_key), "config show must not print the key");
+    assert!(
+        !shown.contains(&server.admin_key),
+        "config show must not print the key"
+    );
     assert!(shown.contains("config profile"), "{shown}");
 
     // The environment beats the file.
@@ -82,7 +115,14 @@ fn login_stores_a_private_profile_that_later_commands_use() {
 
     // A wrong key is refused and not saved.
     mwctl_isolated(home.path())
-        .args(["login", "--api-key-stdin", "--url", &server.url, "--profile", "bad"])
+        .args([
+            "login",
+            "--api-key-stdin",
+            "--url",
+            &server.url,
+            "--profile",
+            "bad",
+        ])
         .write_stdin("mwk_not_a_key\n")
         .assert()
         .failure()
@@ -96,7 +136,11 @@ fn validate_checks_offline() {
     let home = tempfile::tempdir().expect("tempdir");
     let file = home.path().join("runs.json");
     let good = run_json("https://github.com/a/b", "1", "SUCCESS");
-    std::fs::write(&file, serde_json::to_vec(&vec![good.clone()]).expect("json")).expect("writes");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&vec![good.clone()]).expect("json"),
+    )
+    .expect("writes");
     mwctl_isolated(home.path())
         .arg("validate")
         .arg(&file)

@@ -20,7 +20,16 @@ fn deploy(server: &Server, args: &[&str]) -> assert_cmd::Command {
 fn start_then_finish_gives_one_run_with_the_elapsed_duration() {
     let server = Server::start();
     server.link(REPO);
-    let fields = ["--repo", REPO, "--branch", "main", "--workflow", "release", "--actor", "carol"];
+    let fields = [
+        "--repo",
+        REPO,
+        "--branch",
+        "main",
+        "--workflow",
+        "release",
+        "--actor",
+        "carol",
+    ];
 
     deploy(&server, &["start"]).args(fields).assert().success();
     server.wait_processed();
@@ -44,9 +53,15 @@ fn start_then_finish_gives_one_run_with_the_elapsed_duration() {
     assert_eq!(run.status, "SUCCESS");
     assert_eq!(run.workflow, "release");
     assert_eq!(run.event_actor, "carol");
-    assert_eq!(run.workflow_run_unique_id, pending[0].workflow_run_unique_id);
+    assert_eq!(
+        run.workflow_run_unique_id,
+        pending[0].workflow_run_unique_id
+    );
     let duration = run.duration.expect("duration set");
-    assert!((2..=6).contains(&duration), "duration {duration}s, expected about 2s");
+    assert!(
+        (2..=6).contains(&duration),
+        "duration {duration}s, expected about 2s"
+    );
 }
 
 #[test]
@@ -54,13 +69,19 @@ fn a_finish_processed_before_its_start_stays_final() {
     let server = Server::start();
     server.link(REPO);
     let fields = ["--repo", REPO, "--branch", "main", "--run-id", "ooo-1"];
-    deploy(&server, &["finish", "--status", "failed"]).args(fields).assert().success();
+    deploy(&server, &["finish", "--status", "failed"])
+        .args(fields)
+        .assert()
+        .success();
     server.wait_processed();
     deploy(&server, &["start"]).args(fields).assert().success();
     server.wait_processed();
     let runs = server.runs();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].status, "FAILURE", "a late PENDING never overwrites a final status");
+    assert_eq!(
+        runs[0].status, "FAILURE",
+        "a late PENDING never overwrites a final status"
+    );
 }
 
 #[test]
@@ -68,7 +89,12 @@ fn record_sends_a_past_deployment_with_its_duration() {
     let server = Server::start();
     server.link(REPO);
     deploy(&server, &["record", "--status", "success"])
-        .args(["--started-at", "2025-03-01T10:00:00Z", "--finished-at", "2025-03-01T10:04:30Z"])
+        .args([
+            "--started-at",
+            "2025-03-01T10:00:00Z",
+            "--finished-at",
+            "2025-03-01T10:04:30Z",
+        ])
         .args(["--repo", REPO, "--branch", "main", "--commit", "0123abcd"])
         .assert()
         .success();
@@ -77,7 +103,10 @@ fn record_sends_a_past_deployment_with_its_duration() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].duration, Some(270));
     assert_eq!(runs[0].commit_sha.as_deref(), Some("0123abcd"));
-    assert_eq!(runs[0].conducted_at.to_rfc3339(), "2025-03-01T10:00:00+00:00");
+    assert_eq!(
+        runs[0].conducted_at.to_rfc3339(),
+        "2025-03-01T10:00:00+00:00"
+    );
 }
 
 #[test]
@@ -118,7 +147,10 @@ fn github_actions_environment_fills_every_field() {
     assert_eq!(run.head_branch, "main");
     assert_eq!(run.event_actor, "octocat");
     assert_eq!(run.status, "SUCCESS");
-    assert_eq!(run.commit_sha.as_deref(), Some("9fceb02d0ae598e95dc970b74767f19372d61af8"));
+    assert_eq!(
+        run.commit_sha.as_deref(),
+        Some("9fceb02d0ae598e95dc970b74767f19372d61af8")
+    );
     assert_eq!(
         run.html_url.as_deref(),
         Some("https://github.com/acme/shop/actions/runs/1658821493")
@@ -127,7 +159,10 @@ fn github_actions_environment_fills_every_field() {
     assert!(outputs.contains("event_id=evt_"), "{outputs}");
     assert!(outputs.contains("run_id=1658821493-1"), "{outputs}");
     let summary = std::fs::read_to_string(summary).expect("summary written");
-    assert!(summary.contains("| Deploy production | 1658821493-1 | SUCCESS |"), "{summary}");
+    assert!(
+        summary.contains("| Deploy production | 1658821493-1 | SUCCESS |"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -143,7 +178,10 @@ fn gitlab_ci_environment_fills_every_field() {
         .env("CI_COMMIT_SHA", "1ecfd275763eff1d6b4844ea3168962458c9f27a")
         .env("CI_PIPELINE_ID", "1000")
         .env("CI_JOB_ID", "4242")
-        .env("CI_JOB_URL", "https://gitlab.com/acme/platform/api/-/jobs/4242")
+        .env(
+            "CI_JOB_URL",
+            "https://gitlab.com/acme/platform/api/-/jobs/4242",
+        )
         .env("CI_JOB_NAME", "deploy:production")
         .env("CI_JOB_STARTED_AT", "2025-02-01T09:00:00Z")
         .env("GITLAB_USER_LOGIN", "dev1");
@@ -157,8 +195,14 @@ fn gitlab_ci_environment_fills_every_field() {
     assert_eq!(run.workflow_run_unique_id, "4242");
     assert_eq!(run.event_actor, "dev1");
     assert_eq!(run.conducted_at.to_rfc3339(), "2025-02-01T09:00:00+00:00");
-    assert!(run.duration.is_some_and(|d| d > 0), "duration from the job start time");
-    assert_eq!(run.html_url.as_deref(), Some("https://gitlab.com/acme/platform/api/-/jobs/4242"));
+    assert!(
+        run.duration.is_some_and(|d| d > 0),
+        "duration from the job start time"
+    );
+    assert_eq!(
+        run.html_url.as_deref(),
+        Some("https://gitlab.com/acme/platform/api/-/jobs/4242")
+    );
 }
 
 #[test]
@@ -171,7 +215,16 @@ fn an_unreachable_server_warns_and_exits_zero_unless_strict() {
         .expect("addr")
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    let args = ["deploy", "start", "--repo", REPO, "--branch", "main", "--timeout", "3s"];
+    let args = [
+        "deploy",
+        "start",
+        "--repo",
+        REPO,
+        "--branch",
+        "main",
+        "--timeout",
+        "3s",
+    ];
 
     let started = Instant::now();
     mwctl_isolated(home.path())
@@ -182,7 +235,10 @@ fn an_unreachable_server_warns_and_exits_zero_unless_strict() {
         .success()
         .stderr(contains("could not report the deployment"))
         .stderr(contains("--strict"));
-    assert!(started.elapsed() < Duration::from_secs(4), "bounded by --timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded by --timeout"
+    );
 
     mwctl_isolated(home.path())
         .env("MW_URL", &url)
@@ -209,7 +265,17 @@ fn dry_run_shows_fields_and_sources_and_sends_nothing() {
     let home = tempfile::tempdir().expect("tempdir");
     let out = mwctl_isolated(home.path())
         .env("MW_WORKFLOW", "ship")
-        .args(["deploy", "start", "--dry-run", "-o", "json", "--repo", REPO, "--branch", "main"])
+        .args([
+            "deploy",
+            "start",
+            "--dry-run",
+            "-o",
+            "json",
+            "--repo",
+            REPO,
+            "--branch",
+            "main",
+        ])
         .output()
         .expect("runs");
     assert!(out.status.success());
@@ -217,6 +283,9 @@ fn dry_run_shows_fields_and_sources_and_sends_nothing() {
     assert_eq!(report["outcome"], "dry_run");
     assert_eq!(report["run"]["workflow_name"], "ship");
     assert_eq!(report["run"]["status"], "PENDING");
-    assert_eq!(report["sources"]["workflow_name"], "--workflow / MW_WORKFLOW");
+    assert_eq!(
+        report["sources"]["workflow_name"],
+        "--workflow / MW_WORKFLOW"
+    );
     assert_eq!(report["sources"]["workflow_run_unique_id"], "generated");
 }

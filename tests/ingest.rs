@@ -16,12 +16,28 @@ fn body(runs: Vec<Value>) -> Vec<u8> {
 fn send_three_runs_stores_them() {
     let server = Server::start();
     server.link(REPO);
-    let runs: Vec<_> = ["r1", "r2", "r3"].iter().map(|id| run_json(REPO, id, "success")).collect();
+    let runs: Vec<_> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|id| run_json(REPO, id, "success"))
+        .collect();
     let file = server.dir.path().join("runs.json");
-    std::fs::write(&file, serde_json::to_vec(&json!({"workflow_runs": runs})).expect("json")).expect("writes");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&json!({"workflow_runs": runs})).expect("json"),
+    )
+    .expect("writes");
 
-    let out = server.mwctl().args(["send", "-o", "json"]).arg(&file).output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = server
+        .mwctl()
+        .args(["send", "-o", "json"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = stdout_json(&out);
     assert_eq!(summary["accepted"], 3);
     assert_eq!(summary["read"], 3);
@@ -42,7 +58,12 @@ fn send_three_runs_stores_them() {
     assert_eq!(first.conducted_at.to_rfc3339(), "2025-01-09T10:00:00+00:00");
 
     // The same file again: every batch is recognised, nothing is stored twice.
-    let out = server.mwctl().args(["send", "-o", "json"]).arg(&file).output().expect("runs");
+    let out = server
+        .mwctl()
+        .args(["send", "-o", "json"])
+        .arg(&file)
+        .output()
+        .expect("runs");
     assert!(out.status.success());
     assert_eq!(stdout_json(&out)["duplicates"], 3);
     server.wait_processed();
@@ -54,10 +75,17 @@ fn send_three_runs_stores_them() {
 fn send_batches_large_files() {
     let server = Server::start();
     server.link(REPO);
-    let runs: Vec<_> = (0..1203).map(|i| run_json(REPO, &format!("n{i}"), "SUCCESS")).collect();
+    let runs: Vec<_> = (0..1203)
+        .map(|i| run_json(REPO, &format!("n{i}"), "SUCCESS"))
+        .collect();
     let file = server.dir.path().join("big.json");
     std::fs::write(&file, serde_json::to_vec(&runs).expect("json")).expect("writes");
-    let out = server.mwctl().args(["send", "-o", "json"]).arg(&file).output().expect("runs");
+    let out = server
+        .mwctl()
+        .args(["send", "-o", "json"])
+        .arg(&file)
+        .output()
+        .expect("runs");
     assert!(out.status.success());
     let summary = stdout_json(&out);
     assert_eq!(summary["batches"], 3);
@@ -101,7 +129,12 @@ fn send_reads_stdin() {
     let server = Server::start();
     server.link(REPO);
     let runs = serde_json::to_vec(&vec![run_json(REPO, "s1", "SUCCESS")]).expect("json");
-    server.mwctl().args(["send", "-"]).write_stdin(runs).assert().success();
+    server
+        .mwctl()
+        .args(["send", "-"])
+        .write_stdin(runs)
+        .assert()
+        .success();
     server.wait_processed();
     assert_eq!(server.runs().len(), 1);
 }
@@ -110,7 +143,11 @@ fn send_reads_stdin() {
 fn send_reports_unknown_repos_with_the_fix() {
     let server = Server::start();
     let file = server.dir.path().join("runs.json");
-    std::fs::write(&file, serde_json::to_vec(&vec![run_json(REPO, "u1", "SUCCESS")]).expect("json")).expect("writes");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&vec![run_json(REPO, "u1", "SUCCESS")]).expect("json"),
+    )
+    .expect("writes");
     server
         .mwctl()
         .arg("send")
@@ -156,16 +193,40 @@ fn every_rejection_is_200_with_a_resolution_and_stores_nothing() {
 
     let cases: Vec<(&str, Option<&str>, Vec<u8>, &str)> = vec![
         ("no key", None, body(vec![good()]), "Unauthorized"),
-        ("wrong key", Some("mwk_wrong"), body(vec![good()]), "Unauthorized"),
-        ("revoked key", Some(&revoked_key), body(vec![good()]), "Unauthorized"),
-        ("malformed JSON", Some(&admin), b"{\"workflow_runs\": [".to_vec(), "InvalidPayload"),
-        ("invalid run", Some(&admin), body(vec![good(), invalid]), "InvalidPayload"),
+        (
+            "wrong key",
+            Some("mwk_wrong"),
+            body(vec![good()]),
+            "Unauthorized",
+        ),
+        (
+            "revoked key",
+            Some(&revoked_key),
+            body(vec![good()]),
+            "Unauthorized",
+        ),
+        (
+            "malformed JSON",
+            Some(&admin),
+            b"{\"workflow_runs\": [".to_vec(),
+            "InvalidPayload",
+        ),
+        (
+            "invalid run",
+            Some(&admin),
+            body(vec![good(), invalid]),
+            "InvalidPayload",
+        ),
         ("501 runs", Some(&admin), body(too_many), "InvalidPayload"),
         ("oversized body", Some(&admin), huge, "PayloadTooLarge"),
         (
             "unknown repo",
             Some(&admin),
-            body(vec![run_json("https://github.com/acme/other", "u", "SUCCESS")]),
+            body(vec![run_json(
+                "https://github.com/acme/other",
+                "u",
+                "SUCCESS",
+            )]),
             "UnknownRepo",
         ),
     ];
@@ -187,12 +248,23 @@ fn every_rejection_is_200_with_a_resolution_and_stores_nothing() {
     assert_eq!(answer["errors"][0]["field"], "status");
 
     server.wait_processed();
-    assert!(server.runs().is_empty(), "no rejected request may store a run");
+    assert!(
+        server.runs().is_empty(),
+        "no rejected request may store a run"
+    );
     // Requests without a valid key are never stored; the others are, as REJECTED.
     let events = server.events();
-    assert!(events.iter().all(|e| e.status == mwctl::protocol::admin::EventStatus::Rejected));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.status == mwctl::protocol::admin::EventStatus::Rejected)
+    );
     assert_eq!(events.len(), 6, "{events:#?}");
-    let health = server.http().get(format!("{}/healthz", server.url)).send().expect("alive");
+    let health = server
+        .http()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .expect("alive");
     assert!(health.status().is_success());
 }
 
@@ -201,10 +273,16 @@ fn accepted_events_survive_a_kill_before_processing() {
     // The worker is held back, so the event is stored but not processed when the server dies.
     let mut server = Server::start_with(&["--no-worker"]);
     server.link(REPO);
-    let (_, answer) = server.ingest(Some(&server.admin_key.clone()), body(vec![run_json(REPO, "k1", "SUCCESS")]));
+    let (_, answer) = server.ingest(
+        Some(&server.admin_key.clone()),
+        body(vec![run_json(REPO, "k1", "SUCCESS")]),
+    );
     assert_eq!(answer["status"], "accepted");
     let event_id = answer["event_id"].as_str().expect("id").to_owned();
-    assert_eq!(server.events()[0].status, mwctl::protocol::admin::EventStatus::Waiting);
+    assert_eq!(
+        server.events()[0].status,
+        mwctl::protocol::admin::EventStatus::Waiting
+    );
 
     server.kill9();
     server.restart_with(&[]);
@@ -212,5 +290,8 @@ fn accepted_events_survive_a_kill_before_processing() {
     let runs = server.runs();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].workflow_run_unique_id, "k1");
-    assert_eq!(server.get(&format!("/api/events/{event_id}"))["status"], "SUCCESS");
+    assert_eq!(
+        server.get(&format!("/api/events/{event_id}"))["status"],
+        "SUCCESS"
+    );
 }

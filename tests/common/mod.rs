@@ -19,12 +19,21 @@ pub fn server_bin() -> &'static Path {
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let output = Command::new(cargo)
-            .args(["build", "--example", "server", "--message-format=json", "--quiet"])
+            .args([
+                "build",
+                "--example",
+                "server",
+                "--message-format=json",
+                "--quiet",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stderr(Stdio::inherit())
             .output()
             .expect("cargo runs");
-        assert!(output.status.success(), "building the example server failed");
+        assert!(
+            output.status.success(),
+            "building the example server failed"
+        );
         String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -117,7 +126,8 @@ impl Server {
         // The port may take a moment to be free again.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() || Instant::now() > deadline {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() || Instant::now() > deadline
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -128,7 +138,8 @@ impl Server {
     /// mwctl with this server, the admin key, an isolated config and no CI variables.
     pub fn mwctl(&self) -> assert_cmd::Command {
         let mut cmd = mwctl_isolated(self.dir.path());
-        cmd.env("MW_URL", &self.url).env("MW_API_KEY", &self.admin_key);
+        cmd.env("MW_URL", &self.url)
+            .env("MW_API_KEY", &self.admin_key);
         cmd
     }
 
@@ -147,7 +158,11 @@ impl Server {
             .header("x-api-key", &self.admin_key)
             .send()
             .expect("request");
-        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         response.json().expect("json")
     }
 
@@ -189,7 +204,10 @@ impl Server {
             if !busy {
                 return;
             }
-            assert!(Instant::now() < deadline, "events still unprocessed after 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "events still unprocessed after 20 s"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
