@@ -101,14 +101,27 @@ pub enum Command {
     #[command(subcommand)]
     Deploy(DeployCommand),
 
-    /// Backfill runs from a JSON file (or - for stdin)
+    /// Backfill runs from a file or stdin: a runs file, or a GitHub / GitLab export
     ///
-    /// Reads a JSON array of runs or {"workflow_runs": [...]}, validates every run locally,
-    /// and sends them in signed batches of at most 500. Exits non-zero when any run was not
-    /// accepted.
+    /// Streams the input (any size, in constant memory): a JSON array of runs,
+    /// {"workflow_runs": [...]}, NDJSON, a GitHub Actions runs export
+    /// (`gh api repos/O/R/actions/runs --paginate`) or a GitLab pipelines export. Each batch of
+    /// at most 500 runs is validated with the server's rules, then sent, signed, with
+    /// --concurrency requests in flight; failed requests are retried with backoff.
+    ///
+    /// Every batch carries a webhook-id derived from its position and content, so a batch sent
+    /// twice is stored once. A checkpoint records the batches the server acknowledged: after an
+    /// interruption (Ctrl-C, a crash, a server restart), run the same command with --resume.
+    ///
+    /// By default the first invalid run stops the send before its batch; --skip-invalid
+    /// --rejects FILE sets invalid runs aside and sends the rest. Exits non-zero when any valid
+    /// run was not accepted.
     Send(SendArgs),
 
-    /// Check a runs file against the protocol's rules, offline
+    /// Check a runs file or export against the protocol's rules, offline
+    ///
+    /// Reads the same formats as `send`, in constant memory, and lists every invalid run by
+    /// record number (from 0, as `jq '.[N]'` counts).
     Validate(ValidateArgs),
 
     /// Manage API keys (needs an admin key)
@@ -331,17 +344,81 @@ fn parse_any_status(s: &str) -> Result<crate::protocol::RunStatus, String> {
     }
 }
 
+/// The format of a runs file or export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Detect it from the first bytes
+    Auto,
+    /// A JSON array of runs, or {"workflow_runs": [...]}
+    Json,
+    /// One run per line (JSON Lines)
+    Ndjson,
+    /// GitHub Actions runs: `gh api repos/O/R/actions/runs --paginate` (pages, arrays or lines)
+    Github,
+    /// GitLab pipelines: the pipelines API's objects (arrays, pages or lines)
+    Gitlab,
+}
+
+/// Where runs come from and how to read them.
 #[derive(Debug, Args)]
-pub struct SendArgs {
-    /// The runs file: a JSON array of runs or {"workflow_runs": [...]}; - reads stdin
+pub struct InputArgs {
+    /// The runs file or export; - reads stdin
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+
+    /// Input format
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub format: InputFormat,
+
+    /// Repository URL of every run of a GitHub or GitLab export [default: from the export]
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+
+    /// Workflow name of every run of a GitHub or GitLab export [default: the run's name]
+    ///
+    /// GitLab's pipelines API lists no workflow name unless pipelines are named: pass the name
+    /// of the deployment pipeline, e.g. --workflow-name deploy.
+    #[arg(long, value_name = "NAME")]
+    pub workflow_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
 
     /// Runs per request (at most 500)
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=500))]
     pub batch_size: u16,
 
-    /// Read and validate everything, send nothing
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// Compress request bodies with gzip (saves bandwidth on slow links, costs CPU)
+    #[arg(long)]
+    pub compress: bool,
+
+    /// Set invalid runs aside (in --rejects) and send the valid ones
+    ///
+    /// Without it, the first invalid run stops the send before its batch. Runs in batches the
+    /// server rejects are set aside too.
+    #[arg(long, requires = "rejects")]
+    pub skip_invalid: bool,
+
+    /// With --skip-invalid: write each run set aside, with its reasons, to FILE (NDJSON)
+    #[arg(long, value_name = "FILE", requires = "skip_invalid")]
+    pub rejects: Option<PathBuf>,
+
+    /// Skip the batches the server already acknowledged, per this file's checkpoint
+    ///
+    /// The checkpoint is kept in <state dir>/mwctl/checkpoints while a send is incomplete and
+    /// removed once everything was accepted. Without --resume everything is sent again, and
+    /// the server recognises the batches it already has.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Read and validate everything, build the requests, send nothing
     #[arg(long)]
     pub dry_run: bool,
 
@@ -352,9 +429,8 @@ pub struct SendArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The runs file: a JSON array of runs or {"workflow_runs": [...]}; - reads stdin
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -582,6 +658,10 @@ mod tests {
             &["mwctl", "deploy", "finish", "--status", "maybe"][..],
             &["mwctl", "send", "f.json", "--batch-size", "501"],
             &["mwctl", "send", "f.json", "--batch-size", "0"],
+            &["mwctl", "send", "f.json", "--concurrency", "0"],
+            &["mwctl", "send", "f.json", "--skip-invalid"],
+            &["mwctl", "send", "f.json", "--rejects", "r.ndjson"],
+            &["mwctl", "send", "f.json", "--format", "csv"],
             &["mwctl", "keys", "create", "--name", "x", "--scope", "root"],
             &["mwctl", "events", "list", "--status", "lost"],
             &[
@@ -598,6 +678,37 @@ mod tests {
             &["mwctl", "-q", "-v", "keys", "list"],
         ] {
             assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn send_options() {
+        let cli = Cli::try_parse_from([
+            "mwctl",
+            "send",
+            "pipelines.json",
+            "--format",
+            "gitlab",
+            "--repo",
+            "https://gitlab.com/a/b",
+            "--workflow-name",
+            "deploy",
+            "--skip-invalid",
+            "--rejects",
+            "rejects.ndjson",
+            "--resume",
+            "--compress",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Send(args) => {
+                assert_eq!(args.input.format, InputFormat::Gitlab);
+                assert_eq!(args.input.workflow_name.as_deref(), Some("deploy"));
+                assert_eq!(args.concurrency, 4);
+                assert_eq!(args.batch_size, 500);
+                assert!(args.skip_invalid && args.resume && args.compress);
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, Client};
@@ -53,6 +53,20 @@ impl Client {
         body: &[u8],
         webhook_id: &str,
         policy: RetryPolicy,
+        on_retry: impl FnMut(&ApiError, Duration),
+    ) -> Result<SendOutcome, ApiError> {
+        self.send_encoded(body, None, webhook_id, policy, on_retry)
+            .await
+    }
+
+    /// [`Client::send_runs`] with the body optionally sent gzip-compressed (`gzip` holds
+    /// `json` compressed). The signature covers the JSON, as the protocol defines it.
+    pub async fn send_encoded(
+        &self,
+        json: &[u8],
+        gzip: Option<&[u8]>,
+        webhook_id: &str,
+        policy: RetryPolicy,
         mut on_retry: impl FnMut(&ApiError, Duration),
     ) -> Result<SendOutcome, ApiError> {
         let attempts = AtomicU64::new(0);
@@ -63,7 +77,7 @@ impl Client {
             .with_max_times(policy.max_attempts.saturating_sub(1));
         let receipt = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.send_once(body, webhook_id).await
+            self.send_once(json, gzip, webhook_id).await
         })
         .retry(backoff)
         .when(ApiError::is_retryable)
@@ -85,23 +99,34 @@ impl Client {
         })
     }
 
-    async fn send_once(&self, body: &[u8], webhook_id: &str) -> Result<Receipt, ApiError> {
+    async fn send_once(
+        &self,
+        json: &[u8],
+        gzip: Option<&[u8]>,
+        webhook_id: &str,
+    ) -> Result<Receipt, ApiError> {
         let timestamp = unix_now();
         let signature = signing::sign(
             &signing::key_digest(self.key.expose()),
             webhook_id,
             timestamp,
-            body,
+            json,
         );
         let url = self.url(INGEST_PATH);
-        let response = self
+        let mut request = self
             .http
             .post(&url)
             .header(CONTENT_TYPE, "application/json")
             .header(HEADER_ID, webhook_id)
             .header(HEADER_TIMESTAMP, timestamp.to_string())
-            .header(HEADER_SIGNATURE, signature)
-            .body(body.to_vec())
+            .header(HEADER_SIGNATURE, signature);
+        request = match gzip {
+            Some(compressed) => request
+                .header(CONTENT_ENCODING, "gzip")
+                .body(compressed.to_vec()),
+            None => request.body(json.to_vec()),
+        };
+        let response = request
             .send()
             .await
             .map_err(|e| ApiError::from_transport(&url, e))?;
@@ -162,6 +187,25 @@ pub fn content_webhook_id(parts: &[&[u8]]) -> String {
     hex_id(&hasher.finalize())
 }
 
+/// The `webhook-id` of batch `index` of a backfill: derived from the batch's position and its
+/// body, so that sending the same input again (after a crash, or by running the command twice)
+/// reuses every id and the server stores each batch once.
+pub fn batch_webhook_id(index: u64, body: &[u8]) -> String {
+    content_webhook_id(&[b"mwctl send v1", &index.to_be_bytes(), body])
+}
+
+/// gzip-compresses a request body, fast rather than small: backfills are CPU-bound.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
+}
+
 /// `msg_` + the first 16 bytes of a digest, as hex.
 fn hex_id(digest: &[u8]) -> String {
     let mut id = String::with_capacity(36);
@@ -182,6 +226,24 @@ mod tests {
         let b = new_webhook_id();
         assert_ne!(a, b);
         assert!(a.starts_with("msg_") && a.len() == 36, "{a}");
+    }
+
+    #[test]
+    fn batch_ids_depend_on_position_and_content() {
+        assert_eq!(batch_webhook_id(3, b"{}"), batch_webhook_id(3, b"{}"));
+        assert_ne!(batch_webhook_id(3, b"{}"), batch_webhook_id(4, b"{}"));
+        assert_ne!(batch_webhook_id(3, b"{}"), batch_webhook_id(3, b"[]"));
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let body = br#"{"workflow_runs":[]}"#.repeat(100);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gzip(&body)[..])
+            .read_to_end(&mut out)
+            .expect("valid gzip");
+        assert_eq!(out, body);
     }
 
     #[test]

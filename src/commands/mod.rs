@@ -31,6 +31,8 @@ pub enum ExitStatus {
     Failure,
     /// 2: the command could not run as asked (bad input, missing confirmation).
     Usage,
+    /// 130: stopped by Ctrl-C (the shells' convention for SIGINT).
+    Interrupted,
 }
 
 impl From<ExitStatus> for std::process::ExitCode {
@@ -39,6 +41,7 @@ impl From<ExitStatus> for std::process::ExitCode {
             ExitStatus::Success => std::process::ExitCode::SUCCESS,
             ExitStatus::Failure => std::process::ExitCode::from(1),
             ExitStatus::Usage => std::process::ExitCode::from(2),
+            ExitStatus::Interrupted => std::process::ExitCode::from(130),
         }
     }
 }

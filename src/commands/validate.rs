@@ -1,59 +1,154 @@
-//! `mwctl validate FILE`: the protocol's checks, offline.
+//! `mwctl validate FILE`: the protocol's checks, offline, streamed like `send` reads.
 
+use std::ops::ControlFlow;
+
+use anyhow::bail;
 use chrono::Utc;
 use serde::Serialize;
 
 use super::{Ctx, ExitStatus};
-use crate::cli::ValidateArgs;
-use crate::input;
-use crate::protocol::FieldError;
+use crate::cli::{InputArgs, InputFormat, ValidateArgs};
+use crate::input::{Checker, Format, Input, InputError, Overrides, Reject};
+use crate::protocol::{FieldError, MAX_RUNS_PER_BATCH};
 use crate::report::Printer;
 
+/// Problems kept for the report; beyond, they are only counted.
+const MAX_KEPT_ERRORS: usize = 1000;
+
 #[derive(Serialize)]
-struct Report<'a> {
-    read: usize,
-    valid: usize,
-    invalid: usize,
-    errors: &'a [FieldError],
+struct Report {
+    format: Format,
+    read: u64,
+    valid: u64,
+    invalid: u64,
+    /// The first problems, by record number (`index`).
+    errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    errors_truncated: bool,
 }
 
 pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
-    let name = args.file.display().to_string();
-    let bytes = input::read_source(&args.file)?;
-    let checked = input::check(input::parse_elements(&bytes, &name)?, Utc::now());
-    let report = Report {
-        read: checked.read,
-        valid: checked.runs.len(),
-        invalid: checked.invalid_runs(),
-        errors: &checked.errors,
+    let (input, overrides) = open(&args.input)?;
+    let name = input.name().to_owned();
+    let mut checker = Checker::new(&name, input.format(), overrides, Utc::now());
+    let mut report = Report {
+        format: input.format(),
+        read: 0,
+        valid: 0,
+        invalid: 0,
+        errors: Vec::new(),
+        errors_truncated: false,
     };
+    let mut lines = Vec::new();
+    let mut failure: Option<InputError> = None;
+    input.read_batches(MAX_RUNS_PER_BATCH, |batch| match checker.check(batch) {
+        Ok(checked) => {
+            report.read += checked.records;
+            report.valid += checked.runs.len() as u64;
+            report.invalid += checked.rejects.len() as u64;
+            for reject in checked.rejects {
+                for error in reject.errors {
+                    if report.errors.len() < MAX_KEPT_ERRORS {
+                        lines.push(reject.line);
+                        report.errors.push(error);
+                    } else {
+                        report.errors_truncated = true;
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        Err(e) => {
+            failure = Some(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
     ctx.printer.data(&report, |p| {
-        if checked.errors.is_empty() {
-            p.info(format!("{name}: all {} runs are valid.", report.read));
-        } else {
-            print_errors(p, &checked.errors, 50);
+        if report.invalid == 0 {
             p.info(format!(
-                "{name}: {} of {} runs are invalid.",
-                report.invalid, report.read
+                "{name}: all {} runs are valid ({}).",
+                report.read,
+                report.format.describe()
+            ));
+        } else {
+            print_problems(p, &report.errors, &lines, 50);
+            p.info(format!(
+                "{name}: {} of {} runs are invalid ({}).",
+                report.invalid,
+                report.read,
+                report.format.describe()
             ));
         }
     })?;
-    Ok(if checked.errors.is_empty() {
+    Ok(if report.invalid == 0 {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
     })
 }
 
+/// Opens the input the arguments name, with the export overrides when they apply.
+pub(crate) fn open(args: &InputArgs) -> anyhow::Result<(Input, Overrides)> {
+    let forced = match args.format {
+        InputFormat::Auto => None,
+        InputFormat::Json => Some(Format::Json),
+        InputFormat::Ndjson => Some(Format::Ndjson),
+        InputFormat::Github => Some(Format::Github),
+        InputFormat::Gitlab => Some(Format::Gitlab),
+    };
+    let input = Input::open(&args.file, forced)?;
+    let overrides = Overrides {
+        repo: args.repo.clone(),
+        workflow_name: args.workflow_name.clone(),
+    };
+    if !input.format().is_export()
+        && (overrides.repo.is_some() || overrides.workflow_name.is_some())
+    {
+        bail!(
+            "--repo and --workflow-name apply to GitHub and GitLab exports, and {} holds {} (each run names its repo_urls and workflow_name); drop them, or pass --format github|gitlab if the detection is wrong",
+            input.name(),
+            input.format().describe()
+        );
+    }
+    Ok((input, overrides))
+}
+
 /// Lists problems by record number (stderr), at most `limit` of them.
 pub fn print_errors(p: &Printer, errors: &[FieldError], limit: usize) {
-    for e in errors.iter().take(limit) {
-        p.warn(format!("record {}: {}: {}", e.index, e.field, e.message));
+    print_problems(p, errors, &[], limit);
+}
+
+/// Like [`print_errors`], with each record's line where the format has one.
+fn print_problems(p: &Printer, errors: &[FieldError], lines: &[Option<u64>], limit: usize) {
+    for (i, e) in errors.iter().enumerate().take(limit) {
+        match lines.get(i).copied().flatten() {
+            Some(line) => p.warn(format!(
+                "record {} (line {line}): {}: {}",
+                e.index, e.field, e.message
+            )),
+            None => p.warn(format!("record {}: {}: {}", e.index, e.field, e.message)),
+        }
     }
     if errors.len() > limit {
         p.warn(format!(
-            "… and {} more problems (--output json lists all)",
+            "… and {} more problems (--output json lists them)",
             errors.len() - limit
         ));
     }
+}
+
+/// Lists the problems of rejected records (stderr), at most `limit` of them.
+pub fn print_rejects(p: &Printer, rejects: &[Reject], limit: usize) {
+    let mut errors = Vec::new();
+    let mut lines = Vec::new();
+    for reject in rejects {
+        for error in &reject.errors {
+            errors.push(error.clone());
+            lines.push(reject.line);
+        }
+    }
+    print_problems(p, &errors, &lines, limit);
 }

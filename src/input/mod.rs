@@ -1,90 +1,260 @@
-//! Reading runs files: a JSON array of runs, or `{"workflow_runs": [...]}`.
+//! Streaming readers for runs files and CI exports, in constant memory whatever their size:
+//! a JSON array of runs, `{"workflow_runs": [...]}`, NDJSON, a GitHub Actions runs export and a
+//! GitLab pipelines export, from a file or stdin. The format is detected from the first bytes
+//! unless forced.
+//!
+//! Reading yields batches of records (each record's JSON text and its number); [`Checker`]
+//! then parses, maps and validates them with the protocol's rules.
 
-use std::io::Read;
+mod check;
+mod detect;
+mod error;
+mod github;
+mod gitlab;
+mod json;
+mod ndjson;
+mod source;
+
+use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::Arc;
 
-use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::protocol::validate::{DuplicateCheck, validate_element};
-use crate::protocol::{FieldError, Run, RunElement};
+pub use check::{Checked, CheckedRun, Checker, Reject};
+pub use error::InputError;
+pub use source::{FileIdentity, MAX_RECORD_BYTES, Meter};
 
-/// Reads a file, or stdin for `-`.
-pub fn read_source(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("cannot read stdin")?;
-    } else {
-        bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    }
-    Ok(bytes)
+use crate::protocol::RunElement;
+use source::Source;
+
+/// Most bytes of record text in one batch, so that requests stay well under the server's body
+/// limit (8 MiB by default) whatever the runs carry.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// What the records are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Runs: a JSON array, or `{"workflow_runs": [...]}`.
+    Json,
+    /// Runs, one JSON object per line.
+    Ndjson,
+    /// GitHub Actions workflow runs, as `gh api repos/O/R/actions/runs --paginate` prints them.
+    Github,
+    /// GitLab pipelines, as the pipelines API lists them.
+    Gitlab,
 }
 
-#[derive(Deserialize)]
-struct Wrapper {
-    workflow_runs: Vec<RunElement>,
-}
-
-/// Parses the runs of a file, whichever of the two shapes it has.
-pub fn parse_elements(bytes: &[u8], name: &str) -> anyhow::Result<Vec<RunElement>> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    let parsed = match first {
-        Some(b'[') => serde_json::from_slice::<Vec<RunElement>>(bytes),
-        Some(b'{') => serde_json::from_slice::<Wrapper>(bytes).map(|w| w.workflow_runs),
-        None => {
-            bail!("{name} is empty; expected a JSON array of runs or {{\"workflow_runs\": [...]}}")
-        }
-        Some(_) => bail!(
-            "{name} does not start with [ or {{; expected a JSON array of runs or {{\"workflow_runs\": [...]}}"
-        ),
-    };
-    parsed.map_err(|e| {
-        anyhow::anyhow!(
-            "{name}: line {}, column {}: {e}\n  fix the JSON (e.g. find the spot with `jq . {name}`); the file must be a JSON array of runs or {{\"workflow_runs\": [...]}}",
-            e.line(),
-            e.column()
-        )
-    })
-}
-
-/// Every run of a file, validated with the protocol's rules, and every problem found
-/// (indexes are record numbers in the file, from 0).
-pub struct FileCheck {
-    pub runs: Vec<Run>,
-    pub errors: Vec<FieldError>,
-    pub read: usize,
-}
-
-impl FileCheck {
-    pub fn invalid_runs(&self) -> usize {
-        let mut indexes: Vec<usize> = self.errors.iter().map(|e| e.index).collect();
-        indexes.dedup();
-        indexes.len()
-    }
-}
-
-pub fn check(elements: Vec<RunElement>, now: DateTime<Utc>) -> FileCheck {
-    let read = elements.len();
-    let mut errors = Vec::new();
-    let mut runs = Vec::with_capacity(read);
-    let mut duplicates = DuplicateCheck::default();
-    for (index, element) in elements.into_iter().enumerate() {
-        if let Some(run) = validate_element(element, index, now, &mut errors) {
-            match duplicates.check(&run) {
-                Some(message) => errors.push(FieldError {
-                    index,
-                    field: "workflow_run_unique_id".to_owned(),
-                    message,
-                }),
-                None => runs.push(run),
-            }
+impl Format {
+    /// How messages name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Format::Json => "JSON runs",
+            Format::Ndjson => "NDJSON runs",
+            Format::Github => "GitHub Actions runs export",
+            Format::Gitlab => "GitLab pipelines export",
         }
     }
-    FileCheck { runs, errors, read }
+
+    /// Whether records are exports that are mapped to runs.
+    pub fn is_export(self) -> bool {
+        matches!(self, Format::Github | Format::Gitlab)
+    }
+}
+
+/// How records are laid out in the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Container {
+    /// Arrays, or objects with a `workflow_runs` array, one or several after another.
+    Json,
+    /// One record per line.
+    Lines,
+}
+
+/// What an export lacks, or what should replace it, for every run.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub repo: Option<String>,
+    pub workflow_name: Option<String>,
+}
+
+impl Overrides {
+    fn repo_urls(&self) -> Option<Value> {
+        self.repo
+            .as_ref()
+            .map(|url| Value::Array(vec![Value::from(url.as_str())]))
+    }
+
+    fn workflow_name(&self) -> Option<Value> {
+        self.workflow_name.as_deref().map(Value::from)
+    }
+}
+
+/// One record of the input: its JSON text and where it is.
+#[derive(Debug)]
+pub struct Record {
+    /// Position among the input's records, from 0 (as `jq '.[N]'` counts).
+    pub number: u64,
+    /// Its line, when the format has one record per line.
+    pub line: Option<u64>,
+    pub text: Box<str>,
+}
+
+/// Consecutive records: the unit of validation, of sending and of checkpoints.
+#[derive(Debug)]
+pub struct RecordBatch {
+    /// Position of the batch in the input, from 0.
+    pub index: u64,
+    pub records: Vec<Record>,
+}
+
+/// An opened input whose format is known.
+pub struct Input {
+    source: Source,
+    format: Format,
+    container: Container,
+}
+
+impl Input {
+    /// Opens a file, or stdin for `-`, and detects its format unless `forced`.
+    pub fn open(path: &Path, forced: Option<Format>) -> Result<Input, InputError> {
+        let source = Source::open(path)?;
+        let (format, container) = detect::detect(&source.prefix, forced, &source.name)?;
+        Ok(Input {
+            source,
+            format,
+            container,
+        })
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn name(&self) -> &str {
+        &self.source.name
+    }
+
+    /// The file's identity (`None` for stdin).
+    pub fn identity(&self) -> Option<&FileIdentity> {
+        self.source.identity.as_ref()
+    }
+
+    /// Size in bytes, when known.
+    pub fn size(&self) -> Option<u64> {
+        self.source.size()
+    }
+
+    /// Bytes read so far, for progress.
+    pub fn meter(&self) -> Arc<Meter> {
+        Arc::clone(&self.source.meter)
+    }
+
+    /// Reads every record, in batches of at most `batch_size` records and
+    /// [`MAX_BATCH_BYTES`], handing each batch to `sink` until the input ends or `sink` breaks.
+    /// The batches depend only on the input and `batch_size`, so a second reading of the same
+    /// file yields the same batches.
+    pub fn read_batches(
+        self,
+        batch_size: usize,
+        mut sink: impl FnMut(RecordBatch) -> ControlFlow<()>,
+    ) -> Result<(), InputError> {
+        let name = self.source.name.clone();
+        let container = self.container;
+        let (reader, meter) = self.source.into_reader();
+        let mut batcher = Batcher {
+            batch_size: batch_size.max(1),
+            index: 0,
+            bytes: 0,
+            records: Vec::new(),
+            stopped: false,
+        };
+        let mut on_record = |record: Record| batcher.push(record, &mut sink);
+        match container {
+            Container::Json => json::read(reader, &meter, &name, &mut on_record)?,
+            Container::Lines => ndjson::read(reader, &name, &mut on_record)?,
+        }
+        // The last, partial batch (nothing when the consumer stopped).
+        let _ = batcher.flush(&mut sink);
+        Ok(())
+    }
+}
+
+/// Groups records into batches.
+struct Batcher {
+    batch_size: usize,
+    index: u64,
+    bytes: usize,
+    records: Vec<Record>,
+    stopped: bool,
+}
+
+impl Batcher {
+    fn push(
+        &mut self,
+        record: Record,
+        sink: &mut impl FnMut(RecordBatch) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        if !self.records.is_empty() && self.bytes + record.text.len() > MAX_BATCH_BYTES {
+            self.flush(sink)?;
+        }
+        self.bytes += record.text.len();
+        self.records.push(record);
+        if self.records.len() >= self.batch_size {
+            self.flush(sink)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn flush(&mut self, sink: &mut impl FnMut(RecordBatch) -> ControlFlow<()>) -> ControlFlow<()> {
+        if self.stopped {
+            return ControlFlow::Break(());
+        }
+        if self.records.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let batch = RecordBatch {
+            index: self.index,
+            records: std::mem::replace(&mut self.records, Vec::with_capacity(self.batch_size)),
+        };
+        self.index += 1;
+        self.bytes = 0;
+        let flow = sink(batch);
+        if flow.is_break() {
+            self.stopped = true;
+        }
+        flow
+    }
+}
+
+/// Turns a record's text into a run to validate: parsed as is, or mapped from an export.
+struct Decoder {
+    format: Format,
+    overrides: Overrides,
+}
+
+impl Decoder {
+    fn decode(&self, text: &str) -> serde_json::Result<RunElement> {
+        Ok(match self.format {
+            Format::Json | Format::Ndjson => serde_json::from_str(text)?,
+            Format::Github => github::map(serde_json::from_str(text)?, &self.overrides),
+            Format::Gitlab => gitlab::map(serde_json::from_str(text)?, &self.overrides),
+        })
+    }
+
+    /// Says where a wrong field of a mapped run came from in the export.
+    fn explain(&self, error: &mut crate::protocol::FieldError) {
+        let source = match self.format {
+            Format::Json | Format::Ndjson => None,
+            Format::Github => github::source_of(&error.field),
+            Format::Gitlab => gitlab::source_of(&error.field),
+        };
+        if let Some(source) = source {
+            error.message = format!("{} (from {source})", error.message);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -93,44 +263,121 @@ mod tests {
 
     const RUN: &str = r#"{"workflow_name":"d","repo_urls":["https://github.com/a/b"],"event_actor":"x","head_branch":"main","workflow_run_unique_id":"1","status":"SUCCESS","workflow_run_conducted_at":"2024-01-01T00:00:00Z"}"#;
 
+    fn write(content: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("input");
+        std::fs::write(&path, content).expect("write");
+        (dir, path)
+    }
+
+    /// (format, batches of record texts) or the error.
+    fn read(content: &[u8], batch_size: usize) -> Result<(Format, Vec<Vec<String>>), InputError> {
+        let (_dir, path) = write(content);
+        let input = Input::open(&path, None)?;
+        let format = input.format();
+        let mut batches = Vec::new();
+        let mut next = 0;
+        input.read_batches(batch_size, |batch| {
+            assert_eq!(batch.index, batches.len() as u64);
+            let texts = batch
+                .records
+                .into_iter()
+                .map(|r| {
+                    assert_eq!(r.number, next);
+                    next += 1;
+                    r.text.into_string()
+                })
+                .collect();
+            batches.push(texts);
+            ControlFlow::Continue(())
+        })?;
+        Ok((format, batches))
+    }
+
     #[test]
-    fn both_shapes() {
-        let array = format!("[{RUN}]");
-        assert_eq!(
-            parse_elements(array.as_bytes(), "f").expect("array").len(),
-            1
+    fn every_layout_streams_records_in_batches() {
+        let array = format!("[{RUN}, {RUN},\n {RUN}]");
+        let (format, batches) = read(array.as_bytes(), 2).expect("array");
+        assert_eq!(format, Format::Json);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(batches[0][0], RUN, "records keep their text");
+
+        let wrapped = format!(
+            r#"{{"meta": {{"x": [1, {{"y": 2}}]}}, "workflow_runs": [{RUN}], "after": "z"}}"#
         );
-        let wrapped = format!(" {{\"other\": 1, \"workflow_runs\": [{RUN}, {RUN}]}}");
-        assert_eq!(
-            parse_elements(wrapped.as_bytes(), "f")
-                .expect("wrapped")
-                .len(),
-            2
+        assert_eq!(read(wrapped.as_bytes(), 500).expect("wrapped").1, [[RUN]]);
+
+        let lines = format!("{RUN}\n\n{RUN}\n");
+        let (format, batches) = read(lines.as_bytes(), 500).expect("ndjson");
+        assert_eq!(format, Format::Ndjson);
+        assert_eq!(batches[0].len(), 2);
+
+        assert_eq!(read(b"[]", 500).expect("empty array").1.len(), 0);
+    }
+
+    #[test]
+    fn paginated_exports_are_one_stream() {
+        let gh =
+            r#"{"id":1,"name":"ci","head_sha":"abc1234","run_started_at":"2024-01-01T00:00:00Z"}"#;
+        let pages = format!(
+            "{{\"total_count\":3,\"workflow_runs\":[{gh},{gh}]}}\n{{\"total_count\":3,\"workflow_runs\":[{gh}]}}"
+        );
+        let (format, batches) = read(pages.as_bytes(), 500).expect("pages");
+        assert_eq!(format, Format::Github);
+        assert_eq!(batches[0].len(), 3);
+    }
+
+    #[test]
+    fn batches_are_bounded_in_bytes() {
+        let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(MAX_RECORD_BYTES as usize - 100));
+        let array = format!("[{big},{big},{big},{big},{big},{big}]");
+        let (_, batches) = read(array.as_bytes(), 500).expect("reads");
+        assert!(batches.len() >= 2, "{}", batches.len());
+        assert!(
+            batches
+                .iter()
+                .all(|b| b.iter().map(String::len).sum::<usize>() <= MAX_BATCH_BYTES)
         );
     }
 
     #[test]
-    fn errors_name_the_place() {
-        let err = parse_elements(b"[\n{\"a\": }]", "runs.json").expect_err("bad");
-        assert!(err.to_string().contains("line 2, column"), "{err}");
-        assert!(parse_elements(b"", "f").is_err());
-        assert!(parse_elements(b"\"x\"", "f").is_err());
-        assert!(parse_elements(b"{\"runs\": []}", "f").is_err());
+    fn broken_inputs_say_where() {
+        for (content, says) in [
+            (&b"[{\"a\": 1},"[..], "line 1, column 10: EOF"),
+            (b"[{\"a\": 1}] x", "line 1, column 12"),
+            (b"{\"runs\": []}", "no workflow_runs"),
+            (b"{\"workflow_runs\": 5}", "workflow_runs"),
+            (b"[1, 2", "line 1, column 5: EOF while parsing a list"),
+        ] {
+            let err = read(content, 500).expect_err("broken");
+            assert!(
+                err.what.contains(says),
+                "{:?}: {}",
+                String::from_utf8_lossy(content),
+                err.what
+            );
+            assert!(!err.fix.is_empty());
+        }
+        let deep = format!("[{}{}]", "[".repeat(100_000), "]".repeat(100_000));
+        // Deep nesting is one (not-a-run) record, read without recursion.
+        assert_eq!(read(deep.as_bytes(), 500).expect("reads").1[0].len(), 1);
+        let huge = format!("[\"{}\"]", "x".repeat(2 * MAX_RECORD_BYTES as usize));
+        let err = read(huge.as_bytes(), 500).expect_err("too large");
+        assert!(err.what.contains("record 0 is larger"), "{}", err.what);
     }
 
     #[test]
-    fn duplicates_in_a_file_are_errors() {
-        let array = format!("[{RUN}, {RUN}, 5]");
-        let elements = parse_elements(array.as_bytes(), "f").expect("parses");
-        let checked = check(elements, Utc::now());
-        assert_eq!(checked.read, 3);
-        assert_eq!(checked.runs.len(), 1);
-        let at: Vec<_> = checked
-            .errors
-            .iter()
-            .map(|e| (e.index, e.field.as_str()))
-            .collect();
-        assert_eq!(at, [(1, "workflow_run_unique_id"), (2, "workflow_runs")]);
-        assert_eq!(checked.invalid_runs(), 2);
+    fn the_consumer_can_stop() {
+        let array = format!("[{RUN},{RUN},{RUN}]");
+        let (_dir, path) = write(array.as_bytes());
+        let mut seen = 0;
+        Input::open(&path, None)
+            .expect("opens")
+            .read_batches(1, |_| {
+                seen += 1;
+                ControlFlow::Break(())
+            })
+            .expect("stops cleanly");
+        assert_eq!(seen, 1);
     }
 }

@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use answer::{Answer, ExceptionType, FieldError, Receipt, Rejection};
 pub use repo::{RepoName, RepoRef, strip_credentials};
-pub use run::{RawRun, Run, RunElement, RunStatus};
+pub use run::{Element, RawRun, Run, RunElement, RunStatus};
 pub use validate::{MAX_RUNS_PER_BATCH, parse_batch, validate_batch, validate_run};
 
 /// The ingest path, as upstream Middleware names it.

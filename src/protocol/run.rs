@@ -1,6 +1,7 @@
 //! The run model: what a client may send (`RawRun`, lenient) and what validation yields (`Run`).
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, FixedOffset};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -75,78 +76,94 @@ pub struct Run {
 
 /// A run as received: every field kept as raw JSON so that validation can report a wrong type
 /// per field instead of failing the whole batch. Unknown fields are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RawRun {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow_name: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub repo_urls: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub repo_names: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_actor: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub head_branch: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow_run_unique_id: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow_run_conducted_at: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub html_url: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub commit_sha: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
 }
 
-/// One element of a `workflow_runs` array: a run object, or something else that validation
-/// reports by index (a string, a number, an array...).
+/// One element of a JSON array of records: an object read as `T`, or something else that
+/// validation reports by index (a string, a number, an array...). Export readers use it with
+/// their own record types; `workflow_runs` arrays with [`RawRun`].
 #[derive(Debug)]
-pub enum RunElement {
-    Object(Box<RawRun>),
+pub enum Element<T> {
+    Object(Box<T>),
     NotAnObject(&'static str),
 }
 
-impl<'de> Deserialize<'de> for RunElement {
+/// One element of a `workflow_runs` array.
+pub type RunElement = Element<RawRun>;
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Element<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ElementVisitor)
+        deserializer.deserialize_any(ElementVisitor(PhantomData))
     }
 }
 
-struct ElementVisitor;
+struct ElementVisitor<T>(PhantomData<T>);
 
-impl<'de> Visitor<'de> for ElementVisitor {
-    type Value = RunElement;
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ElementVisitor<T> {
+    type Value = Element<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a run object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RunElement, A::Error> {
-        RawRun::deserialize(de::value::MapAccessDeserializer::new(map))
-            .map(|raw| RunElement::Object(Box::new(raw)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(|raw| Element::Object(Box::new(raw)))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RunElement, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element<T>, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(RunElement::NotAnObject("an array"))
+        Ok(Element::NotAnObject("an array"))
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<RunElement, E> {
-        Ok(RunElement::NotAnObject("a string"))
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Element<T>, E> {
+        Ok(Element::NotAnObject("a string"))
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<RunElement, E> {
-        Ok(RunElement::NotAnObject("a boolean"))
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Element<T>, E> {
+        Ok(Element::NotAnObject("a boolean"))
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<RunElement, E> {
-        Ok(RunElement::NotAnObject("a number"))
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Element<T>, E> {
+        Ok(Element::NotAnObject("a number"))
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<RunElement, E> {
-        Ok(RunElement::NotAnObject("a number"))
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Element<T>, E> {
+        Ok(Element::NotAnObject("a number"))
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<RunElement, E> {
-        Ok(RunElement::NotAnObject("a number"))
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Element<T>, E> {
+        Ok(Element::NotAnObject("a number"))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<RunElement, E> {
-        Ok(RunElement::NotAnObject("null"))
+    fn visit_unit<E: de::Error>(self) -> Result<Element<T>, E> {
+        Ok(Element::NotAnObject("null"))
     }
 }
 

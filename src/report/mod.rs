@@ -2,6 +2,7 @@
 //! stderr, CI annotations where the CI shows them.
 
 pub mod ci;
+mod progress;
 mod table;
 
 use std::io::{IsTerminal, Write};
@@ -9,6 +10,7 @@ use std::io::{IsTerminal, Write};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use progress::Progress;
 pub use table::Table;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

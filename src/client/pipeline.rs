@@ -1,0 +1,108 @@
+//! Concurrent delivery of prepared batches: at most `limit` requests in flight on the client's
+//! keep-alive connections, each retried on its own (same `webhook-id` every time).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::{ApiError, Client, RetryPolicy, SendOutcome};
+
+/// A batch ready to send.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Position of the batch in the input.
+    pub index: u64,
+    pub webhook_id: String,
+    /// `{"workflow_runs": [...]}`: what is signed, and sent unless `gzip` is set.
+    pub json: Vec<u8>,
+    /// `json` compressed, sent with `Content-Encoding: gzip`.
+    pub gzip: Option<Vec<u8>>,
+}
+
+/// A batch and its fate.
+#[derive(Debug)]
+pub struct Delivery {
+    pub batch: Outgoing,
+    pub outcome: Result<SendOutcome, ApiError>,
+}
+
+/// Called before each retry's wait: the batch index, what failed, the wait.
+pub type OnRetry = Arc<dyn Fn(u64, &ApiError, Duration) + Send + Sync>;
+
+pub struct Pipeline {
+    client: Client,
+    policy: RetryPolicy,
+    limit: usize,
+    in_flight: JoinSet<Delivery>,
+    retries: Arc<AtomicU64>,
+    on_retry: OnRetry,
+}
+
+impl Pipeline {
+    pub fn new(client: Client, limit: usize, policy: RetryPolicy, on_retry: OnRetry) -> Pipeline {
+        Pipeline {
+            client,
+            policy,
+            limit: limit.max(1),
+            in_flight: JoinSet::new(),
+            retries: Arc::new(AtomicU64::new(0)),
+            on_retry,
+        }
+    }
+
+    /// Whether another batch may be submitted now.
+    pub fn has_room(&self) -> bool {
+        self.in_flight.len() < self.limit
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Retries so far, over all batches.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Starts sending a batch; its [`Delivery`] comes out of [`Pipeline::next`].
+    pub fn submit(&mut self, batch: Outgoing) {
+        let client = self.client.clone();
+        let policy = self.policy;
+        let retries = Arc::clone(&self.retries);
+        let on_retry = Arc::clone(&self.on_retry);
+        self.in_flight.spawn(async move {
+            let outcome = client
+                .send_encoded(
+                    &batch.json,
+                    batch.gzip.as_deref(),
+                    &batch.webhook_id,
+                    policy,
+                    |e, wait| {
+                        retries.fetch_add(1, Ordering::Relaxed);
+                        on_retry(batch.index, e, wait);
+                    },
+                )
+                .await;
+            Delivery { batch, outcome }
+        });
+    }
+
+    /// The next batch to finish, or `None` when none is in flight.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        loop {
+            match self.in_flight.join_next().await? {
+                Ok(delivery) => return Some(delivery),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Aborted: nothing to report.
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// Gives up on every request in flight.
+    pub fn abort(&mut self) {
+        self.in_flight.abort_all();
+    }
+}

@@ -1,0 +1,576 @@
+//! `mwctl send FILE|-`: streams a runs file or export to the server in validated, signed
+//! batches, several in flight at once, resumably.
+//!
+//! Three stages: a thread reads records, a thread validates each batch and builds its request
+//! ([`prepare`]), and this task sends them through the client's pipeline and keeps the
+//! books (summary, checkpoint, rejects file, progress bar).
+
+mod checkpoint;
+mod prepare;
+mod rejects;
+mod summary;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use self::checkpoint::{Acked, Checkpoint, Previous};
+use self::prepare::Prepared;
+use self::rejects::RejectsFile;
+use self::summary::Summary;
+use super::validate::{open, print_errors, print_rejects};
+use super::{Ctx, ExitStatus};
+use crate::cli::SendArgs;
+use crate::client::pipeline::{Delivery, OnRetry, Outgoing, Pipeline};
+use crate::client::{ApiError, RetryPolicy, batch_webhook_id, gzip};
+use crate::input::{Checker, InputError};
+use crate::protocol::{FieldError, Receipt};
+use crate::report::{Printer, Progress, Verbosity};
+
+/// How often the progress bar and the checkpoint catch up.
+const TICK: Duration = Duration::from_millis(200);
+
+pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    let started = Instant::now();
+    let p = &ctx.printer;
+    let (input, overrides) = open(&args.input)?;
+    let name = input.name().to_owned();
+    if args.resume && input.identity().is_none() {
+        p.warn(
+            "--resume needs a file: stdin cannot be read again from where it stopped; save the export to a file and send that",
+        );
+        return Ok(ExitStatus::Usage);
+    }
+    let client = if args.dry_run {
+        None
+    } else {
+        Some(ctx.client(args.timeout)?)
+    };
+    let mut checkpoint = match (&client, input.identity()) {
+        (Some(client), Some(identity)) => Some(Checkpoint::new(
+            client.base_url(),
+            identity,
+            input.format(),
+            args.batch_size,
+            &overrides,
+        )?),
+        _ => None,
+    };
+    let acked = match &mut checkpoint {
+        Some(checkpoint) => resume_point(checkpoint, args.resume, p),
+        None => Acked::default(),
+    };
+    let rejects = args
+        .rejects
+        .as_deref()
+        .map(RejectsFile::create)
+        .transpose()?;
+    p.verbose(format!("reading {name} as {}", input.format().describe()));
+
+    let progress = Progress::new(p, input.size());
+    let meter = input.meter();
+    let summary = Summary {
+        file: name.clone(),
+        format: Some(input.format()),
+        dry_run: args.dry_run,
+        rejects_file: rejects.as_ref().map(|r| r.path().display().to_string()),
+        ..Summary::default()
+    };
+    let checker = Checker::new(&name, input.format(), overrides, Utc::now());
+    let concurrency = usize::from(args.concurrency);
+    let (tx, rx) = mpsc::channel(concurrency);
+    prepare::spawn(
+        input,
+        checker,
+        prepare::Options {
+            batch_size: usize::from(args.batch_size),
+            compress: args.compress,
+            skip_invalid: args.skip_invalid,
+            acked: Arc::new(acked),
+        },
+        tx,
+    )
+    .context("cannot start the reading threads")?;
+
+    let pipeline = client.map(|client| {
+        Pipeline::new(
+            client,
+            concurrency,
+            RetryPolicy::BACKFILL,
+            retry_notes(p, &progress),
+        )
+    });
+    let mut backfill = Backfill {
+        p,
+        progress: &progress,
+        skip_invalid: args.skip_invalid,
+        stdin: args.input.file.as_os_str() == "-",
+        summary,
+        checkpoint,
+        rejects,
+        pipeline,
+        sent: HashMap::new(),
+        stopping: false,
+    };
+    backfill.drive(rx, &meter, started).await?;
+    backfill.finish(ctx, started)
+}
+
+/// Where to start: what the checkpoint says was acknowledged, with `--resume`.
+fn resume_point(checkpoint: &mut Checkpoint, resume: bool, p: &Printer) -> Acked {
+    match (checkpoint.previous(), resume) {
+        (Previous::Found(acked), true) => {
+            p.info(format!(
+                "Resuming: {} batches were acknowledged before; skipping them.",
+                acked.len()
+            ));
+            checkpoint.resume_from(acked.clone());
+            acked
+        }
+        (Previous::Found(acked), false) if !acked.is_empty() => {
+            p.info(format!(
+                "An earlier send of this file was interrupted after {} batches; pass --resume to skip them (sending everything again is safe: the server recognises them).",
+                acked.len()
+            ));
+            Acked::default()
+        }
+        (Previous::Stale(why), true) => {
+            p.warn(format!(
+                "not resuming: {why}; sending everything (the server recognises the batches it already has)"
+            ));
+            Acked::default()
+        }
+        (Previous::None, true) => {
+            p.info("Nothing to resume for this file: sending everything.");
+            Acked::default()
+        }
+        _ => Acked::default(),
+    }
+}
+
+/// Says each retry, above the progress bar.
+fn retry_notes(p: &Printer, progress: &Progress) -> OnRetry {
+    let progress = progress.clone();
+    let quiet = p.verbosity == Verbosity::Quiet;
+    Arc::new(move |index: u64, e: &ApiError, wait: Duration| {
+        if !quiet {
+            progress.suspend(|| {
+                eprintln!("batch {index}: {e}; retrying in {:.1}s", wait.as_secs_f64());
+            });
+        }
+    })
+}
+
+/// A request in flight: where its runs came from.
+struct Sent {
+    first_record: u64,
+    records: u64,
+    /// Record number of each run, in body order.
+    runs: Vec<u64>,
+    spans: Vec<Range<usize>>,
+    /// Sent again without the runs the server refused (at most once).
+    retried_without_refused: bool,
+}
+
+impl Sent {
+    /// The JSON of the run at `position` in `body` (this request's body).
+    fn run_text<'b>(&self, body: &'b [u8], position: usize) -> &'b str {
+        self.spans
+            .get(position)
+            .and_then(|span| std::str::from_utf8(body.get(span.clone())?).ok())
+            .unwrap_or("null")
+    }
+
+    fn describe(&self, index: u64) -> String {
+        match self.records {
+            0 | 1 => format!("batch {index} (record {})", self.first_record),
+            n => format!(
+                "batch {index} (records {}-{})",
+                self.first_record,
+                self.first_record + n - 1
+            ),
+        }
+    }
+}
+
+/// The sending task's state.
+struct Backfill<'a> {
+    p: &'a Printer,
+    progress: &'a Progress,
+    skip_invalid: bool,
+    stdin: bool,
+    summary: Summary,
+    checkpoint: Option<Checkpoint>,
+    rejects: Option<RejectsFile>,
+    /// `None` on a dry run.
+    pipeline: Option<Pipeline>,
+    sent: HashMap<u64, Sent>,
+    /// No new batch is taken: the input ended badly, a batch failed, or Ctrl-C.
+    stopping: bool,
+}
+
+impl Backfill<'_> {
+    async fn drive(
+        &mut self,
+        mut batches: mpsc::Receiver<Result<Prepared, InputError>>,
+        meter: &crate::input::Meter,
+        started: Instant,
+    ) -> anyhow::Result<()> {
+        let mut interrupts = interrupts();
+        let mut tick = tokio::time::interval(TICK);
+        let mut input_done = false;
+        loop {
+            let in_flight = self.pipeline.as_ref().map_or(0, Pipeline::in_flight);
+            if (input_done || self.stopping) && in_flight == 0 {
+                return Ok(());
+            }
+            let room = self.pipeline.as_ref().is_none_or(Pipeline::has_room);
+            tokio::select! {
+                biased;
+                Some(()) = interrupts.recv() => {
+                    if self.summary.interrupted {
+                        // The second Ctrl-C: no more waiting.
+                        if let Some(pipeline) = &mut self.pipeline {
+                            pipeline.abort();
+                        }
+                        return Ok(());
+                    }
+                    self.summary.interrupted = true;
+                    self.stopping = true;
+                    self.note(|| eprintln!(
+                        "interrupted: waiting for the requests in flight (Ctrl-C again to quit at once)"
+                    ));
+                }
+                Some(delivery) = next(&mut self.pipeline), if in_flight > 0 => {
+                    self.delivered(delivery)?;
+                }
+                item = batches.recv(), if !self.stopping && !input_done && room => match item {
+                    None => input_done = true,
+                    Some(Ok(prepared)) => self.prepared(prepared)?,
+                    Some(Err(e)) => self.stop(e.what, Some(e.fix)),
+                },
+                _ = tick.tick() => self.tick(meter, started)?,
+            }
+        }
+    }
+
+    fn note(&self, print: impl FnOnce()) {
+        self.progress.suspend(print);
+    }
+
+    fn stop(&mut self, error: String, resolution: Option<String>) {
+        self.stopping = true;
+        if self.summary.error.is_none() {
+            self.summary.error = Some(error);
+            self.summary.resolution = resolution;
+        }
+    }
+
+    fn tick(&mut self, meter: &crate::input::Meter, started: Instant) -> anyhow::Result<()> {
+        let retries = self.pipeline.as_ref().map_or(0, Pipeline::retries);
+        let elapsed = started.elapsed().as_secs_f64();
+        let accepted = self.summary.accepted;
+        self.progress.update(
+            meter.bytes_read(),
+            accepted,
+            accepted as f64 / elapsed.max(0.001),
+            retries,
+        );
+        if let Some(checkpoint) = &mut self.checkpoint {
+            checkpoint.save_if_due()?;
+        }
+        Ok(())
+    }
+
+    /// A validated batch: set its invalid runs aside (or stop), then send the rest.
+    fn prepared(&mut self, batch: Prepared) -> anyhow::Result<()> {
+        self.summary.read += batch.records;
+        self.summary.valid += batch.runs;
+        self.summary.invalid += batch.rejects.len() as u64;
+        if !batch.rejects.is_empty() {
+            if let (true, Some(file)) = (self.skip_invalid, &mut self.rejects) {
+                for reject in &batch.rejects {
+                    file.invalid(reject)?;
+                }
+            } else {
+                self.note(|| print_rejects(self.p, &batch.rejects, 20));
+                self.summary
+                    .add_errors(batch.rejects.iter().flat_map(|r| r.errors.iter().cloned()));
+                let first = batch.rejects[0].record;
+                let others = batch.rejects.len() - 1;
+                let more = match others {
+                    0 => String::new(),
+                    1 => " (and 1 more in the same batch)".to_owned(),
+                    n => format!(" (and {n} more in the same batch)"),
+                };
+                let again = if self.stdin {
+                    "run the same command again"
+                } else {
+                    "run the same command with --resume"
+                };
+                self.stop(
+                    format!(
+                        "record {first} is invalid{more}; stopped before sending its batch (records {}-{})",
+                        batch.first_record,
+                        batch.first_record + batch.records.saturating_sub(1)
+                    ),
+                    Some(format!(
+                        "fix the runs listed (`mwctl validate` lists every problem) and {again}; or pass --skip-invalid --rejects FILE to send the valid runs and set the invalid ones aside"
+                    )),
+                );
+                return Ok(());
+            }
+        }
+        if batch.acked_before {
+            self.summary.resumed += batch.runs;
+            return Ok(());
+        }
+        let (Some(request), Some(pipeline)) = (batch.request, &mut self.pipeline) else {
+            return Ok(());
+        };
+        self.summary.sent += request.records.len() as u64;
+        self.sent.insert(
+            batch.index,
+            Sent {
+                first_record: batch.first_record,
+                records: batch.records,
+                runs: request.records,
+                spans: request.spans,
+                retried_without_refused: false,
+            },
+        );
+        pipeline.submit(request.outgoing);
+        Ok(())
+    }
+
+    /// The end of one request.
+    fn delivered(&mut self, delivery: Delivery) -> anyhow::Result<()> {
+        let Delivery { batch, outcome } = delivery;
+        let Some(sent) = self.sent.remove(&batch.index) else {
+            return Ok(());
+        };
+        let runs = sent.runs.len() as u64;
+        let what = sent.describe(batch.index);
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.stop(format!("{what}: {e}"), e.resolution());
+                return Ok(());
+            }
+        };
+        self.summary.batches += 1;
+        if let Some(id) = outcome.receipt.event_id() {
+            self.summary.event_ids.push(id.to_owned());
+        }
+        match outcome.receipt {
+            Receipt::Accepted { duplicate, .. } => {
+                self.summary.accepted += runs;
+                if duplicate {
+                    self.summary.duplicates += runs;
+                }
+                if let Some(checkpoint) = &mut self.checkpoint {
+                    checkpoint.insert(batch.index);
+                }
+                self.note(|| {
+                    self.p.verbose(format!(
+                        "{what}: {runs} runs accepted{}",
+                        if duplicate { " (already stored)" } else { "" }
+                    ));
+                });
+            }
+            Receipt::Rejected {
+                event_id,
+                error,
+                resolution,
+                errors,
+                ..
+            } => self.rejected(batch, sent, event_id, error, resolution, errors)?,
+        }
+        Ok(())
+    }
+
+    /// A request the server refused. Its runs are not stored. With --skip-invalid, the runs
+    /// it names are set aside and the others sent again (once); otherwise the send stops.
+    fn rejected(
+        &mut self,
+        batch: Outgoing,
+        sent: Sent,
+        event_id: Option<String>,
+        error: String,
+        resolution: Option<String>,
+        errors: Vec<FieldError>,
+    ) -> anyhow::Result<()> {
+        let what = sent.describe(batch.index);
+        // Positions in the body become record numbers.
+        let by_record: Vec<FieldError> = errors
+            .iter()
+            .filter_map(|e| {
+                Some(FieldError {
+                    index: usize::try_from(*sent.runs.get(e.index)?).ok()?,
+                    ..e.clone()
+                })
+            })
+            .collect();
+        let named_runs = errors.iter().filter(|e| e.index < sent.runs.len());
+        let refused: std::collections::BTreeSet<usize> = named_runs.map(|e| e.index).collect();
+        let per_run = !refused.is_empty() && by_record.len() == errors.len();
+        let Some(file) = self
+            .rejects
+            .as_mut()
+            .filter(|_| self.skip_invalid && per_run)
+        else {
+            self.summary.rejected += sent.runs.len() as u64;
+            self.note(|| print_errors(self.p, &by_record, 20));
+            self.summary.add_errors(by_record);
+            self.stop(format!("{what} rejected: {error}"), resolution);
+            return Ok(());
+        };
+        for &position in &refused {
+            let record = sent.runs[position];
+            let mine: Vec<FieldError> = errors
+                .iter()
+                .filter(|e| e.index == position)
+                .map(|e| FieldError {
+                    index: usize::try_from(record).unwrap_or(usize::MAX),
+                    ..e.clone()
+                })
+                .collect();
+            let text = sent.run_text(&batch.json, position);
+            file.refused(record, &mine, text, event_id.as_deref())?;
+        }
+        self.summary.rejected += refused.len() as u64;
+        let keep: Vec<usize> = (0..sent.runs.len())
+            .filter(|i| !refused.contains(i))
+            .collect();
+        if keep.is_empty() {
+            return Ok(());
+        }
+        if sent.retried_without_refused {
+            // Refused a second time: set the rest aside too, with the batch's reason.
+            for &position in &keep {
+                let record = sent.runs[position];
+                let reason = [FieldError {
+                    index: usize::try_from(record).unwrap_or(usize::MAX),
+                    field: "workflow_runs".to_owned(),
+                    message: format!("{what} was rejected twice: {error}"),
+                }];
+                let text = sent.run_text(&batch.json, position);
+                file.refused(record, &reason, text, event_id.as_deref())?;
+            }
+            self.summary.rejected += keep.len() as u64;
+            return Ok(());
+        }
+        self.resend_without(batch, sent, &keep);
+        Ok(())
+    }
+
+    /// Sends the runs at `keep` of a refused batch again, as a request of their own.
+    fn resend_without(&mut self, batch: Outgoing, sent: Sent, keep: &[usize]) {
+        let mut json = Vec::with_capacity(batch.json.len());
+        json.extend_from_slice(b"{\"workflow_runs\":[");
+        let mut runs = Vec::with_capacity(keep.len());
+        let mut spans = Vec::with_capacity(keep.len());
+        for &position in keep {
+            let Some(text) = sent
+                .spans
+                .get(position)
+                .and_then(|s| batch.json.get(s.clone()))
+            else {
+                continue;
+            };
+            if !spans.is_empty() {
+                json.push(b',');
+            }
+            let start = json.len();
+            json.extend_from_slice(text);
+            spans.push(start..json.len());
+            runs.push(sent.runs[position]);
+        }
+        json.extend_from_slice(b"]}");
+        let outgoing = Outgoing {
+            index: batch.index,
+            webhook_id: batch_webhook_id(batch.index, &json),
+            gzip: batch.gzip.as_ref().map(|_| gzip(&json)),
+            json,
+        };
+        self.sent.insert(
+            batch.index,
+            Sent {
+                runs,
+                spans,
+                retried_without_refused: true,
+                ..sent
+            },
+        );
+        if let Some(pipeline) = &mut self.pipeline {
+            pipeline.submit(outgoing);
+        }
+    }
+
+    fn finish(mut self, ctx: &Ctx, started: Instant) -> anyhow::Result<ExitStatus> {
+        self.progress.finish();
+        let summary = &mut self.summary;
+        summary.retries = self.pipeline.as_ref().map_or(0, Pipeline::retries);
+        summary.elapsed_secs = started.elapsed().as_secs_f64();
+        summary.runs_per_sec = summary.accepted as f64 / summary.elapsed_secs.max(0.001);
+        if let Some(file) = &mut self.rejects {
+            file.flush()?;
+        }
+        let complete = summary.complete();
+        let mut resume_hint = None;
+        if let Some(checkpoint) = &mut self.checkpoint {
+            if complete {
+                checkpoint.remove();
+            } else if !checkpoint.acked().is_empty() {
+                checkpoint.save()?;
+                summary.checkpoint = Some(checkpoint.path().display().to_string());
+                resume_hint = Some(format!(
+                    "run the same command with --resume (checkpoint: {})",
+                    checkpoint.path().display()
+                ));
+            }
+        }
+        if summary.error.is_some() && summary.sent == 0 && !summary.dry_run {
+            summary.error = summary
+                .error
+                .take()
+                .map(|e| format!("{e}; nothing was sent"));
+        }
+        let summary = &self.summary;
+        ctx.printer
+            .data(summary, |p| summary.print(p, resume_hint.as_deref()))?;
+        Ok(if complete {
+            ExitStatus::Success
+        } else if summary.interrupted {
+            ExitStatus::Interrupted
+        } else {
+            ExitStatus::Failure
+        })
+    }
+}
+
+/// The next delivery, for `select!` (only polled while requests are in flight).
+async fn next(pipeline: &mut Option<Pipeline>) -> Option<Delivery> {
+    match pipeline {
+        Some(pipeline) => pipeline.next().await,
+        None => None,
+    }
+}
+
+/// Ctrl-C presses, as messages (the first one stops gracefully).
+fn interrupts() -> mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
