@@ -28,16 +28,6 @@ impl InputError {
         )
     }
 
-    /// A serde_json error while reading `name`, after `records` records.
-    pub(crate) fn json(name: &str, e: &serde_json::Error, records: u64) -> InputError {
-        let place = if e.line() > 0 {
-            format!("line {}, column {}", e.line(), e.column())
-        } else {
-            format!("after record {records}")
-        };
-        InputError::json_at(name, &place, e)
-    }
-
     /// A serde_json error at `place` (e.g. "record 12", "line 7, column 3").
     pub(crate) fn json_at(name: &str, place: &str, e: &serde_json::Error) -> InputError {
         let message = strip_position(e);
@@ -81,7 +71,7 @@ mod tests {
     #[test]
     fn json_errors_say_where_and_how_to_fix() {
         let e = serde_json::from_str::<serde_json::Value>("[\n{\"a\": }]").expect_err("bad");
-        let err = InputError::json("runs.json", &e, 0);
+        let err = InputError::json_at("runs.json", "line 2, column 7", &e);
         assert!(
             err.what
                 .starts_with("runs.json: line 2, column 7: expected value"),
@@ -90,6 +80,10 @@ mod tests {
         );
         assert!(err.fix.contains("jq"), "{}", err.fix);
         let e = serde_json::from_str::<serde_json::Value>("[{").expect_err("cut");
-        assert!(InputError::json("f", &e, 3).fix.contains("cut short"));
+        assert!(
+            InputError::json_at("f", "record 3", &e)
+                .fix
+                .contains("cut short")
+        );
     }
 }

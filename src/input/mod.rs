@@ -163,7 +163,7 @@ impl Input {
     ) -> Result<(), InputError> {
         let name = self.source.name.clone();
         let container = self.container;
-        let (reader, meter) = self.source.into_reader();
+        let (reader, _meter) = self.source.into_reader();
         let mut batcher = Batcher {
             batch_size: batch_size.max(1),
             index: 0,
@@ -173,8 +173,11 @@ impl Input {
         };
         let mut on_record = |record: Record| batcher.push(record, &mut sink);
         match container {
-            Container::Json => json::read(reader, &meter, &name, &mut on_record)?,
-            Container::Lines => ndjson::read(reader, &name, &mut on_record)?,
+            Container::Json => json::read(reader, &name, &mut on_record)?,
+            Container::Lines => {
+                let reader = std::io::BufReader::with_capacity(256 * 1024, reader);
+                ndjson::read(reader, &name, &mut on_record)?;
+            }
         }
         // The last, partial batch (nothing when the consumer stopped).
         let _ = batcher.flush(&mut sink);
@@ -329,7 +332,10 @@ mod tests {
 
     #[test]
     fn batches_are_bounded_in_bytes() {
-        let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(MAX_RECORD_BYTES as usize - 100));
+        let big = format!(
+            r#"{{"pad": "{}"}}"#,
+            "x".repeat(MAX_RECORD_BYTES as usize - 100)
+        );
         let array = format!("[{big},{big},{big},{big},{big},{big}]");
         let (_, batches) = read(array.as_bytes(), 500).expect("reads");
         assert!(batches.len() >= 2, "{}", batches.len());
@@ -343,11 +349,11 @@ mod tests {
     #[test]
     fn broken_inputs_say_where() {
         for (content, says) in [
-            (&b"[{\"a\": 1},"[..], "line 1, column 10: EOF"),
+            (&b"[{\"a\": 1},"[..], "line 1, column 11: the input ends inside an array"),
             (b"[{\"a\": 1}] x", "line 1, column 12"),
             (b"{\"runs\": []}", "no workflow_runs"),
             (b"{\"workflow_runs\": 5}", "workflow_runs"),
-            (b"[1, 2", "line 1, column 5: EOF while parsing a list"),
+            (b"[1, 2", "line 1, column 6: the input ends inside an array"),
         ] {
             let err = read(content, 500).expect_err("broken");
             assert!(

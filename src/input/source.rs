@@ -2,7 +2,7 @@
 //! detection, and a byte meter that drives the progress bar and bounds the size of one record.
 
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,8 +14,6 @@ use super::InputError;
 
 /// How much of the input format detection looks at.
 const PREFIX_BYTES: usize = 64 * 1024;
-/// Read buffer: large reads keep the parser busy and the system calls few.
-const BUFFER_BYTES: usize = 256 * 1024;
 /// The largest record (one run, one export object). A run is a few hundred bytes and a GitHub
 /// run object a few KiB; the limit keeps memory bounded whatever the input holds.
 pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
@@ -46,61 +44,20 @@ impl FileIdentity {
     }
 }
 
-/// Bytes read so far, shared with whoever shows progress; and the record-size guard.
+/// Bytes read so far, shared with whoever shows progress.
 #[derive(Debug, Default)]
 pub struct Meter {
     read: AtomicU64,
-    /// Where the record being read started (in bytes read), or `u64::MAX` between records.
-    record_start: AtomicU64,
 }
 
 impl Meter {
-    fn new() -> Meter {
-        Meter {
-            read: AtomicU64::new(0),
-            record_start: AtomicU64::new(u64::MAX),
-        }
-    }
-
     /// Bytes of the input read so far.
     pub fn bytes_read(&self) -> u64 {
         self.read.load(Ordering::Relaxed)
     }
-
-    /// A record starts: reading more than [`MAX_RECORD_BYTES`] before [`Meter::record_end`]
-    /// fails with [`RecordTooLarge`].
-    pub(crate) fn record_start(&self) {
-        self.record_start
-            .store(self.read.load(Ordering::Relaxed), Ordering::Relaxed);
-    }
-
-    pub(crate) fn record_end(&self) {
-        self.record_start.store(u64::MAX, Ordering::Relaxed);
-    }
 }
 
-/// The io error a reader returns when one record exceeds [`MAX_RECORD_BYTES`].
-#[derive(Debug)]
-pub struct RecordTooLarge;
-
-impl std::fmt::Display for RecordTooLarge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "a record is larger than {} MiB", MAX_RECORD_BYTES >> 20)
-    }
-}
-
-impl std::error::Error for RecordTooLarge {}
-
-impl RecordTooLarge {
-    pub(crate) fn is(e: &io::Error) -> bool {
-        e.get_ref()
-            .is_some_and(|inner| inner.is::<RecordTooLarge>())
-    }
-}
-
-/// Counts what passes through, and refuses to read far into an oversized record. It sits
-/// below the read buffer, so the count runs up to one buffer ahead of the parser: the limit is
-/// checked with that slack.
+/// Counts what passes through.
 struct Counting<R> {
     inner: R,
     meter: Arc<Meter>,
@@ -109,12 +66,7 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let total = self.meter.read.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        let start = self.meter.record_start.load(Ordering::Relaxed);
-        if start != u64::MAX && total.saturating_sub(start) > MAX_RECORD_BYTES + BUFFER_BYTES as u64
-        {
-            return Err(io::Error::other(RecordTooLarge));
-        }
+        self.meter.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -167,7 +119,7 @@ impl Source {
             name,
             identity,
             prefix,
-            meter: Arc::new(Meter::new()),
+            meter: Arc::new(Meter::default()),
             rest,
         })
     }
@@ -177,13 +129,13 @@ impl Source {
         self.identity.as_ref().map(|id| id.size)
     }
 
-    /// The whole input, from the first byte, buffered and metered.
-    pub(crate) fn into_reader(self) -> (BufReader<impl Read + Send>, Arc<Meter>) {
+    /// The whole input, from the first byte, metered.
+    pub(crate) fn into_reader(self) -> (impl Read + Send, Arc<Meter>) {
         let counting = Counting {
             inner: Cursor::new(self.prefix).chain(self.rest),
             meter: Arc::clone(&self.meter),
         };
-        (BufReader::with_capacity(BUFFER_BYTES, counting), self.meter)
+        (counting, self.meter)
     }
 }
 
@@ -221,20 +173,5 @@ mod tests {
             "{}",
             directory.what
         );
-    }
-
-    #[test]
-    fn oversized_records_are_refused() {
-        let meter = Arc::new(Meter::new());
-        let mut reader = Counting {
-            inner: io::repeat(b'x').take(4 * MAX_RECORD_BYTES),
-            meter: Arc::clone(&meter),
-        };
-        meter.record_start();
-        let err = io::copy(&mut reader, &mut io::sink()).expect_err("too large");
-        assert!(RecordTooLarge::is(&err));
-        // Between records there is no limit.
-        meter.record_end();
-        io::copy(&mut reader, &mut io::sink()).expect("no limit");
     }
 }

@@ -1,0 +1,243 @@
+//! The processes a benchmark runs: the server (fresh data dir, free port) and `mwctl send`,
+//! each with its peak RSS sampled from /proc (VmHWM, which only grows) every few ms.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::Value;
+
+/// Samples a process's peak resident set size until it exits or is told to stop.
+pub struct PeakRss {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PeakRss {
+    pub fn watch(pid: u32) -> PeakRss {
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let path = format!("/proc/{pid}/status");
+                while !stop.load(Ordering::Relaxed) {
+                    // Gone, or a zombie (no memory lines): the last sample stands.
+                    let Some(kib) = std::fs::read_to_string(&path).ok().and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmHWM:"))
+                            .and_then(|v| {
+                                v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+                            })
+                    }) else {
+                        return;
+                    };
+                    peak.fetch_max(kib * 1024, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        PeakRss {
+            peak,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Bytes.
+    pub fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Server {
+    child: Option<Child>,
+    rss: Option<PeakRss>,
+    pub url: String,
+    pub admin_key: String,
+    dir: PathBuf,
+    http: reqwest::blocking::Client,
+}
+
+impl Server {
+    /// A fresh server on a free loopback port, with its data in a new dir under `work`.
+    pub fn start(bin: &Path, work: &Path) -> anyhow::Result<Server> {
+        let dir = tempfile::Builder::new()
+            .prefix("server-")
+            .tempdir_in(work)?
+            .keep();
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start the server")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let Some(line) = lines.next() else {
+                bail!("the server exited before listening");
+            };
+            if let Some(url) = line?.strip_prefix("listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let admin_key = std::fs::read_to_string(dir.join("admin.key"))?
+            .trim()
+            .to_owned();
+        let rss = Some(PeakRss::watch(child.id()));
+        Ok(Server {
+            child: Some(child),
+            rss,
+            url,
+            admin_key,
+            dir,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+        })
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("x-api-key", &self.admin_key)
+            .send()?;
+        ensure!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        Ok(response.json()?)
+    }
+
+    pub fn link_repos(&self, urls: &[&str]) -> anyhow::Result<()> {
+        for url in urls {
+            let response = self
+                .http
+                .post(format!("{}/api/repos", self.url))
+                .header("x-api-key", &self.admin_key)
+                .json(&serde_json::json!({ "url": url }))
+                .send()?;
+            ensure!(
+                response.status().is_success(),
+                "link {url}: {}",
+                response.status()
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits until no event is waiting or running.
+    pub fn wait_processed(&self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let busy = ["WAITING", "RUNNING"]
+                .iter()
+                .try_fold(false, |busy, status| {
+                    let events = self.get(&format!("/api/events?status={status}&limit=1"))?;
+                    anyhow::Ok(busy || events.as_array().is_some_and(|a| !a.is_empty()))
+                })?;
+            if !busy {
+                let failed = self.get("/api/events?status=FAILURE&limit=1")?;
+                ensure!(
+                    failed.as_array().is_some_and(Vec::is_empty),
+                    "an event failed: {failed}"
+                );
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "events still unprocessed after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs in the database (counted directly: the API lists at most 10,000).
+    pub fn stored_runs(&self) -> anyhow::Result<u64> {
+        let db = rusqlite::Connection::open_with_flags(
+            self.dir.join("mwctl.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        let n: i64 = db.query_row("SELECT count(*) FROM repo_workflow_runs", [], |row| {
+            row.get(0)
+        })?;
+        Ok(u64::try_from(n)?)
+    }
+
+    /// Stops the server (and deletes its data); its peak RSS in bytes.
+    pub fn stop(mut self) -> u64 {
+        let rss = self.rss.take().map_or(0, PeakRss::finish);
+        drop(self);
+        rss
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(rss) = self.rss.take() {
+            rss.finish();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Sent {
+    pub accepted: u64,
+    pub peak_rss: u64,
+}
+
+/// `mwctl send FILE -o json` against `server`; its summary and peak RSS.
+pub fn mwctl_send(
+    mwctl: &Path,
+    server: &Server,
+    export: &Path,
+    extra: &[String],
+    work: &Path,
+) -> anyhow::Result<Sent> {
+    let child = Command::new(mwctl)
+        .arg("send")
+        .arg(export)
+        .args(["-o", "json"])
+        .args(extra)
+        .env("MW_URL", &server.url)
+        .env("MW_API_KEY", &server.admin_key)
+        .env("MW_CONFIG", work.join("mwctl-config.toml"))
+        // Checkpoints go to the bench's temp dir.
+        .env("XDG_STATE_HOME", work.join("state"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("start mwctl")?;
+    let rss = PeakRss::watch(child.id());
+    let output = child.wait_with_output()?;
+    let peak_rss = rss.finish();
+    ensure!(
+        output.status.success(),
+        "mwctl send failed: {}",
+        output.status
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).context("mwctl's summary")?;
+    Ok(Sent {
+        accepted: summary["accepted"].as_u64().unwrap_or(0),
+        peak_rss,
+    })
+}
