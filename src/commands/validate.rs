@@ -66,6 +66,10 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     if let Some(e) = failure {
         return Err(e.into());
     }
+    if checker.unremembered() > 0 {
+        ctx.printer
+            .info(super::send::not_remembered_note(checker.unremembered()));
+    }
     ctx.printer.data(&report, |p| {
         if report.invalid == 0 {
             p.info(format!(

@@ -47,7 +47,12 @@ pub struct Checked {
     pub rejects: Vec<Reject>,
 }
 
-/// Checks batches in input order, remembering every (workflow, id) seen so far.
+/// How many (workflow, id) pairs the repeat check remembers. The table is allocated once
+/// (about 19 MiB: 2^21 slots of 8 bytes plus control bytes), so memory does not grow with
+/// the input; past this many runs, later runs are still checked against the ones remembered.
+pub const REMEMBERED_IDS: usize = 1_835_008;
+
+/// Checks batches in input order, remembering the (workflow, id) pairs seen so far.
 pub struct Checker {
     name: String,
     decoder: Decoder,
@@ -55,6 +60,8 @@ pub struct Checker {
     /// 64-bit hashes, not the ids: 8 bytes a run whatever the ids' length. A collision (about
     /// one chance in 10^7 for a million runs) would report a run as a repeat.
     seen: HashSet<u64>,
+    /// Runs whose ids did not fit in `seen`.
+    unremembered: u64,
 }
 
 impl Checker {
@@ -65,7 +72,31 @@ impl Checker {
             decoder: Decoder { format, overrides },
             now,
             seen: HashSet::new(),
+            unremembered: 0,
         }
+    }
+
+    /// Runs past [`REMEMBERED_IDS`], whose own ids later runs were not checked against.
+    pub fn unremembered(&self) -> u64 {
+        self.unremembered
+    }
+
+    /// Whether this run's (workflow, id) came earlier in the input; remembers it.
+    fn repeated(&mut self, run: &Run) -> bool {
+        if self.seen.capacity() == 0 {
+            self.seen.reserve(REMEMBERED_IDS);
+        }
+        let hash = id_hash(run);
+        if self.seen.contains(&hash) {
+            return true;
+        }
+        // Within the capacity reserved, the table never grows.
+        if self.seen.len() < REMEMBERED_IDS {
+            self.seen.insert(hash);
+        } else {
+            self.unremembered += 1;
+        }
+        false
     }
 
     pub fn check(&mut self, batch: RecordBatch) -> Result<Checked, InputError> {
@@ -89,7 +120,7 @@ impl Checker {
             let mut errors = Vec::new();
             let run = validate_element(element, index, self.now, &mut errors);
             if let Some(run) = &run
-                && !self.seen.insert(id_hash(run))
+                && self.repeated(run)
             {
                 errors.push(FieldError {
                     index,

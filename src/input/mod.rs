@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use check::{Checked, CheckedRun, Checker, Reject};
+pub use check::{Checked, CheckedRun, Checker, REMEMBERED_IDS, Reject};
 pub use error::InputError;
 pub use source::{FileIdentity, MAX_RECORD_BYTES, Meter};
 
@@ -349,7 +349,10 @@ mod tests {
     #[test]
     fn broken_inputs_say_where() {
         for (content, says) in [
-            (&b"[{\"a\": 1},"[..], "line 1, column 11: the input ends inside an array"),
+            (
+                &b"[{\"a\": 1},"[..],
+                "line 1, column 11: the input ends inside an array",
+            ),
             (b"[{\"a\": 1}] x", "line 1, column 12"),
             (b"{\"runs\": []}", "no workflow_runs"),
             (b"{\"workflow_runs\": 5}", "workflow_runs"),

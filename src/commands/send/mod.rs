@@ -23,6 +23,7 @@ use self::checkpoint::{Acked, Checkpoint, Previous};
 use self::prepare::Prepared;
 use self::rejects::RejectsFile;
 use self::summary::Summary;
+pub(crate) use self::summary::not_remembered_note;
 use super::validate::{open, print_errors, print_rejects};
 use super::{Ctx, ExitStatus};
 use crate::cli::SendArgs;
@@ -289,6 +290,7 @@ impl Backfill<'_> {
 
     /// A validated batch: set its invalid runs aside (or stop), then send the rest.
     fn prepared(&mut self, batch: Prepared) -> anyhow::Result<()> {
+        self.summary.ids_not_remembered = batch.unremembered;
         self.summary.read += batch.records;
         self.summary.valid += batch.runs;
         self.summary.invalid += batch.rejects.len() as u64;

@@ -37,6 +37,9 @@ pub struct Prepared {
     /// acknowledged before.
     pub request: Option<Request>,
     pub acked_before: bool,
+    /// So far, runs whose ids the repeat check could not remember (see
+    /// [`crate::input::REMEMBERED_IDS`]).
+    pub unremembered: u64,
 }
 
 /// A request and where each of its runs came from.
@@ -79,6 +82,7 @@ pub fn spawn(
                         rejects: checked.rejects,
                         request,
                         acked_before,
+                        unremembered: checker.unremembered(),
                     })
                 });
                 let last = match &prepared {

@@ -28,6 +28,10 @@ pub struct Summary {
     /// Runs skipped by --resume: acknowledged by an earlier run of the command.
     pub resumed: u64,
     pub retries: u64,
+    /// Runs past the first [`crate::input::REMEMBERED_IDS`]: later runs were not checked
+    /// for repeats of their ids.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ids_not_remembered: u64,
     pub elapsed_secs: f64,
     /// Accepted runs per second.
     pub runs_per_sec: f64,
@@ -102,6 +106,9 @@ impl Summary {
             }
             p.info(line);
         }
+        if self.ids_not_remembered > 0 {
+            p.info(not_remembered_note(self.ids_not_remembered));
+        }
         if let Some(file) = &self.rejects_file
             && self.invalid + self.rejected > 0
         {
@@ -133,4 +140,16 @@ impl Summary {
             }
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Says that the repeat check stopped remembering ids (huge inputs only).
+pub fn not_remembered_note(count: u64) -> String {
+    format!(
+        "note: the input has more than {} runs; the ids of the last {count} were checked against earlier runs but not remembered, so repeats among them were not detected",
+        crate::input::REMEMBERED_IDS
+    )
 }
