@@ -193,20 +193,55 @@ impl Server {
         serde_json::from_value(self.get("/api/events?limit=500")).expect("events")
     }
 
+    /// Every event, newest first, however many (the API pages by 500).
+    pub fn all_events(&self) -> Vec<Event> {
+        let mut all: Vec<Event> = Vec::new();
+        loop {
+            let path = match all.last() {
+                Some(last) => format!("/api/events?limit=500&before={}", last.id),
+                None => "/api/events?limit=500".to_owned(),
+            };
+            let page: Vec<Event> = serde_json::from_value(self.get(&path)).expect("events");
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
+    }
+
+    /// mwctl as a plain process (see [`mwctl_process`]), with this server and the admin key.
+    pub fn mwctl_process(&self) -> Command {
+        let mut cmd = mwctl_process(self.dir.path());
+        cmd.env("MW_URL", &self.url)
+            .env("MW_API_KEY", &self.admin_key);
+        cmd
+    }
+
+    /// Writes a file in the server's temp dir.
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("writes");
+        path
+    }
+
     /// Waits until no event is WAITING or RUNNING.
     pub fn wait_processed(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let busy = self
-                .events()
+            // By status: with many events, the oldest waiting one may not be on the first page.
+            let busy = [EventStatus::Waiting, EventStatus::Running]
                 .iter()
-                .any(|e| matches!(e.status, EventStatus::Waiting | EventStatus::Running));
+                .any(|status| {
+                    self.get(&format!("/api/events?status={status}&limit=1"))
+                        .as_array()
+                        .is_some_and(|events| !events.is_empty())
+                });
             if !busy {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "events still unprocessed after 20 s"
+                "events still unprocessed after 60 s"
             );
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -222,15 +257,35 @@ impl Drop for Server {
 /// mwctl with a private config path and without the environment of whoever runs the tests
 /// (CI variables would change what deploy commands send).
 pub fn mwctl_isolated(home: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_mwctl"));
+    let mut cmd = assert_cmd::Command::from_std(mwctl_process(home));
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// [`mwctl_isolated`] as a plain process, for tests that start it and act while it runs.
+/// Its state dir (checkpoints) is under `home` too.
+pub fn mwctl_process(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mwctl"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("MW_CONFIG", home.join("mwctl-config.toml"))
         .env("TMPDIR", home)
-        .current_dir(home)
-        .timeout(Duration::from_secs(60));
+        .current_dir(home);
     cmd
+}
+
+/// The checkpoint files mwctl left under `home`.
+pub fn checkpoints(home: &Path) -> Vec<PathBuf> {
+    let dir = home.join(".local/state/mwctl/checkpoints");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A valid run for `repo`, with `id` as its unique id.
