@@ -23,6 +23,7 @@ use super::{
 };
 use crate::resolve::resolve_runs;
 
+mod bodies;
 mod upsert;
 
 use upsert::RunWriter;
@@ -464,6 +465,7 @@ impl Store for SqliteStore {
     }
 
     fn insert_event(&self, event: &NewEvent) -> StoreResult<Inserted> {
+        let body = event.body.as_deref().map(bodies::pack);
         self.write(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx
@@ -485,9 +487,9 @@ impl Store for SqliteStore {
                     event.runs_received as i64,
                 ])?;
             if inserted == 1 {
-                if let Some(body) = &event.body {
+                if let Some(body) = &body {
                     tx.prepare_cached("INSERT INTO event_bodies (event_id, body) VALUES (?1, ?2)")?
-                        .execute(params![event.id, body])?;
+                        .execute(params![event.id, body.as_ref()])?;
                 }
                 tx.commit()?;
                 return Ok(Inserted::New);
@@ -552,6 +554,7 @@ impl Store for SqliteStore {
             let Some((event, body, response)) = found else {
                 return Ok(None);
             };
+            let body = body.map(bodies::unpack).transpose()?;
             let response =
                 serde_json::from_str(&response).unwrap_or(serde_json::Value::String(response));
             Ok(Some(EventDetail {
@@ -727,12 +730,13 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         // The body (often hundreds of KiB) is read without holding the writer.
-        event.body = self.read(|conn| {
+        let stored: Option<Vec<u8>> = self.read(|conn| {
             Ok(conn
                 .prepare_cached("SELECT body FROM event_bodies WHERE event_id = ?1")?
                 .query_row([&event.id], |row| row.get(0))
                 .optional()?)
         })?;
+        event.body = stored.map(bodies::unpack).transpose()?;
         Ok(Some(event))
     }
 
