@@ -129,19 +129,19 @@ pub fn validate_element(
     }
 }
 
-/// Remembers `(workflow_name, workflow_run_unique_id)` pairs to catch repeats within a batch
-/// (or, on the client, within a whole file).
+/// Remembers `(workflow_name, workflow_run_unique_id)` pairs to catch repeats within a batch,
+/// borrowing them from the runs (copying every id cost as much as the rest of the check).
 #[derive(Default)]
-pub struct DuplicateCheck {
-    seen: HashSet<(String, String)>,
+pub struct DuplicateCheck<'a> {
+    seen: HashSet<(&'a str, &'a str)>,
 }
 
-impl DuplicateCheck {
+impl<'a> DuplicateCheck<'a> {
     /// Returns an error message when this run's id was already seen for its workflow.
-    pub fn check(&mut self, run: &Run) -> Option<String> {
+    pub fn check(&mut self, run: &'a Run) -> Option<String> {
         let key = (
-            run.workflow_name.clone(),
-            run.workflow_run_unique_id.clone(),
+            run.workflow_name.as_str(),
+            run.workflow_run_unique_id.as_str(),
         );
         if self.seen.insert(key) {
             None
@@ -181,22 +181,26 @@ pub fn validate_batch(
     let total = elements.len();
     let mut errors = Vec::new();
     let mut runs = Vec::with_capacity(total);
-    let mut duplicates = DuplicateCheck::default();
     for (index, element) in elements.into_iter().enumerate() {
         if let Some(run) = validate_element(element, index, now, &mut errors) {
-            if let Some(message) = duplicates.check(&run) {
-                errors.push(FieldError {
-                    index,
-                    field: "workflow_run_unique_id".to_owned(),
-                    message,
-                });
-            }
-            runs.push(run);
+            runs.push((index, run));
+        }
+    }
+    let mut duplicates = DuplicateCheck::default();
+    for (index, run) in &runs {
+        if let Some(message) = duplicates.check(run) {
+            errors.push(FieldError {
+                index: *index,
+                field: "workflow_run_unique_id".to_owned(),
+                message,
+            });
         }
     }
     if errors.is_empty() {
-        return Ok(runs);
+        return Ok(runs.into_iter().map(|(_, run)| run).collect());
     }
+    // By run, each run's problems in field order (stable sort).
+    errors.sort_by_key(|e| e.index);
     let bad: HashSet<usize> = errors.iter().map(|e| e.index).collect();
     let mut rejection = Rejection::new(
         ExceptionType::InvalidPayload,
