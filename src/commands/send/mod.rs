@@ -497,7 +497,7 @@ impl Backfill<'_> {
         let outgoing = Outgoing {
             index: batch.index,
             webhook_id: batch_webhook_id(batch.index, &json),
-            gzip: batch.gzip.as_ref().map(|_| gzip(&json)),
+            gzip: batch.gzip.as_ref().and_then(|_| gzip(&json)),
             json,
         };
         self.sent.insert(

@@ -130,7 +130,7 @@ fn build(index: u64, runs: &[crate::input::CheckedRun], compress: bool) -> Reque
     }
     json.extend_from_slice(b"]}");
     let webhook_id = batch_webhook_id(index, &json);
-    let gzip = compress.then(|| gzip(&json));
+    let gzip = compress.then(|| gzip(&json)).flatten();
     Request {
         outgoing: Outgoing {
             index,
