@@ -131,7 +131,7 @@ pub mod testing {
             tokio::spawn(async move { axum::serve(listener, router).await });
             let (stop, stopped) = watch::channel(false);
             if worker {
-                crate::worker::spawn(state.clone(), stopped);
+                crate::worker::spawn(state.clone(), stopped).expect("worker starts");
             }
             TestServer {
                 url,

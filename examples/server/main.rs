@@ -103,7 +103,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         log::line("--no-worker: accepted events wait until a start without it");
         None
     } else {
-        Some(worker::spawn(state.clone(), stopped))
+        Some(worker::spawn(state.clone(), stopped).context("cannot start the worker")?)
     };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -112,7 +112,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(worker) = worker {
         log::line("shutting down: finishing the current event");
         let _ = stop.send(true);
-        worker.await.context("worker task")?;
+        tokio::task::spawn_blocking(move || worker.join())
+            .await
+            .context("worker task")?
+            .map_err(|_| anyhow::anyhow!("the worker panicked"))?;
     }
     Ok(())
 }

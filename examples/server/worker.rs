@@ -21,10 +21,39 @@ const FALLBACK_POLL: Duration = Duration::from_secs(5);
 /// Pause after an error outside an event's processing (the database went away, say).
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// Starts the worker. When `stop` turns true it finishes the event it is writing (and the one
-/// it already took), then returns.
-pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(run(state, stop))
+/// How much the worker's threads defer to the rest of the server for CPU (a nice value).
+/// Answering comes first: during a backfill the worker would otherwise take a whole core and
+/// slow ingest down; it catches up as soon as requests stop.
+const WORKER_NICENESS: i32 = 5;
+
+/// Starts the worker, on a runtime (and so blocking threads) of its own, at a lower CPU
+/// priority than ingest. When `stop` turns true it finishes the event it is writing (and the
+/// one it already took), then returns.
+pub fn spawn(
+    state: AppState,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("worker-db")
+        .on_thread_start(defer_cpu)
+        .build()?;
+    std::thread::Builder::new()
+        .name("worker".to_owned())
+        .spawn(move || {
+            defer_cpu();
+            runtime.block_on(run(state, stop));
+        })
+}
+
+/// Lowers the calling thread's CPU priority (on Linux, a thread's nice value is its own).
+fn defer_cpu() {
+    #[cfg(unix)]
+    if let Err(e) = rustix::process::setpriority_process(None, WORKER_NICENESS) {
+        line(&format!(
+            "worker: cannot lower its CPU priority ({e}); processing competes with ingest"
+        ));
+    }
 }
 
 async fn run(state: AppState, mut stop: watch::Receiver<bool>) {

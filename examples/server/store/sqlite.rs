@@ -3,9 +3,9 @@
 //! WAL mode lets run beside the writer.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mwctl::protocol::admin::{
@@ -39,6 +39,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// background thread fall behind (4 KiB pages: 80 MiB).
 const AUTOCHECKPOINT_PAGES: i64 = 20_000;
 
+/// Longest the worker lets ingest requests go first before it takes the writer anyway.
+const WORKER_YIELD_LIMIT: Duration = Duration::from_millis(100);
+
 /// Statuses whose webhook-id blocks a repeat (see the events_webhook_id index).
 const DEDUPE_STATUSES: &str = "('WAITING', 'RUNNING', 'SUCCESS')";
 
@@ -46,6 +49,9 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Ingest requests waiting for the writer: the worker lets them go first (see
+    /// [`SqliteStore::write_after_ingest`]).
+    ingest_waiting: AtomicUsize,
     /// Tells the checkpoint thread to end.
     closing: Arc<AtomicBool>,
 }
@@ -86,6 +92,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            ingest_waiting: AtomicUsize::new(0),
             closing,
         })
     }
@@ -95,6 +102,32 @@ impl SqliteStore {
         // A panic elsewhere cannot leave a transaction open (rusqlite rolls back on drop).
         let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut conn)
+    }
+
+    /// Runs `f` on the writer for an ingest request, ahead of the worker's waiting writes.
+    fn write_for_ingest<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.ingest_waiting.fetch_add(1, Ordering::SeqCst);
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.ingest_waiting.fetch_sub(1, Ordering::SeqCst);
+        f(&mut conn)
+    }
+
+    /// Runs `f` on the writer for the worker, once no ingest request waits for it (or after
+    /// [`WORKER_YIELD_LIMIT`]). The worker writes back to back during a backfill; without
+    /// this, answers queue behind its transactions and clients wait for processing, which the
+    /// protocol promises they never do.
+    fn write_after_ingest<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let deadline = Instant::now() + WORKER_YIELD_LIMIT;
+        while self.ingest_waiting.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.write(f)
     }
 
     /// Runs `f` on a pooled read connection.
@@ -466,7 +499,7 @@ impl Store for SqliteStore {
 
     fn insert_event(&self, event: &NewEvent) -> StoreResult<Inserted> {
         let body = event.body.as_deref().map(bodies::pack);
-        self.write(|conn| {
+        self.write_for_ingest(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx
                 .prepare_cached(
@@ -700,7 +733,7 @@ impl Store for SqliteStore {
     }
 
     fn claim_next(&self) -> StoreResult<Option<Claimed>> {
-        let claimed = self.write(|conn| {
+        let claimed = self.write_after_ingest(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let claimed = tx
                 .prepare_cached(
@@ -757,7 +790,7 @@ impl Store for SqliteStore {
         received_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Applied> {
-        self.write(|conn| {
+        self.write_after_ingest(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let repos = list_repos_on(&tx)?;
             let targets = match resolve_runs(runs, &repos) {
