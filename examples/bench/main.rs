@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use clap::{Parser, Subcommand};
 
-use process::{Server, mwctl_send};
+use process::{Server, Usage, mwctl_send};
 
 #[derive(Parser)]
 #[command(
@@ -73,8 +73,8 @@ fn main() -> anyhow::Result<()> {
 struct SendRound {
     accepted_secs: f64,
     processed_secs: f64,
-    mwctl_rss: u64,
-    server_rss: u64,
+    mwctl: Usage,
+    server: Usage,
 }
 
 fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
@@ -114,15 +114,17 @@ fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
                 args,
                 work.path(),
             )?;
-            small_rss.push(r.mwctl_rss);
+            small_rss.push(r.mwctl.peak_rss);
         }
         let r = send_round(&mwctl, &server_bin, &big, args.runs, args, work.path())?;
         eprintln!(
-            "  mwctl: accepted in {:.2}s, processed in {:.2}s, mwctl {} MB, server {} MB",
+            "  mwctl: accepted in {:.2}s, processed in {:.2}s; mwctl {} MB, {:.1} CPU s; server {} MB, {:.1} CPU s",
             r.accepted_secs,
             r.processed_secs,
-            r.mwctl_rss >> 20,
-            r.server_rss >> 20
+            r.mwctl.peak_rss >> 20,
+            r.mwctl.cpu_secs,
+            r.server.peak_rss >> 20,
+            r.server.cpu_secs
         );
         rounds.push(r);
         if !args.no_baseline {
@@ -136,8 +138,10 @@ fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
     let rate = |secs: f64| args.runs as f64 / secs;
     let accepted = median(rounds.iter().map(|r| r.accepted_secs).collect());
     let processed = median(rounds.iter().map(|r| r.processed_secs).collect());
-    let mwctl_rss = median_u64(rounds.iter().map(|r| r.mwctl_rss).collect());
-    let server_rss = median_u64(rounds.iter().map(|r| r.server_rss).collect());
+    let mwctl_rss = median_u64(rounds.iter().map(|r| r.mwctl.peak_rss).collect());
+    let server_rss = median_u64(rounds.iter().map(|r| r.server.peak_rss).collect());
+    let mwctl_cpu = median(rounds.iter().map(|r| r.mwctl.cpu_secs).collect());
+    let server_cpu = median(rounds.iter().map(|r| r.server.cpu_secs).collect());
     println!();
     println!(
         "mwctl send: {} runs ({:.0} MB of JSON), {} rounds, medians; load average {load_before} before, {load_after} after",
@@ -159,6 +163,7 @@ fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
         );
     }
     println!("  server peak RSS:   {:>8.1} MB", mb(server_rss));
+    println!("  CPU time:          {mwctl_cpu:>8.1} s mwctl, {server_cpu:.1} s server");
     if !baseline_secs.is_empty() {
         let baseline = median(baseline_secs);
         println!(
@@ -198,12 +203,12 @@ fn send_round(
     let processed_secs = started.elapsed().as_secs_f64();
     let stored = server.stored_runs()?;
     ensure!(stored == runs, "the server stored {stored} of {runs} runs");
-    let server_rss = server.stop();
+    let server = server.stop();
     Ok(SendRound {
         accepted_secs,
         processed_secs,
-        mwctl_rss: sent.peak_rss,
-        server_rss,
+        mwctl: sent.usage,
+        server,
     })
 }
 

@@ -12,24 +12,39 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use serde_json::Value;
 
-/// Samples a process's peak resident set size until it exits or is told to stop.
-pub struct PeakRss {
+/// Samples a process's peak resident set size (VmHWM) and CPU time until it exits or is told
+/// to stop.
+pub struct Watch {
     peak: Arc<AtomicU64>,
+    cpu_ticks: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl PeakRss {
-    pub fn watch(pid: u32) -> PeakRss {
+/// What [`Watch`] saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub peak_rss: u64,
+    pub cpu_secs: f64,
+}
+
+/// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
+
+impl Watch {
+    pub fn start(pid: u32) -> Watch {
         let peak = Arc::new(AtomicU64::new(0));
+        let cpu_ticks = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
+            let (peak, cpu_ticks, stop) =
+                (Arc::clone(&peak), Arc::clone(&cpu_ticks), Arc::clone(&stop));
             std::thread::spawn(move || {
-                let path = format!("/proc/{pid}/status");
+                let status = format!("/proc/{pid}/status");
+                let stat = format!("/proc/{pid}/stat");
                 while !stop.load(Ordering::Relaxed) {
                     // Gone, or a zombie (no memory lines): the last sample stands.
-                    let Some(kib) = std::fs::read_to_string(&path).ok().and_then(|s| {
+                    let Some(kib) = std::fs::read_to_string(&status).ok().and_then(|s| {
                         s.lines()
                             .find_map(|l| l.strip_prefix("VmHWM:"))
                             .and_then(|v| {
@@ -39,30 +54,44 @@ impl PeakRss {
                         return;
                     };
                     peak.fetch_max(kib * 1024, Ordering::Relaxed);
+                    if let Some(ticks) = std::fs::read_to_string(&stat).ok().and_then(|s| {
+                        // Fields after the command name (which may hold spaces): utime, stime
+                        // are the 12th and 13th.
+                        let rest = s.rsplit_once(')')?.1;
+                        let fields: Vec<&str> = rest.split_whitespace().collect();
+                        let user: u64 = fields.get(11)?.parse().ok()?;
+                        let system: u64 = fields.get(12)?.parse().ok()?;
+                        Some(user + system)
+                    }) {
+                        cpu_ticks.fetch_max(ticks, Ordering::Relaxed);
+                    }
                     std::thread::sleep(Duration::from_millis(5));
                 }
             })
         };
-        PeakRss {
+        Watch {
             peak,
+            cpu_ticks,
             stop,
             thread: Some(thread),
         }
     }
 
-    /// Bytes.
-    pub fn finish(mut self) -> u64 {
+    pub fn finish(mut self) -> Usage {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        self.peak.load(Ordering::Relaxed)
+        Usage {
+            peak_rss: self.peak.load(Ordering::Relaxed),
+            cpu_secs: self.cpu_ticks.load(Ordering::Relaxed) as f64 / TICKS_PER_SEC,
+        }
     }
 }
 
 pub struct Server {
     child: Option<Child>,
-    rss: Option<PeakRss>,
+    watch: Option<Watch>,
     pub url: String,
     pub admin_key: String,
     dir: PathBuf,
@@ -97,10 +126,10 @@ impl Server {
         let admin_key = std::fs::read_to_string(dir.join("admin.key"))?
             .trim()
             .to_owned();
-        let rss = Some(PeakRss::watch(child.id()));
+        let watch = Some(Watch::start(child.id()));
         Ok(Server {
             child: Some(child),
-            rss,
+            watch,
             url,
             admin_key,
             dir,
@@ -179,11 +208,11 @@ impl Server {
         Ok(u64::try_from(n)?)
     }
 
-    /// Stops the server (and deletes its data); its peak RSS in bytes.
-    pub fn stop(mut self) -> u64 {
-        let rss = self.rss.take().map_or(0, PeakRss::finish);
+    /// Stops the server (and deletes its data); what it used.
+    pub fn stop(mut self) -> Usage {
+        let usage = self.watch.take().map_or_else(Usage::default, Watch::finish);
         drop(self);
-        rss
+        usage
     }
 }
 
@@ -193,8 +222,8 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Some(rss) = self.rss.take() {
-            rss.finish();
+        if let Some(watch) = self.watch.take() {
+            watch.finish();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -202,7 +231,7 @@ impl Drop for Server {
 
 pub struct Sent {
     pub accepted: u64,
-    pub peak_rss: u64,
+    pub usage: Usage,
 }
 
 /// `mwctl send FILE -o json` against `server`; its summary and peak RSS.
@@ -227,9 +256,9 @@ pub fn mwctl_send(
         .stderr(Stdio::inherit())
         .spawn()
         .context("start mwctl")?;
-    let rss = PeakRss::watch(child.id());
+    let watch = Watch::start(child.id());
     let output = child.wait_with_output()?;
-    let peak_rss = rss.finish();
+    let usage = watch.finish();
     ensure!(
         output.status.success(),
         "mwctl send failed: {}",
@@ -238,6 +267,6 @@ pub fn mwctl_send(
     let summary: Value = serde_json::from_slice(&output.stdout).context("mwctl's summary")?;
     Ok(Sent {
         accepted: summary["accepted"].as_u64().unwrap_or(0),
-        peak_rss,
+        usage,
     })
 }
