@@ -1,6 +1,8 @@
 //! Sending a draft within the command's deadline, and turning every outcome into an exit
 //! status that never fails the pipeline unless `--strict`.
 
+use std::cell::RefCell;
+
 use super::report::{self, Outcome};
 use super::{Ctx, Deadline, Draft, ExitStatus, Problem};
 use crate::cli::DeliveryArgs;
@@ -42,14 +44,20 @@ pub(super) async fn deliver(
     reporter.set_output("run_id", &run.workflow_run_unique_id);
 
     let budget = deadline.remaining();
-    let answer = tokio::time::timeout(budget, send(ctx, &run, budget)).await;
+    // What went wrong before the deadline cut the retries short, to say why in the end.
+    let last_error = RefCell::new(None);
+    let answer = tokio::time::timeout(budget, send(ctx, &run, budget, &last_error)).await;
     let receipt = match answer {
         Err(_) => {
+            let mut error = format!(
+                "no answer within {} (--timeout)",
+                humantime::format_duration(deadline.budget)
+            );
+            if let Some(last) = last_error.take() {
+                error.push_str(&format!("; last attempt: {last}"));
+            }
             let problem = Problem::new(
-                format!(
-                    "no answer within {} (--timeout)",
-                    humantime::format_duration(deadline.budget)
-                ),
+                error,
                 "the server may be down or overloaded; check `mwctl config show` and the \
                  server, or raise --timeout",
             );
@@ -140,7 +148,12 @@ pub(super) async fn deliver(
 }
 
 /// One signed request, with quick retries while the deadline allows.
-async fn send(ctx: &Ctx, run: &Run, budget: std::time::Duration) -> Result<Receipt, Problem> {
+async fn send(
+    ctx: &Ctx,
+    run: &Run,
+    budget: std::time::Duration,
+    last_error: &RefCell<Option<String>>,
+) -> Result<Receipt, Problem> {
     let client = ctx.client(budget).map_err(|e| Problem {
         outcome: "failed",
         error: format!("{e:#}"),
@@ -155,7 +168,8 @@ async fn send(ctx: &Ctx, run: &Run, budget: std::time::Duration) -> Result<Recei
             RetryPolicy::PIPELINE,
             |e, wait| {
                 ctx.printer
-                    .verbose(format!("{e}; retrying in {:.1}s", wait.as_secs_f64()))
+                    .verbose(format!("{e}; retrying in {:.1}s", wait.as_secs_f64()));
+                *last_error.borrow_mut() = Some(e.to_string());
             },
         )
         .await
