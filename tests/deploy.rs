@@ -670,7 +670,11 @@ fn github_problems_are_annotations_and_summary_rows() {
         .stderr(contains("::group::mwctl deploy start: run fields"));
     let summary = std::fs::read_to_string(summary).expect("summary");
     assert!(summary.contains("| CD | 77-1 | PENDING |"), "{summary}");
-    assert!(summary.contains("not reported: cannot reach"), "{summary}");
+    // Retries may or may not run out before the deadline: either way the cause is there.
+    assert!(
+        summary.contains("not reported: ") && summary.contains("cannot reach"),
+        "{summary}"
+    );
     let outputs = std::fs::read_to_string(outputs).expect("outputs");
     assert_eq!(
         outputs, "run_id=77-1\n",
