@@ -4,6 +4,7 @@
 use crate::ci::git::Git;
 use crate::ci::{CiFacts, Field};
 use crate::cli::RunFieldArgs;
+use crate::protocol::strip_credentials;
 
 /// The fields of a deployment run, each with where it came from.
 #[derive(Clone, Debug, Default)]
@@ -48,7 +49,7 @@ impl Fields {
             None => id,
         });
         let in_ci = facts.provider.is_some();
-        Fields {
+        let mut fields = Fields {
             repo_url: flag(&args.repo, "--repo / MW_REPO")
                 .or_else(|| saved.repo_url.clone())
                 .or_else(|| facts.repo_url.clone())
@@ -78,7 +79,15 @@ impl Fields {
                 // more. On a workstation, $USER is who deploys.
                 .or_else(|| if in_ci { git.author() } else { None })
                 .or_else(login_name),
+        };
+        // Whatever the source, a token in a URL (`https://ci:token@host/…`) goes no further.
+        for url in [&mut fields.repo_url, &mut fields.run_url]
+            .into_iter()
+            .flatten()
+        {
+            url.value = strip_credentials(&url.value);
         }
+        fields
     }
 
     /// A field by its wire name (see [`NAMES`]).
@@ -152,6 +161,28 @@ mod tests {
         assert_eq!(run_id.value, "10-3", "the attempt makes a re-run a new run");
         assert_eq!(run_id.source, "env GITHUB_RUN_ID + env GITHUB_RUN_ATTEMPT");
         assert_eq!(f.branch.map(|b| b.value).as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn credentials_in_urls_are_dropped_whatever_their_source() {
+        let args = RunFieldArgs {
+            repo: Some("https://deploy:s3cret@git.example.com/acme/shop.git".into()),
+            run_url: Some("https://user:pw@ci.example.com/runs/1".into()),
+            ..RunFieldArgs::default()
+        };
+        let facts = CiFacts {
+            provider: Some("jenkins".into()),
+            ..CiFacts::default()
+        };
+        let f = Fields::resolve(&args, &Fields::default(), &facts);
+        assert_eq!(
+            f.repo_url.map(|r| r.value).as_deref(),
+            Some("https://git.example.com/acme/shop.git")
+        );
+        assert_eq!(
+            f.run_url.map(|r| r.value).as_deref(),
+            Some("https://ci.example.com/runs/1")
+        );
     }
 
     #[test]
