@@ -96,7 +96,10 @@ fn rejected_and_failed_events_are_notified_with_retries() {
     assert_eq!(got.len(), 2, "{got:#?}");
 
     // Not notified: a request without a valid key (not an event), and an accepted one.
-    let (_, answer) = server.ingest(Some("mwk_nobody"), body(vec![run_json(REPO, "x", "SUCCESS")]));
+    let (_, answer) = server.ingest(
+        Some("mwk_nobody"),
+        body(vec![run_json(REPO, "x", "SUCCESS")]),
+    );
     assert_eq!(answer["exception_type"], "Unauthorized");
     let (_, answer) = server.ingest(Some(&key), body(vec![run_json(REPO, "a1", "SUCCESS")]));
     assert_eq!(answer["status"], "accepted");
@@ -137,7 +140,10 @@ fn rejected_and_failed_events_are_notified_with_retries() {
     let failed = &got[2];
     assert!(failed.contains(&failed_id), "{failed}");
     assert!(failed.contains("failed"), "{failed}");
-    assert!(failed.contains("acme/shop"), "the error names the repo: {failed}");
+    assert!(
+        failed.contains("acme/shop"),
+        "the error names the repo: {failed}"
+    );
     assert!(
         failed.contains(&format!("ci-deploy ({key_id})")),
         "{failed}"
@@ -145,7 +151,10 @@ fn rejected_and_failed_events_are_notified_with_retries() {
     assert!(failed.contains("resolution:"), "{failed}");
 
     for text in &got {
-        assert!(!text.contains(&key), "a notification must never carry the key");
+        assert!(
+            !text.contains(&key),
+            "a notification must never carry the key"
+        );
         assert!(!text.contains(&server.admin_key));
     }
 }

@@ -77,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::ingest::router())
         .nest("/api", routes::api_router(state.clone()))
         .merge(routes::health_router())
+        .merge(routes::admin_page::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
