@@ -622,7 +622,7 @@ fn check(c: &Case, answer: &Value, first: &Value) -> Option<String> {
                 return Some(format!("expected {exception}"));
             }
             for part in ["error", "resolution"] {
-                if !answer[part].as_str().is_some_and(|s| !s.trim().is_empty()) {
+                if answer[part].as_str().is_none_or(|s| s.trim().is_empty()) {
                     return Some(format!("no {part}"));
                 }
             }
