@@ -406,3 +406,45 @@ fn prune_asks_on_a_terminal() {
     assert!(shown.contains("already pruned"), "{shown}");
     assert!(!shown.contains("[y/N]"), "{shown}");
 }
+
+#[test]
+fn events_page_newest_first() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let sent: Vec<String> = (0..5)
+        .map(|i| send_file(&server, &[&format!("p{i}")]))
+        .collect();
+    server.wait_processed();
+
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut cmd = server.mwctl();
+        cmd.args(["events", "list", "--limit", "2", "-o", "json"]);
+        if let Some(before) = &before {
+            cmd.args(["--before", before]);
+        }
+        let page = stdout_json(&cmd.output().expect("runs"));
+        let ids: Vec<String> = page
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|e| e["id"].as_str().expect("id").to_owned())
+            .collect();
+        if ids.is_empty() {
+            break;
+        }
+        before = ids.last().cloned();
+        seen.extend(ids);
+    }
+    let newest_first: Vec<String> = sent.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+
+    // A full page says how to get the next one.
+    server
+        .mwctl()
+        .args(["events", "list", "--limit", "2"])
+        .assert()
+        .success()
+        .stderr(contains(format!("mwctl events list --before {}", sent[3])));
+}
