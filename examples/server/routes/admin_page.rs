@@ -89,6 +89,37 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn served_with_a_strict_policy_and_without_a_key() {
+        let server = crate::app::testing::TestServer::default().await;
+        for (path, kind) in [
+            ("/", "text/html"),
+            ("/admin.js", "text/javascript"),
+            ("/admin.css", "text/css"),
+        ] {
+            let response = server
+                .client
+                .get(format!("{}{path}", server.url))
+                .send()
+                .await
+                .expect("answers");
+            assert_eq!(response.status(), 200, "{path}");
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            assert!(header("content-type").starts_with(kind), "{path}");
+            assert_eq!(header("content-security-policy"), CSP);
+            assert_eq!(header("x-content-type-options"), "nosniff");
+            assert_eq!(header("x-frame-options"), "DENY");
+        }
+        assert!(!CSP.contains("unsafe"));
+    }
+
     #[test]
     fn the_script_never_renders_data_as_html() {
         for sink in [
