@@ -305,7 +305,8 @@ fn keys_rotate_without_downtime() {
     // Four pipelines send with whatever key is current; none may ever be refused.
     let current = Arc::new(Mutex::new(old_key.clone()));
     let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicUsize::new(0));
+    // Requests completed, per pipeline.
+    let sent: Arc<Vec<AtomicUsize>> = Arc::new((0..4).map(|_| AtomicUsize::new(0)).collect());
     let refused: Arc<Mutex<Vec<Value>>> = Arc::default();
     let clients: Vec<_> = (0..4)
         .map(|c| {
@@ -332,7 +333,7 @@ fn keys_rotate_without_downtime() {
                         .send()
                         .and_then(|r| r.json())
                         .expect("answers");
-                    sent.fetch_add(1, Ordering::Relaxed);
+                    sent[c].fetch_add(1, Ordering::Relaxed);
                     if answer["status"] != "accepted" {
                         refused.lock().expect("lock").push(answer);
                     }
@@ -347,9 +348,14 @@ fn keys_rotate_without_downtime() {
     std::thread::sleep(Duration::from_millis(200));
     // 2. Switch the pipelines (in real life: update the CI secret).
     *current.lock().expect("lock") = new_key.clone();
-    let switched_at = sent.load(Ordering::Relaxed);
-    // Requests already under way with the old key finish before it is revoked.
-    while sent.load(Ordering::Relaxed) < switched_at + 8 {
+    let switched_at: Vec<usize> = sent.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    // Each pipeline finishes the request it may have begun with the old key, and sends one
+    // with the new key, before the old key is revoked.
+    while sent
+        .iter()
+        .zip(&switched_at)
+        .any(|(n, at)| n.load(Ordering::Relaxed) < at + 2)
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     // 3. Revoke the old key.
@@ -369,7 +375,12 @@ fn keys_rotate_without_downtime() {
         refused.is_empty(),
         "requests refused during rotation: {refused:?}"
     );
-    assert!(sent.load(Ordering::Relaxed) > 20);
+    assert!(
+        sent.iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum::<usize>()
+            > 20
+    );
     assert_eq!(
         ingest_one(&server, &old_key, "late")["exception_type"],
         "Unauthorized"
