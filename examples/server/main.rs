@@ -285,6 +285,44 @@ mod tests {
     }
 
     #[test]
+    fn limits_and_notifications_parse() {
+        let args = Args::try_parse_from([
+            "server",
+            "--notify-url",
+            "https://hooks.example.com/T0/B0",
+            "--max-connections",
+            "4",
+            "--header-timeout",
+            "1s",
+            "--body-timeout",
+            "500ms",
+        ])
+        .expect("valid");
+        assert_eq!(
+            args.notify_url.as_deref(),
+            Some("https://hooks.example.com/T0/B0")
+        );
+        assert_eq!(args.max_connections, 4);
+        assert_eq!(args.header_timeout, Duration::from_secs(1));
+        assert_eq!(args.body_timeout, Duration::from_millis(500));
+        let defaults = Args::try_parse_from(["server"]).expect("defaults");
+        assert_eq!(defaults.max_connections, 512);
+        assert_eq!(defaults.header_timeout, Duration::from_secs(10));
+        for bad in [
+            ["--notify-url", "ftp://hooks.example.com"],
+            ["--notify-url", "hooks.example.com"],
+            ["--max-connections", "0"],
+            ["--header-timeout", "0s"],
+            ["--body-timeout", "soon"],
+        ] {
+            assert!(
+                Args::try_parse_from(std::iter::once("server").chain(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("8MiB"), Ok(8 << 20));
         assert_eq!(parse_size("512kib"), Ok(512 << 10));
