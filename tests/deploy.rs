@@ -737,3 +737,19 @@ fn finish_without_a_status_anywhere_is_a_warning() {
     );
     assert!(server.events().is_empty());
 }
+
+#[test]
+fn json_output_is_one_document_even_when_the_run_cannot_be_built() {
+    let home = tempfile::tempdir().expect("tempdir");
+    // No CI, no git, no --repo: the repository is unknown.
+    let out = mwctl_isolated(home.path())
+        .args(["deploy", "start", "--explain", "-o", "json", "--branch", "main"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let report = stdout_json(&out);
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["sources"]["repo_url"], "not found");
+    assert_eq!(report["sources"]["head_branch"], "--branch / MW_BRANCH");
+    assert!(report["resolution"].as_str().is_some_and(|r| r.contains("--repo")));
+}

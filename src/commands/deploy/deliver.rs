@@ -26,7 +26,9 @@ pub(super) async fn deliver(
 ) -> Delivered {
     let reporter = CiReporter::detect();
     let built = draft.build();
-    if delivery.dry_run {
+    // With -o json, a run that cannot be built gets only the problem's report: one JSON
+    // document on stdout, which names every field's source too.
+    if delivery.dry_run && (built.is_ok() || !ctx.printer.json) {
         report::explain(ctx, &draft, built.as_ref().ok(), deadline);
     }
     let run = match built {

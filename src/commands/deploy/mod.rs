@@ -164,7 +164,6 @@ impl Draft {
 }
 
 /// Turns what a command knows into a draft: the fields, resolved once.
-#[allow(clippy::too_many_arguments)]
 fn draft(
     command: &'static str,
     args: &crate::cli::RunFieldArgs,
