@@ -743,7 +743,15 @@ fn json_output_is_one_document_even_when_the_run_cannot_be_built() {
     let home = tempfile::tempdir().expect("tempdir");
     // No CI, no git, no --repo: the repository is unknown.
     let out = mwctl_isolated(home.path())
-        .args(["deploy", "start", "--explain", "-o", "json", "--branch", "main"])
+        .args([
+            "deploy",
+            "start",
+            "--explain",
+            "-o",
+            "json",
+            "--branch",
+            "main",
+        ])
         .output()
         .expect("runs");
     assert!(out.status.success());
@@ -751,5 +759,9 @@ fn json_output_is_one_document_even_when_the_run_cannot_be_built() {
     assert_eq!(report["outcome"], "failed");
     assert_eq!(report["sources"]["repo_url"], "not found");
     assert_eq!(report["sources"]["head_branch"], "--branch / MW_BRANCH");
-    assert!(report["resolution"].as_str().is_some_and(|r| r.contains("--repo")));
+    assert!(
+        report["resolution"]
+            .as_str()
+            .is_some_and(|r| r.contains("--repo"))
+    );
 }
