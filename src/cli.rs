@@ -181,8 +181,9 @@ pub enum DeployCommand {
 
     /// Report that a deployment finished, with its status and duration
     ///
-    /// Uses the state `deploy start` left; without it, sends the final status with the CI's
-    /// start time when it has one.
+    /// Uses the state `deploy start` left in this job; without it, sends the final status with
+    /// the CI's start time when it has one (the server then works out the duration from the
+    /// PENDING run when there is one).
     Finish(FinishArgs),
 
     /// Report a deployment that already happened, in one request
@@ -228,16 +229,21 @@ pub struct RunFieldArgs {
 /// How a deploy command is delivered.
 #[derive(Clone, Debug, Args)]
 pub struct DeliveryArgs {
-    /// Give up after this long, in total (DNS, connect, retries, answer)
+    /// Give up after this long, for the whole command (DNS, connect, TLS, retries, answer)
     #[arg(long, env = "MW_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
 
     /// Exit non-zero when the deployment could not be reported (default: warn and exit 0)
+    ///
+    /// Without it, a missing key, a broken config, a server that is down, slow or refusing
+    /// the run only print a warning (an annotation on GitHub Actions) and exit 0, so reporting
+    /// never fails a deployment.
     #[arg(long, env = "MW_STRICT")]
     pub strict: bool,
 
-    /// Print the run that would be sent and where each field came from; send nothing
-    #[arg(long, alias = "explain")]
+    /// Print each field of the run, its value and where it came from, and the request body;
+    /// send nothing
+    #[arg(long, visible_alias = "explain")]
     pub dry_run: bool,
 
     /// Where start keeps the run for finish [default: a file in the CI's temp dir keyed by the job]
@@ -261,8 +267,13 @@ pub struct StartArgs {
 #[derive(Debug, Args)]
 pub struct FinishArgs {
     /// How it ended: success, failure or cancelled (also: passed, failed, error, canceled, aborted...)
+    ///
+    /// Takes what CIs say: GitHub's `${{ job.status }}`, GitLab's $CI_JOB_STATUS, Jenkins'
+    /// currentBuild.currentResult, Azure's $AGENT_JOBSTATUS. [default: the job's status where
+    /// the CI tells it (GitLab, Azure, Bitbucket, Buildkite, CodeBuild, Drone, Woodpecker,
+    /// Travis)]
     #[arg(long, env = "MW_STATUS", value_parser = parse_final_status)]
-    pub status: FinalStatus,
+    pub status: Option<FinalStatus>,
 
     #[command(flatten)]
     pub fields: RunFieldArgs,
@@ -322,13 +333,25 @@ impl From<FinalStatus> for crate::protocol::RunStatus {
 /// `currentBuild.result`, Buildkite's exit states and plain words.
 pub fn parse_final_status(s: &str) -> Result<FinalStatus, String> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "success" | "succeeded" | "successful" | "passed" | "pass" | "ok" | "done" | "0" => {
-            Ok(FinalStatus::Success)
-        }
+        "success"
+        | "succeeded"
+        | "successful"
+        | "passed"
+        | "pass"
+        | "ok"
+        | "done"
+        | "0"
+        | "succeededwithissues"
+        | "partiallysucceeded" => Ok(FinalStatus::Success),
         "failure" | "failed" | "fail" | "error" | "errored" | "broken" | "unstable"
         | "timed_out" | "timedout" | "timeout" => Ok(FinalStatus::Failure),
         "cancelled" | "canceled" | "cancel" | "aborted" | "abort" | "stopped" | "skipped"
         | "not_built" => Ok(FinalStatus::Cancelled),
+        "running" | "pending" | "in_progress" | "started" | "created" => Err(format!(
+            "{s:?} is not a final status: the job is still running. Run deploy finish where \
+             the CI knows the outcome (GitLab: after_script; GitHub: a step with if: always()), \
+             or use success, failure or cancelled"
+        )),
         _ => Err(format!(
             "{s:?} is not a final status; use success, failure or cancelled"
         )),
@@ -603,7 +626,7 @@ mod tests {
         assert_eq!(cli.global.output, OutputFormat::Json);
         match cli.command {
             Command::Deploy(DeployCommand::Finish(args)) => {
-                assert_eq!(args.status, FinalStatus::Success);
+                assert_eq!(args.status, Some(FinalStatus::Success));
                 assert_eq!(args.fields.workflow.as_deref(), Some("w"));
                 assert_eq!(args.delivery.timeout, Duration::from_secs(10));
             }
@@ -722,8 +745,19 @@ mod tests {
             ("cancelled", FinalStatus::Cancelled),
             ("canceled", FinalStatus::Cancelled),
             ("ABORTED", FinalStatus::Cancelled),
+            // Jenkins' currentBuild.result
+            ("UNSTABLE", FinalStatus::Failure),
+            ("NOT_BUILT", FinalStatus::Cancelled),
+            // Azure's Agent.JobStatus
+            ("SucceededWithIssues", FinalStatus::Success),
+            ("Canceled", FinalStatus::Cancelled),
+            // GitHub's job.status, GitLab's CI_JOB_STATUS
+            ("cancelled", FinalStatus::Cancelled),
+            ("failed", FinalStatus::Failure),
         ] {
             assert_eq!(parse_final_status(s), Ok(want), "{s}");
         }
+        let running = parse_final_status("running").expect_err("not final");
+        assert!(running.contains("after_script"), "{running}");
     }
 }

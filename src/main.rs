@@ -49,7 +49,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli, &ctx)) {
+    let result = runtime.block_on(commands::run(cli, &ctx));
+    // Do not wait for blocking work left behind: a DNS lookup abandoned at the deadline
+    // (getaddrinfo runs on a blocking thread) must not hold the process past --timeout.
+    runtime.shutdown_background();
+    match result {
         Ok(status) => status.into(),
         Err(e) => report_error(&e),
     }

@@ -322,6 +322,14 @@ fn events_list_and_show() {
 
     server
         .mwctl()
+        .args(["events", "show", &id])
+        .assert()
+        .success()
+        .stdout(contains("answer       accepted: 1 run accepted"))
+        .stdout(contains("request body:"));
+
+    server
+        .mwctl()
         .args(["events", "list", "--status", "rejected"])
         .assert()
         .success()
@@ -331,4 +339,112 @@ fn events_list_and_show() {
         .args(["events", "show", "evt_missing"])
         .assert()
         .failure();
+}
+
+/// Runs `mwctl ARGS` on a pseudo-terminal (util-linux `script`), typing `typed` once the
+/// prompt is up; (exit code, what the terminal showed). None when `script` is missing.
+fn on_a_terminal(server: &Server, args: &[&str], typed: &str) -> Option<(i32, String)> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED the terminal part: no `script` (util-linux) on this machine");
+        return None;
+    }
+    let command = std::iter::once(env!("CARGO_BIN_EXE_mwctl"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("MW_URL", &server.url)
+        .env("MW_API_KEY", &server.admin_key)
+        .env("MW_CONFIG", server.dir.path().join("pty-config.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The answer waits until mwctl has asked (it reads the terminal after the preview).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stdin.write_all(typed.as_bytes()).expect("types");
+    drop(stdin);
+    let out = child.wait_with_output().expect("script ends");
+    let shown = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    Some((out.status.code().unwrap_or(-1), shown))
+}
+
+#[test]
+fn prune_asks_on_a_terminal() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let event = send_file(&server, &["t1", "t2"]);
+    server.wait_processed();
+
+    let Some((code, shown)) = on_a_terminal(&server, &["prune", &event], "n\n") else {
+        return;
+    };
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("This deletes 2 run(s)"), "{shown}");
+    assert!(
+        shown.contains("t1") && shown.contains("t2"),
+        "lists the runs: {shown}"
+    );
+    assert!(shown.contains("Delete them? [y/N]"), "{shown}");
+    assert!(shown.contains("Nothing deleted."), "{shown}");
+    assert_eq!(server.runs().len(), 2);
+
+    let (code, shown) = on_a_terminal(&server, &["prune", &event], "y\n").expect("script");
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("deleted 2 run(s)"), "{shown}");
+    assert!(server.runs().is_empty());
+
+    // Already pruned: nothing to ask.
+    let (code, shown) = on_a_terminal(&server, &["prune", &event], "").expect("script");
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("already pruned"), "{shown}");
+    assert!(!shown.contains("[y/N]"), "{shown}");
+}
+
+#[test]
+fn events_page_newest_first() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let sent: Vec<String> = (0..5)
+        .map(|i| send_file(&server, &[&format!("p{i}")]))
+        .collect();
+    server.wait_processed();
+
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut cmd = server.mwctl();
+        cmd.args(["events", "list", "--limit", "2", "-o", "json"]);
+        if let Some(before) = &before {
+            cmd.args(["--before", before]);
+        }
+        let page = stdout_json(&cmd.output().expect("runs"));
+        let ids: Vec<String> = page
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|e| e["id"].as_str().expect("id").to_owned())
+            .collect();
+        if ids.is_empty() {
+            break;
+        }
+        before = ids.last().cloned();
+        seen.extend(ids);
+    }
+    let newest_first: Vec<String> = sent.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+
+    // A full page says how to get the next one.
+    server
+        .mwctl()
+        .args(["events", "list", "--limit", "2"])
+        .assert()
+        .success()
+        .stderr(contains(format!("mwctl events list --before {}", sent[3])));
 }

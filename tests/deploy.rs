@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Server, mwctl_isolated, stdout_json};
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 const REPO: &str = "https://github.com/acme/shop";
@@ -249,6 +250,204 @@ fn an_unreachable_server_warns_and_exits_zero_unless_strict() {
         .failure();
 }
 
+/// Runs `deploy start` against `url` with `--timeout 3s`: it must exit 0 within the deadline
+/// plus a second and say why loudly (with `expect` in the message); with --strict, exit 1 as
+/// fast. Returns the lenient run's JSON report.
+fn survives(url: &str, key: &str, expect: &[&str]) -> serde_json::Value {
+    let home = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "deploy",
+        "start",
+        "--repo",
+        REPO,
+        "--branch",
+        "main",
+        "--timeout",
+        "3s",
+    ];
+    let limit = Duration::from_secs(4);
+    let started = Instant::now();
+    let out = mwctl_isolated(home.path())
+        .env("MW_URL", url)
+        .env("MW_API_KEY", key)
+        .args(args)
+        .args(["-o", "json"])
+        .output()
+        .expect("runs");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit 0 without --strict: {stderr}");
+    assert!(elapsed < limit, "took {elapsed:?}; the deadline is 3 s");
+    assert!(
+        stderr.contains("warning: mwctl: deploy start could not report the deployment"),
+        "{stderr}"
+    );
+    for text in expect {
+        assert!(stderr.contains(text), "{text:?} in {stderr}");
+    }
+    let report = stdout_json(&out);
+
+    let started = Instant::now();
+    let out = mwctl_isolated(home.path())
+        .env("MW_URL", url)
+        .env("MW_API_KEY", key)
+        .args(args)
+        .arg("--strict")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "--strict fails the step");
+    assert!(started.elapsed() < limit);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: mwctl: deploy start"));
+    report
+}
+
+/// A mock server (wiremock), for faults the real server never produces.
+fn mock(response: wiremock::ResponseTemplate) -> (tokio::runtime::Runtime, wiremock::MockServer) {
+    use wiremock::matchers::{method, path};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(method("POST"))
+            .and(path("/public/webhook/workflow"))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        server
+    });
+    (rt, server)
+}
+
+#[test]
+fn a_hanging_server_is_given_up_on_at_the_deadline() {
+    let (_rt, server) =
+        mock(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(60)));
+    let report = survives(
+        &server.uri(),
+        "mwk_any",
+        &["no answer within 3s", "--timeout"],
+    );
+    assert_eq!(report["outcome"], "failed");
+}
+
+#[test]
+fn a_server_error_is_retried_then_given_up_on() {
+    let (rt, server) = mock(wiremock::ResponseTemplate::new(500).set_body_json(
+        serde_json::json!({"error": "database is locked", "resolution": "retry later"}),
+    ));
+    let report = survives(
+        &server.uri(),
+        "mwk_any",
+        &["HTTP 500", "database is locked", "retry later"],
+    );
+    assert_eq!(report["outcome"], "failed");
+    let requests = rt.block_on(server.received_requests()).expect("recording");
+    assert!(requests.len() > 2, "retried: {} requests", requests.len());
+    let first_id = requests[0].headers.get("webhook-id").expect("signed");
+    // One lenient run and one strict run, each retrying under its own id.
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.headers.get("webhook-id") == Some(first_id))
+            .count()
+            > 1,
+        "retries reuse the webhook-id, so the server stores the run once"
+    );
+}
+
+#[test]
+fn an_upstream_style_rejection_is_a_warning_with_its_resolution() {
+    // Upstream Middleware answers errors with {"error","resolution","exception_type"}.
+    let (_rt, server) = mock(wiremock::ResponseTemplate::new(400).set_body_json(
+        serde_json::json!({
+            "error": "workflow_run_conducted_at is malformed",
+            "resolution": "send ISO 8601 timestamps",
+            "exception_type": "InvalidPayload"
+        }),
+    ));
+    let report = survives(
+        &server.uri(),
+        "mwk_any",
+        &[
+            "InvalidPayload",
+            "workflow_run_conducted_at is malformed",
+            "To fix: send ISO 8601 timestamps",
+        ],
+    );
+    assert_eq!(report["outcome"], "rejected");
+    assert_eq!(report["resolution"], "send ISO 8601 timestamps");
+}
+
+#[test]
+fn the_real_server_refusing_a_bad_key_or_an_unknown_repo_is_a_warning() {
+    let server = Server::start();
+    // No repo linked yet: UnknownRepo.
+    let report = survives(
+        &server.url,
+        &server.admin_key,
+        &["UnknownRepo", "mwctl repos link"],
+    );
+    assert_eq!(report["outcome"], "rejected");
+    assert!(
+        report["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("UnknownRepo"))
+    );
+    // A key the server does not know: Unauthorized, with how to get one.
+    server.link(REPO);
+    let report = survives(
+        &server.url,
+        "mwk_not_a_real_key_000000000000000000000000000",
+        &["Unauthorized", "mwctl keys create"],
+    );
+    assert_eq!(report["outcome"], "rejected");
+    assert!(server.runs().is_empty());
+}
+
+#[test]
+fn invalid_data_is_caught_before_sending_and_is_a_warning() {
+    let server = Server::start();
+    server.link(REPO);
+    let out = deploy(&server, &["start"])
+        .args(["--repo", REPO, "--branch", "main", "--commit", "not-hex!"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the run is invalid: commit_sha")
+            && stderr.contains("To fix: fix commit_sha"),
+        "{stderr}"
+    );
+    assert!(server.events().is_empty(), "nothing invalid is sent");
+    deploy(&server, &["start"])
+        .args([
+            "--repo", REPO, "--branch", "main", "--commit", "not-hex!", "--strict",
+        ])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn a_broken_config_is_a_warning_not_a_failure() {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(home.path().join("mwctl-config.toml"), "profiles = [").expect("writes");
+    mwctl_isolated(home.path())
+        .args(["deploy", "start", "--repo", REPO, "--branch", "main"])
+        .assert()
+        .success()
+        .stderr(contains("no server URL").and(contains("not a valid mwctl config")));
+    mwctl_isolated(home.path())
+        .args([
+            "deploy", "start", "--repo", REPO, "--branch", "main", "--strict",
+        ])
+        .assert()
+        .code(1);
+}
+
 #[test]
 fn a_missing_key_is_a_warning_not_a_failure() {
     let home = tempfile::tempdir().expect("tempdir");
@@ -288,4 +487,281 @@ fn dry_run_shows_fields_and_sources_and_sends_nothing() {
         "--workflow / MW_WORKFLOW"
     );
     assert_eq!(report["sources"]["workflow_run_unique_id"], "generated");
+}
+
+fn gitlab_job(cmd: &mut assert_cmd::Command, job_id: &str, name: &str) {
+    cmd.env("CI", "true")
+        .env("GITLAB_CI", "true")
+        .env("CI_PROJECT_URL", REPO)
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_COMMIT_SHA", "1ecfd275763eff1d6b4844ea3168962458c9f27a")
+        .env("CI_PIPELINE_ID", "1000")
+        .env("CI_JOB_ID", job_id)
+        .env(
+            "CI_JOB_URL",
+            format!("https://gitlab.com/acme/shop/-/jobs/{job_id}"),
+        )
+        .env("CI_JOB_NAME", name)
+        .env("GITLAB_USER_LOGIN", "dev1");
+}
+
+#[test]
+fn parallel_jobs_on_one_machine_keep_their_own_state() {
+    let server = Server::start();
+    server.link(REPO);
+    let step = |job: &str, name: &str, args: &[&str]| {
+        let mut cmd = deploy(&server, args);
+        gitlab_job(&mut cmd, job, name);
+        cmd.assert().success();
+    };
+    // Two jobs of one pipeline on one runner, interleaved; both use the default temp dir.
+    step("501", "deploy:eu", &["start"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    step("502", "deploy:us", &["start"]);
+    step("502", "deploy:us", &["finish", "--status", "failed"]);
+    step("501", "deploy:eu", &["finish", "--status", "success"]);
+
+    server.wait_processed();
+    let sent = server.sent_runs();
+    let start_of = |id: &str| {
+        sent.iter()
+            .find(|r| r["workflow_run_unique_id"] == id && r["status"] == "PENDING")
+            .expect("a start")["workflow_run_conducted_at"]
+            .clone()
+    };
+    let finish_of = |id: &str| {
+        sent.iter()
+            .find(|r| r["workflow_run_unique_id"] == id && r["status"] != "PENDING")
+            .expect("a finish")
+            .clone()
+    };
+    for (id, status) in [("501", "SUCCESS"), ("502", "FAILURE")] {
+        let finish = finish_of(id);
+        assert_eq!(finish["status"], status);
+        assert_eq!(
+            finish["workflow_run_conducted_at"],
+            start_of(id),
+            "job {id} finishes the run it started"
+        );
+    }
+    assert_ne!(start_of("501"), start_of("502"));
+    let mut runs = server.runs();
+    runs.sort_by(|a, b| a.workflow_run_unique_id.cmp(&b.workflow_run_unique_id));
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (runs[0].status.as_str(), runs[1].status.as_str()),
+        ("SUCCESS", "FAILURE")
+    );
+    assert!(
+        runs[0].duration.is_some_and(|d| d >= 1),
+        "eu ran longer than us: {:?}",
+        runs[0].duration
+    );
+}
+
+fn github_attempt(cmd: &mut assert_cmd::Command, attempt: &str, temp: &std::path::Path) {
+    cmd.env("CI", "true")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_REF_NAME", "main")
+        .env("GITHUB_SHA", "9fceb02d0ae598e95dc970b74767f19372d61af8")
+        .env("GITHUB_RUN_ID", "77")
+        .env("GITHUB_RUN_ATTEMPT", attempt)
+        .env("GITHUB_ACTOR", "octocat")
+        .env("GITHUB_WORKFLOW", "CD")
+        .env("GITHUB_JOB", "deploy")
+        .env("RUNNER_TEMP", temp);
+}
+
+#[test]
+fn a_re_run_is_a_new_deployment() {
+    let server = Server::start();
+    server.link(REPO);
+    let temp = tempfile::tempdir().expect("tempdir");
+    for (attempt, status) in [("1", "failure"), ("2", "success")] {
+        for args in [&["start"][..], &["finish", "--status", status]] {
+            let mut cmd = deploy(&server, args);
+            github_attempt(&mut cmd, attempt, temp.path());
+            cmd.assert().success();
+        }
+    }
+    server.wait_processed();
+    let mut runs = server.runs();
+    runs.sort_by(|a, b| a.workflow_run_unique_id.cmp(&b.workflow_run_unique_id));
+    let got: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| (r.workflow_run_unique_id.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(got, [("77-1", "FAILURE"), ("77-2", "SUCCESS")]);
+    assert_eq!(
+        runs[1].html_url.as_deref(),
+        Some("https://github.com/acme/shop/actions/runs/77/attempts/2")
+    );
+}
+
+#[test]
+fn explain_lists_every_field_with_its_source_and_sends_nothing() {
+    let server = Server::start();
+    server.link(REPO);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let mut cmd = deploy(&server, &["start", "--explain", "--branch", "release"]);
+    github_attempt(&mut cmd, "3", temp.path());
+    let out = cmd.output().expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |field: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{field} ")))
+            .unwrap_or_else(|| panic!("no {field} line in {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(text.contains("CI: github-actions"), "{text}");
+    assert_eq!(
+        line("workflow_name"),
+        "workflow_name CD env GITHUB_WORKFLOW"
+    );
+    assert_eq!(
+        line("workflow_run_unique_id"),
+        "workflow_run_unique_id 77-3 github-actions (run id) + env GITHUB_RUN_ATTEMPT"
+    );
+    assert_eq!(
+        line("repo_url"),
+        "repo_url https://github.com/acme/shop env GITHUB_SERVER_URL/GITHUB_REPOSITORY"
+    );
+    assert_eq!(
+        line("head_branch"),
+        "head_branch release --branch / MW_BRANCH"
+    );
+    assert_eq!(
+        line("commit_sha"),
+        "commit_sha 9fceb02d0ae598e95dc970b74767f19372d61af8 github-actions (commit)"
+    );
+    assert_eq!(line("event_actor"), "event_actor octocat env GITHUB_ACTOR");
+    assert_eq!(line("status"), "status PENDING deploy start");
+    assert!(text.contains("\"workflow_runs\""), "and the body: {text}");
+    assert!(server.events().is_empty(), "--explain sends nothing");
+}
+
+#[test]
+fn github_problems_are_annotations_and_summary_rows() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let summary = home.path().join("summary.md");
+    let outputs = home.path().join("outputs");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut cmd = mwctl_isolated(home.path());
+    github_attempt(&mut cmd, "1", home.path());
+    cmd.env("MW_URL", format!("http://127.0.0.1:{port}"))
+        .env("MW_API_KEY", "mwk_any")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(["deploy", "start", "--timeout", "2s"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "::warning title=mwctl::deploy start could not report the deployment",
+        ))
+        .stderr(contains("::group::mwctl deploy start: run fields"));
+    let summary = std::fs::read_to_string(summary).expect("summary");
+    assert!(summary.contains("| CD | 77-1 | PENDING |"), "{summary}");
+    // Retries may or may not run out before the deadline: either way the cause is there.
+    assert!(
+        summary.contains("not reported: ") && summary.contains("cannot reach"),
+        "{summary}"
+    );
+    let outputs = std::fs::read_to_string(outputs).expect("outputs");
+    assert_eq!(
+        outputs, "run_id=77-1\n",
+        "no event, but the run id for later steps"
+    );
+}
+
+#[test]
+fn gitlab_logs_get_a_collapsed_section_and_plain_logs_do_not() {
+    let server = Server::start();
+    server.link(REPO);
+    let mut cmd = deploy(&server, &["start"]);
+    gitlab_job(&mut cmd, "900", "deploy");
+    let out = cmd.output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("section_start:") && stderr.contains(":mwctl_fields[collapsed=true]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("section_end:") && stderr.contains("(env CI_JOB_ID)"),
+        "{stderr}"
+    );
+
+    let out = deploy(&server, &["start", "--repo", REPO, "--branch", "main"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("mwctl: deploy start reported"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("section_") && !stderr.contains("::"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn finish_without_a_status_anywhere_is_a_warning() {
+    let server = Server::start();
+    server.link(REPO);
+    let out = deploy(
+        &server,
+        &[
+            "finish", "--repo", REPO, "--branch", "main", "--run-id", "r1",
+        ],
+    )
+    .args(["-o", "json"])
+    .output()
+    .expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no final status"));
+    let report = stdout_json(&out);
+    assert_eq!(report["outcome"], "failed");
+    assert!(
+        report["resolution"]
+            .as_str()
+            .is_some_and(|r| r.contains("--status"))
+    );
+    assert!(server.events().is_empty());
+}
+
+#[test]
+fn json_output_is_one_document_even_when_the_run_cannot_be_built() {
+    let home = tempfile::tempdir().expect("tempdir");
+    // No CI, no git, no --repo: the repository is unknown.
+    let out = mwctl_isolated(home.path())
+        .args([
+            "deploy",
+            "start",
+            "--explain",
+            "-o",
+            "json",
+            "--branch",
+            "main",
+        ])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let report = stdout_json(&out);
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["sources"]["repo_url"], "not found");
+    assert_eq!(report["sources"]["head_branch"], "--branch / MW_BRANCH");
+    assert!(
+        report["resolution"]
+            .as_str()
+            .is_some_and(|r| r.contains("--repo"))
+    );
 }

@@ -9,7 +9,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::auth::AppError;
 use crate::routes;
@@ -25,6 +25,19 @@ pub struct Config {
     pub max_body: usize,
     /// Refuse ingest requests without a `webhook-signature`.
     pub require_signature: bool,
+    /// Longest pause while a request body arrives: a client that stalls mid-body is answered
+    /// (its body unreadable) and its connection closed.
+    pub body_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_body: 8 << 20,
+            require_signature: false,
+            body_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -59,12 +72,15 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
+    let body_timeout = state.config.body_timeout;
     Router::new()
         .merge(routes::ingest::router())
         .nest("/api", routes::api_router(state.clone()))
         .merge(routes::health_router())
+        .merge(routes::admin_page::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -146,7 +162,7 @@ pub mod testing {
             TestServer::start(
                 Config {
                     max_body: 1 << 20,
-                    require_signature: false,
+                    ..Config::default()
                 },
                 true,
             )

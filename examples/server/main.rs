@@ -9,8 +9,10 @@ mod body;
 mod extract;
 mod ids;
 mod log;
+mod notify;
 mod resolve;
 mod routes;
+mod serve;
 mod store;
 mod worker;
 
@@ -19,6 +21,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -61,6 +64,25 @@ struct Args {
     /// without it processes what waited.
     #[arg(long)]
     no_worker: bool,
+
+    /// POST a Slack-compatible `{"text": ...}` message here for every rejected or failed event
+    /// (sent in the background, with retries; the key's name and id, never the key).
+    #[arg(long, value_name = "URL", env = "MW_NOTIFY_URL", value_parser = parse_notify_url)]
+    notify_url: Option<String>,
+
+    /// Most connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+
+    /// Longest wait for a request's headers (and for the next request on an idle keep-alive
+    /// connection), e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    header_timeout: Duration,
+
+    /// Longest pause while a request body arrives, e.g. 10s; the whole request has at most
+    /// 120 s.
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    body_timeout: Duration,
 }
 
 #[tokio::main]
@@ -90,8 +112,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config {
         max_body: args.max_body,
         require_signature: args.require_signature,
+        body_timeout: args.body_timeout,
     };
-    let state = AppState::new(Arc::new(store), config);
+    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Store> = match &args.notify_url {
+        Some(url) => Arc::new(notify::NotifyingStore::wrap(store, url)?),
+        None => store,
+    };
+    let state = AppState::new(store, config);
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -105,10 +133,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Some(worker::spawn(state.clone(), stopped).context("cannot start the worker")?)
     };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server error")?;
+    let limits = serve::Limits {
+        max_connections: args.max_connections as usize,
+        header_timeout: args.header_timeout,
+    };
+    serve::serve(listener, app(state), limits, shutdown_signal()).await;
     if let Some(worker) = worker {
         log::line("shutting down: finishing the current event");
         let _ = stop.send(true);
@@ -195,6 +224,28 @@ async fn shutdown_signal() {
     }
 }
 
+/// A timeout of at least a millisecond: `10s`, `500ms`, `2m`.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d >= Duration::from_millis(1) => Ok(d),
+        Ok(_) => Err("the timeout must be at least 1ms".to_owned()),
+        Err(e) => Err(format!(
+            "{s:?} is not a duration ({e}); use e.g. 10s or 500ms"
+        )),
+    }
+}
+
+fn parse_notify_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if (s.starts_with("https://") || s.starts_with("http://")) && s.len() > "http://".len() + 1 {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not an http(s) URL; give e.g. a Slack incoming-webhook URL"
+        ))
+    }
+}
+
 /// Parses `8388608`, `512KiB`, `8MiB`, `8 MiB`, `1GiB` (K/M/G and KB/MB/GB are read as binary
 /// units too).
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -234,6 +285,44 @@ mod tests {
             Args::try_parse_from(["server"]).expect("defaults").max_body,
             8 << 20
         );
+    }
+
+    #[test]
+    fn limits_and_notifications_parse() {
+        let args = Args::try_parse_from([
+            "server",
+            "--notify-url",
+            "https://hooks.example.com/T0/B0",
+            "--max-connections",
+            "4",
+            "--header-timeout",
+            "1s",
+            "--body-timeout",
+            "500ms",
+        ])
+        .expect("valid");
+        assert_eq!(
+            args.notify_url.as_deref(),
+            Some("https://hooks.example.com/T0/B0")
+        );
+        assert_eq!(args.max_connections, 4);
+        assert_eq!(args.header_timeout, Duration::from_secs(1));
+        assert_eq!(args.body_timeout, Duration::from_millis(500));
+        let defaults = Args::try_parse_from(["server"]).expect("defaults");
+        assert_eq!(defaults.max_connections, 512);
+        assert_eq!(defaults.header_timeout, Duration::from_secs(10));
+        for bad in [
+            ["--notify-url", "ftp://hooks.example.com"],
+            ["--notify-url", "hooks.example.com"],
+            ["--max-connections", "0"],
+            ["--header-timeout", "0s"],
+            ["--body-timeout", "soon"],
+        ] {
+            assert!(
+                Args::try_parse_from(std::iter::once("server").chain(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

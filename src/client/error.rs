@@ -135,6 +135,21 @@ impl ApiError {
                     "check the id, or that --url points at a Middleware webhook server".to_owned()
                 }),
             },
+            code @ 300..=399 => {
+                let location = headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("another address");
+                ApiError::Status {
+                    status: code,
+                    error,
+                    resolution: Some(format!(
+                        "the server redirects to {location}; use that address as the server URL \
+                         (--url, MW_URL or `mwctl login`)"
+                    )),
+                    retry_after: None,
+                }
+            }
             code => ApiError::Status {
                 status: code,
                 error,
@@ -193,5 +208,17 @@ mod tests {
         assert!(e.is_retryable());
         let e = ApiError::from_status(reqwest::StatusCode::CONFLICT, &h, b"");
         assert!(!e.is_retryable());
+        let mut moved = HeaderMap::new();
+        moved.insert(
+            reqwest::header::LOCATION,
+            HeaderValue::from_static("https://mw.example.com/public/webhook/workflow"),
+        );
+        let e = ApiError::from_status(reqwest::StatusCode::MOVED_PERMANENTLY, &moved, b"");
+        assert!(!e.is_retryable());
+        assert!(
+            e.resolution()
+                .is_some_and(|r| r.contains("redirects to https://mw.example.com")),
+            "{e:?}"
+        );
     }
 }

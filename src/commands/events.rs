@@ -52,6 +52,7 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             "runs",
             &format!("{} received, {}", e.runs_received, written(e)),
         );
+        field("answer", &answer_text(&detail.response));
         if let Some(error) = &e.error {
             field("error", error);
         }
@@ -108,6 +109,19 @@ pub fn run_table(p: &Printer, runs: &[RunRef]) {
         ]);
     }
     p.table(table, "No runs");
+}
+
+/// The answer the client got, in a few words: `accepted: 2 runs accepted; …` or
+/// `rejected (InvalidPayload)`.
+fn answer_text(response: &serde_json::Value) -> String {
+    let status = response["status"].as_str().unwrap_or("?");
+    let mut text = status.to_owned();
+    if let Some(kind) = response["exception_type"].as_str() {
+        text.push_str(&format!(" ({kind})"));
+    } else if let Some(message) = response["message"].as_str() {
+        text.push_str(&format!(": {message}"));
+    }
+    text
 }
 
 fn written(e: &Event) -> String {

@@ -129,6 +129,22 @@ impl Input {
         })
     }
 
+    /// Reads from any reader (named `name` in messages), detecting the format unless `forced`.
+    /// Such an input has no identity, so no checkpoint.
+    pub fn from_reader(
+        name: &str,
+        reader: Box<dyn std::io::Read + Send>,
+        forced: Option<Format>,
+    ) -> Result<Input, InputError> {
+        let source = Source::from_reader(name, reader)?;
+        let (format, container) = detect::detect(&source.prefix, forced, &source.name)?;
+        Ok(Input {
+            source,
+            format,
+            container,
+        })
+    }
+
     pub fn format(&self) -> Format {
         self.format
     }

@@ -86,27 +86,37 @@ pub struct Source {
 impl Source {
     /// Opens `path`, or stdin for `-`.
     pub fn open(path: &Path) -> Result<Source, InputError> {
-        let (name, identity, mut rest): (String, _, Box<dyn Read + Send>) = if path.as_os_str()
-            == "-"
-        {
-            ("stdin".to_owned(), None, Box::new(io::stdin()))
-        } else {
-            let name = path.display().to_string();
-            let file = File::open(path).map_err(|e| {
-                InputError::new(
-                    format!("cannot open {name}: {e}"),
-                    "check the path (use - to read stdin)",
-                )
-            })?;
-            if file.metadata().is_ok_and(|m| m.is_dir()) {
-                return Err(InputError::new(
-                    format!("{name} is a directory"),
-                    "give the runs file itself",
-                ));
-            }
-            let identity = FileIdentity::of(path, &file).map_err(|e| InputError::io(&name, &e))?;
-            (name, Some(identity), Box::new(file))
-        };
+        if path.as_os_str() == "-" {
+            return Source::start("stdin".to_owned(), None, Box::new(io::stdin()));
+        }
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| {
+            InputError::new(
+                format!("cannot open {name}: {e}"),
+                "check the path (use - to read stdin)",
+            )
+        })?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(InputError::new(
+                format!("{name} is a directory"),
+                "give the runs file itself",
+            ));
+        }
+        let identity = FileIdentity::of(path, &file).map_err(|e| InputError::io(&name, &e))?;
+        Source::start(name, Some(identity), Box::new(file))
+    }
+
+    /// Any reader (a pipe, a test's bytes), named `name` in messages; it has no identity.
+    pub fn from_reader(name: &str, reader: Box<dyn Read + Send>) -> Result<Source, InputError> {
+        Source::start(name.to_owned(), None, reader)
+    }
+
+    /// Reads the first bytes (for detection), without a UTF-8 byte order mark.
+    fn start(
+        name: String,
+        identity: Option<FileIdentity>,
+        mut rest: Box<dyn Read + Send>,
+    ) -> Result<Source, InputError> {
         let mut prefix = Vec::with_capacity(PREFIX_BYTES);
         (&mut rest)
             .take(PREFIX_BYTES as u64)

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod action;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -224,6 +226,51 @@ impl Server {
         path
     }
 
+    /// Every run the server received, oldest request first, exactly as sent (from the
+    /// stored request bodies), so tests check the fields mwctl sent, not what was stored.
+    pub fn sent_runs(&self) -> Vec<Value> {
+        let mut events = self.events();
+        events.reverse();
+        events
+            .iter()
+            .flat_map(|e| {
+                let detail = self.get(&format!("/api/events/{}", e.id));
+                let body: Value = serde_json::from_str(detail["body"].as_str().expect("body kept"))
+                    .expect("body is JSON");
+                body["workflow_runs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// `script` run by bash as a CI runs a step (`bash --noprofile --norc -eo pipefail`), in
+    /// `dir`, with mwctl on PATH, this server's URL and admin key, and `env` on top of a clean
+    /// environment.
+    pub fn shell(
+        &self,
+        dir: &Path,
+        script: &str,
+        env: &[(String, String)],
+    ) -> std::process::Output {
+        let mut cmd = Command::new("bash");
+        cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+            .env_clear()
+            .env("PATH", path_with_mwctl())
+            .env("HOME", self.dir.path())
+            .env("MW_CONFIG", self.dir.path().join("mwctl-config.toml"))
+            .env("TMPDIR", self.dir.path())
+            .env("MW_URL", &self.url)
+            .env("MW_API_KEY", &self.admin_key)
+            .current_dir(dir)
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("bash runs")
+    }
+
     /// Waits until no event is WAITING or RUNNING.
     pub fn wait_processed(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -286,6 +333,46 @@ pub fn checkpoints(home: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// PATH with the mwctl under test first, as a CI image with mwctl installed would have it.
+pub fn path_with_mwctl() -> std::ffi::OsString {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_mwctl"))
+        .parent()
+        .expect("mwctl is in a directory")
+        .to_owned();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&rest)))
+        .expect("PATH joins")
+}
+
+/// A git repository in `dir` with one commit by `author`, on `branch`, with `origin`.
+pub fn git_repo(dir: &Path, author: &str, branch: &str, origin: &str) {
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", branch]);
+    git(&["remote", "add", "origin", origin]);
+    git(&[
+        "-c",
+        &format!("user.name={author}"),
+        "-c",
+        "user.email=dev@example.com",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "first",
+    ]);
 }
 
 /// A valid run for `repo`, with `id` as its unique id.

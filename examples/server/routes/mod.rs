@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area, each exposing `router()`.
 
+pub mod admin_page;
 pub mod events;
 pub mod ingest;
 pub mod keys;

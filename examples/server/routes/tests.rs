@@ -206,6 +206,7 @@ async fn events_are_listed_shown_and_pruned() {
         Config {
             max_body: 1 << 20,
             require_signature: false,
+            ..Config::default()
         },
         false,
     )

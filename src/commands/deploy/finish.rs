@@ -1,20 +1,18 @@
-//! `mwctl deploy finish --status …`: the final status and duration of the run `start` began.
+//! `mwctl deploy finish`: the final status and duration of the run `start` began.
 
-use super::fields::Fields;
-use super::{Ctx, ExitStatus, deliver, draft, now, state};
-use crate::ci;
-use crate::cli::FinishArgs;
-use crate::protocol::validate::parse_timestamp;
+use super::deliver::deliver;
+use super::state;
+use super::{Ctx, Deadline, ExitStatus, Problem, draft, now, time_field};
+use crate::ci::{self, CiFacts, Field};
+use crate::cli::{FinalStatus, FinishArgs, parse_final_status};
+use crate::protocol::RunStatus;
 
 pub async fn run(args: FinishArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    let deadline = Deadline::new(args.delivery.timeout);
     let facts = ci::detect();
-    // Find start's state under the workflow name finish resolves to (flags, else CI).
-    let workflow = Fields::resolve(&args.fields, &Fields::default(), &facts)
-        .workflow
-        .map(|w| w.value)
-        .unwrap_or_default();
-    let path = state::path(args.delivery.state_file.as_deref(), &facts, &workflow);
-    let saved = match state::load(&path) {
+    let path = state::path(args.delivery.state_file.as_deref(), &facts);
+    let ci_workflow = facts.workflow.as_ref().map(|w| w.value.as_str());
+    let saved = match state::find(&path, args.fields.workflow.as_deref(), ci_workflow) {
         Ok(saved) => saved,
         Err(e) => {
             ctx.printer.warn(format!("{e:#}"));
@@ -27,36 +25,68 @@ pub async fn run(args: FinishArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             path.display()
         ));
     }
-    let fallback = saved
+    let saved_fields = saved
         .as_ref()
         .map(|s| s.as_fields(&path))
         .unwrap_or_default();
 
-    let started_at = saved.as_ref().map(|s| s.started_at).or_else(|| {
-        facts
+    let started_at = match &saved {
+        Some(s) => Some((s.started_at, "deploy start's state".to_owned())),
+        None => facts
             .started_at
             .as_ref()
-            .and_then(|f| parse_timestamp(&f.value))
-    });
+            .and_then(|f| ci::parse_started_at(f).map(|t| (t, f.source.clone()))),
+    };
     let finished_at = now();
-    // Without a known start, leave the duration out: the server infers it from the stored
-    // PENDING run when there is one.
-    let duration = args
-        .duration
-        .map(|d| d as i64)
-        .or_else(|| started_at.map(|s| (finished_at - s).num_seconds().max(0)));
+    // Without a known start, leave the duration out: the server works it out from the
+    // PENDING run start sent, when there is one.
+    let duration = match (args.duration, &started_at) {
+        (Some(secs), _) => Some(Field::new(secs.to_string(), "--duration")),
+        (None, Some((start, source))) => Some(Field::new(
+            (finished_at - *start).num_seconds().max(0).to_string(),
+            format!("now - start ({source})"),
+        )),
+        (None, None) => None,
+    };
+    let conducted_at = match started_at {
+        Some((start, source)) => time_field(start, source),
+        None => time_field(finished_at, "now (the start is unknown)"),
+    };
     let draft = draft(
         "deploy finish",
         &args.fields,
-        &fallback,
+        &saved_fields,
         &facts,
-        args.status.into(),
-        started_at.unwrap_or(finished_at),
+        status(args.status, &facts),
+        conducted_at,
         duration,
     );
-    let (status, accepted) = deliver(ctx, draft, &args.delivery).await;
-    if accepted && saved.is_some() {
-        state::remove(&path);
+    let delivered = deliver(ctx, draft, &args.delivery, deadline).await;
+    if delivered.accepted
+        && let Some(saved) = &saved
+        && let Err(e) = state::remove(&path, saved)
+    {
+        ctx.printer.verbose(format!("{e:#}"));
     }
-    Ok(status)
+    Ok(delivered.status)
+}
+
+/// `--status`, else the job's status where the CI tells it.
+fn status(flag: Option<FinalStatus>, facts: &CiFacts) -> Result<Field, Problem> {
+    if let Some(status) = flag {
+        return Ok(Field::new(
+            RunStatus::from(status).as_str(),
+            "--status / MW_STATUS",
+        ));
+    }
+    let Some(ci) = &facts.status else {
+        return Err(Problem::new(
+            "no final status",
+            "pass --status success, failure or cancelled (e.g. --status ${{ job.status }} on \
+             GitHub Actions)",
+        ));
+    };
+    parse_final_status(&ci.value)
+        .map(|s| Field::new(RunStatus::from(s).as_str(), ci.source.clone()))
+        .map_err(|e| Problem::new(format!("{e} (from {})", ci.source), "pass --status"))
 }

@@ -1,21 +1,25 @@
 //! `mwctl deploy record`: a deployment that already happened, in one request.
 
+use super::deliver::deliver;
 use super::fields::Fields;
-use super::{Ctx, ExitStatus, deliver, draft};
+use super::{Ctx, Deadline, ExitStatus, draft, time_field};
 use crate::ci::{self, Field};
 use crate::cli::RecordArgs;
 use crate::client::content_webhook_id;
 
 pub async fn run(args: RecordArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    let deadline = Deadline::new(args.delivery.timeout);
     let facts = ci::detect();
     let duration = match (args.duration, args.finished_at) {
-        (Some(d), _) => Some(d as i64),
+        (Some(d), _) => Some(Field::new(d.to_string(), "--duration")),
         (None, Some(end)) => {
             let secs = (end - args.started_at).num_seconds();
             if secs < 0 {
-                anyhow::bail!("--finished-at is before --started-at");
+                anyhow::bail!(
+                    "--finished-at is before --started-at; swap them or pass --duration SECONDS"
+                );
             }
-            Some(secs)
+            Some(Field::new(secs.to_string(), "--finished-at - --started-at"))
         }
         (None, None) => None,
     };
@@ -26,7 +30,7 @@ pub async fn run(args: RecordArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         .workflow
         .clone()
         .unwrap_or_else(|| "deploy".to_owned());
-    let fallback = Fields {
+    let derived = Fields {
         run_id: facts.run_id.is_none().then(|| {
             let id = content_webhook_id(&[
                 workflow.as_bytes(),
@@ -43,12 +47,11 @@ pub async fn run(args: RecordArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let draft = draft(
         "deploy record",
         &args.fields,
-        &fallback,
+        &derived,
         &facts,
-        args.status,
-        args.started_at,
+        Ok(Field::new(args.status.as_str(), "--status")),
+        time_field(args.started_at, "--started-at"),
         duration,
     );
-    let (status, _) = deliver(ctx, draft, &args.delivery).await;
-    Ok(status)
+    Ok(deliver(ctx, draft, &args.delivery, deadline).await.status)
 }

@@ -1,4 +1,5 @@
-//! The state `deploy start` leaves for `deploy finish` in the same job.
+//! The state `deploy start` leaves for `deploy finish` in the same job: one small JSON file
+//! per CI job (parallel jobs never share one), listing the deployments started in it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use sha2::{Digest, Sha256};
 use super::fields::Fields;
 use crate::ci::{CiFacts, Field};
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One started deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeployState {
     pub workflow_name: String,
     pub unique_id: String,
@@ -23,10 +25,30 @@ pub struct DeployState {
     pub actor: Option<String>,
 }
 
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StateFile {
+    deployments: Vec<DeployState>,
+}
+
 impl DeployState {
-    /// The state as fallback fields for `finish` (flags still win).
+    /// What `start` resolved, to save.
+    pub fn new(fields: &Fields, started_at: DateTime<FixedOffset>) -> Option<DeployState> {
+        let value = |f: &Option<Field>| f.as_ref().map(|f| f.value.clone());
+        Some(DeployState {
+            workflow_name: value(&fields.workflow)?,
+            unique_id: value(&fields.run_id)?,
+            started_at,
+            repo_url: value(&fields.repo_url),
+            branch: value(&fields.branch),
+            commit: value(&fields.commit),
+            run_url: value(&fields.run_url),
+            actor: value(&fields.actor),
+        })
+    }
+
+    /// The state as fields for `finish` (flags still win).
     pub fn as_fields(&self, path: &Path) -> Fields {
-        let src = format!("state of deploy start ({})", path.display());
+        let src = format!("deploy start's state ({})", path.display());
         let field = |v: &Option<String>| v.as_ref().map(|v| Field::new(v, &src));
         Fields {
             repo_url: field(&self.repo_url),
@@ -40,100 +62,174 @@ impl DeployState {
     }
 }
 
-/// Where the state of this job's deployment of `workflow` lives: `--state-file`, else a file in
-/// the job's temp dir named by a hash of the CI job and the workflow, so parallel jobs (and two
-/// workflows in one job) never share one.
-pub fn path(explicit: Option<&Path>, facts: &CiFacts, workflow: &str) -> PathBuf {
+/// Where this job's state lives: `--state-file`, else a file in the job's temp dir named by
+/// a hash of the CI job, so parallel jobs on one machine never share one.
+pub fn path(explicit: Option<&Path>, facts: &CiFacts) -> PathBuf {
     if let Some(path) = explicit {
         return path.to_owned();
     }
     let job = match &facts.job_key {
         Some(key) => format!("{}:{key}", facts.provider.as_deref().unwrap_or("ci")),
+        // Outside CI, one state per working directory.
         None => format!(
             "local:{}",
             std::env::current_dir().unwrap_or_default().display()
         ),
     };
-    let digest = Sha256::new()
-        .chain_update(job.as_bytes())
-        .chain_update([0])
-        .chain_update(workflow.as_bytes())
-        .finalize();
+    let digest = Sha256::digest(job.as_bytes());
     let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     facts
         .temp_dir
         .clone()
         .unwrap_or_else(std::env::temp_dir)
-        .join(format!("mwctl-deploy-{name}.json"))
+        .join(format!(".mwctl-deploy-{name}.json"))
 }
 
-pub fn load(path: &Path) -> anyhow::Result<Option<DeployState>> {
+fn load_file(path: &Path) -> anyhow::Result<StateFile> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .with_context(|| format!("{} is not a deploy state file; delete it", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is not mwctl's deploy state; delete it (deploy start writes a new one)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StateFile::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 
-/// Written atomically so a concurrent `finish` never reads half a file.
+/// The deployment `finish` continues: the one of `workflow` when the user named one;
+/// otherwise the one whose workflow the CI names, else the latest started.
+pub fn find(
+    path: &Path,
+    workflow: Option<&str>,
+    ci_workflow: Option<&str>,
+) -> anyhow::Result<Option<DeployState>> {
+    let file = load_file(path)?;
+    let by_name = |name: &str| {
+        file.deployments
+            .iter()
+            .rev()
+            .find(|d| d.workflow_name == name)
+            .cloned()
+    };
+    Ok(match workflow {
+        Some(name) => by_name(name),
+        None => ci_workflow
+            .and_then(by_name)
+            .or_else(|| file.deployments.last().cloned()),
+    })
+}
+
+/// Records a started deployment, replacing an earlier start of the same workflow.
 pub fn save(path: &Path, state: &DeployState) -> anyhow::Result<()> {
+    // A damaged file is replaced: start must leave something finish can use.
+    let mut file = load_file(path).unwrap_or_default();
+    file.deployments
+        .retain(|d| d.workflow_name != state.workflow_name);
+    file.deployments.push(state.clone());
+    write(path, &file)
+}
+
+/// Forgets a finished deployment; the file goes with the last one.
+pub fn remove(path: &Path, state: &DeployState) -> anyhow::Result<()> {
+    let mut file = load_file(path)?;
+    file.deployments.retain(|d| d != state);
+    if file.deployments.is_empty() {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    } else {
+        write(path, &file)
+    }
+}
+
+/// Written atomically so a concurrent `finish` never reads half a file.
+fn write(path: &Path, file: &StateFile) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(state)?)?;
+        f.write_all(&serde_json::to_vec(file)?)?;
         std::fs::rename(&tmp, path)
     };
-    write().with_context(|| format!("cannot write {}", path.display()))
-}
-
-pub fn remove(path: &Path) {
-    let _ = std::fs::remove_file(path);
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn jobs_and_workflows_get_their_own_file() {
-        let mut a = CiFacts {
-            provider: Some("gitlab".into()),
-            job_key: Some("1".into()),
-            ..CiFacts::default()
-        };
-        let first = path(None, &a, "deploy");
-        assert_eq!(first, path(None, &a, "deploy"));
-        assert_ne!(first, path(None, &a, "migrate"));
-        a.job_key = Some("2".into());
-        assert_ne!(first, path(None, &a, "deploy"));
-        let explicit = PathBuf::from("/x/state.json");
-        assert_eq!(path(Some(&explicit), &a, "deploy"), explicit);
-    }
-
-    #[test]
-    fn round_trip() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("s.json");
-        assert!(load(&file).expect("absent is fine").is_none());
-        let state = DeployState {
-            workflow_name: "deploy".into(),
-            unique_id: "42-1".into(),
+    fn state(workflow: &str, id: &str) -> DeployState {
+        DeployState {
+            workflow_name: workflow.into(),
+            unique_id: id.into(),
             started_at: DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").expect("valid"),
             repo_url: Some("https://github.com/a/b".into()),
             branch: Some("main".into()),
             commit: None,
             run_url: None,
             actor: None,
+        }
+    }
+
+    #[test]
+    fn each_job_gets_its_own_file() {
+        let mut a = CiFacts {
+            provider: Some("gitlab".into()),
+            job_key: Some("1".into()),
+            ..CiFacts::default()
         };
-        save(&file, &state).expect("saves");
-        let loaded = load(&file).expect("reads").expect("present");
-        assert_eq!(loaded.unique_id, "42-1");
+        let first = path(None, &a);
+        assert_eq!(first, path(None, &a));
+        a.job_key = Some("2".into());
+        assert_ne!(first, path(None, &a));
+        a.temp_dir = Some(PathBuf::from("/runner/tmp"));
+        assert!(path(None, &a).starts_with("/runner/tmp"));
+        let explicit = PathBuf::from("/x/state.json");
+        assert_eq!(path(Some(&explicit), &a), explicit);
+    }
+
+    #[test]
+    fn finish_finds_the_right_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.json");
+        assert_eq!(find(&file, None, None).expect("absent is fine"), None);
+
+        save(&file, &state("api", "1")).expect("saves");
+        save(&file, &state("web", "2")).expect("saves");
+        save(&file, &state("api", "3")).expect("a new start replaces the old");
+
+        let found = |w: Option<&str>, ci: Option<&str>| {
+            find(&file, w, ci).expect("reads").map(|s| s.unique_id)
+        };
+        assert_eq!(found(Some("web"), None).as_deref(), Some("2"));
+        assert_eq!(found(Some("db"), None), None, "a named workflow must match");
+        assert_eq!(found(None, Some("web")).as_deref(), Some("2"));
+        assert_eq!(found(None, None).as_deref(), Some("3"), "else the latest");
+
+        remove(&file, &state("api", "3")).expect("removes");
+        assert_eq!(found(None, None).as_deref(), Some("2"));
+        remove(&file, &state("web", "2")).expect("removes");
+        assert!(!file.exists(), "the last one takes the file with it");
+    }
+
+    #[test]
+    fn damage_is_reported_then_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.json");
         std::fs::write(&file, "garbage").expect("writes");
-        assert!(load(&file).is_err());
+        let err = find(&file, None, None).expect_err("damaged");
+        assert!(format!("{err:#}").contains("delete it"), "{err:#}");
+        save(&file, &state("api", "1")).expect("start overwrites");
+        assert!(find(&file, None, None).expect("reads").is_some());
     }
 }

@@ -172,6 +172,7 @@ async fn signatures_are_verified() {
         Config {
             max_body: 1 << 20,
             require_signature: true,
+            ..Config::default()
         },
         false,
     )
@@ -291,6 +292,7 @@ async fn bodies_are_limited_and_must_be_json() {
         Config {
             max_body: 4096,
             require_signature: false,
+            ..Config::default()
         },
         false,
     )

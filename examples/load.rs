@@ -1,0 +1,361 @@
+//! Load benchmark: N concurrent deployment pipelines, each sending `deploy start` (a PENDING
+//! run) then `deploy finish` (the final status), signed as mwctl signs them, for a fixed time.
+//! Prints requests per second and the time to the 200 answer (p50, p90, p99, max), then how long
+//! the worker took to process the backlog.
+//!
+//! ```sh
+//! cargo run --release --example load -- --pairs 8 --seconds 20
+//! ```
+//!
+//! By default it builds and starts the release example server itself (SQLite in a temporary
+//! directory, on a free loopback port); `--url` and `--admin-key` point it at a running one
+//! instead. Each pipeline keeps one HTTP connection alive, so the figures are the server's,
+//! not process start-up's.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use mwctl::protocol::signing::{
+    HEADER_API_KEY, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, key_digest, sign,
+};
+use serde_json::{Value, json};
+
+const REPO: &str = "https://github.com/acme/load";
+
+/// Load benchmark of the example server's ingest.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Concurrent pipelines, each sending start, finish, start, finish...
+    #[arg(long, default_value_t = 8)]
+    pairs: usize,
+
+    /// How long to send, in seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+
+    /// A running server to load instead of starting one (needs --admin-key).
+    #[arg(long, requires = "admin_key")]
+    url: Option<String>,
+
+    /// An admin key of the server given with --url.
+    #[arg(long, env = "MW_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Time to the 200 answer of each request, in microseconds.
+    latencies: Vec<u64>,
+    accepted: u64,
+    rejected: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (server, url, admin_key) = match (&args.url, &args.admin_key) {
+        (Some(url), Some(key)) => (None, url.trim_end_matches('/').to_owned(), key.clone()),
+        _ => {
+            let started = StartedServer::start()?;
+            let (url, key) = (started.url.clone(), started.admin_key.clone());
+            (Some(started), url, key)
+        }
+    };
+    let result = runtime.block_on(load(&args, &url, &admin_key));
+    drop(server);
+    result
+}
+
+async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    // A linked repo and a deployments key, as a team would set up.
+    let linked = http
+        .post(format!("{url}/api/repos"))
+        .header(HEADER_API_KEY, admin_key)
+        .json(&json!({ "url": REPO }))
+        .send()
+        .await?;
+    if !linked.status().is_success() {
+        bail!("cannot link {REPO}: HTTP {}", linked.status());
+    }
+    let created: Value = http
+        .post(format!("{url}/api/keys"))
+        .header(HEADER_API_KEY, admin_key)
+        .json(&json!({ "name": "load-bench", "scopes": ["deployments"] }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let key = created["key"]
+        .as_str()
+        .context("the server did not return a key")?
+        .to_owned();
+
+    let load = uptime_load();
+    println!(
+        "load: {} pipelines (deploy start + finish) for {} s against {url}{}",
+        args.pairs,
+        args.seconds,
+        load.map(|l| format!("; machine load before: {l}"))
+            .unwrap_or_default()
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let key = Arc::new(key);
+    let tasks: Vec<_> = (0..args.pairs)
+        .map(|n| {
+            let (url, key) = (url.to_owned(), Arc::clone(&key));
+            tokio::spawn(async move { pipeline(n, &url, &key, deadline).await })
+        })
+        .collect();
+    let mut tally = Tally::default();
+    for task in tasks {
+        let t = task.await?;
+        tally.latencies.extend(t.latencies);
+        tally.accepted += t.accepted;
+        tally.rejected += t.rejected;
+        tally.errors += t.errors;
+        tally.first_error = tally.first_error.or(t.first_error);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let requests = tally.latencies.len() as u64 + tally.errors;
+    tally.latencies.sort_unstable();
+    let pct = |p: usize| -> f64 {
+        let v = &tally.latencies;
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v[(v.len() * p / 100).min(v.len() - 1)] as f64 / 1000.0
+    };
+    println!(
+        "requests: {requests} in {elapsed:.1} s = {:.0} requests/s ({:.0} deployments/s); {} accepted, {} rejected, {} failed",
+        requests as f64 / elapsed,
+        requests as f64 / elapsed / 2.0,
+        tally.accepted,
+        tally.rejected,
+        tally.errors,
+    );
+    println!(
+        "time to 200: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(50),
+        pct(90),
+        pct(99),
+        pct(100),
+    );
+    if let Some(e) = tally.first_error {
+        println!("first problem: {e}");
+    }
+
+    // The worker processes asynchronously: how far behind was it?
+    let drained = Instant::now();
+    loop {
+        let waiting: Vec<Value> = http
+            .get(format!("{url}/api/events?status=waiting&limit=1"))
+            .header(HEADER_API_KEY, admin_key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let running: Vec<Value> = http
+            .get(format!("{url}/api/events?status=running&limit=1"))
+            .header(HEADER_API_KEY, admin_key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if waiting.is_empty() && running.is_empty() {
+            break;
+        }
+        if drained.elapsed() > Duration::from_secs(120) {
+            println!("processing: still busy 120 s after the load");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "processing: every event processed {:.2} s after the last answer",
+        drained.elapsed().as_secs_f64()
+    );
+    if tally.errors > 0 || tally.rejected > 0 {
+        bail!(
+            "{} requests failed, {} were rejected",
+            tally.errors,
+            tally.rejected
+        );
+    }
+    Ok(())
+}
+
+/// One pipeline: start and finish deployments until the deadline, on one connection.
+async fn pipeline(n: usize, url: &str, key: &str, deadline: Instant) -> Tally {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
+    let secret = key_digest(key);
+    let endpoint = format!("{url}/public/webhook/workflow");
+    let mut tally = Tally::default();
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        let run_id = format!("load-{n}-{i}");
+        let started_at = chrono::Utc::now();
+        for finish in [false, true] {
+            let mut run = json!({
+                "workflow_name": "production",
+                "repo_urls": [REPO],
+                "event_actor": "load",
+                "head_branch": "main",
+                "workflow_run_unique_id": run_id,
+                "status": if finish { "SUCCESS" } else { "PENDING" },
+                "workflow_run_conducted_at": started_at.to_rfc3339(),
+                "commit_sha": "4f1c2d3e",
+            });
+            if finish {
+                run["duration"] = json!(1);
+            }
+            let body = json!({ "workflow_runs": [run] }).to_string();
+            let webhook_id = format!("msg_load_{n}_{i}_{finish}");
+            let timestamp = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let signature = sign(&secret, &webhook_id, timestamp, body.as_bytes());
+            let sent = Instant::now();
+            let answer = http
+                .post(&endpoint)
+                .header(HEADER_API_KEY, key)
+                .header("content-type", "application/json")
+                .header(HEADER_ID, &webhook_id)
+                .header(HEADER_TIMESTAMP, timestamp.to_string())
+                .header(HEADER_SIGNATURE, signature)
+                .body(body)
+                .send()
+                .await;
+            let answer = match answer {
+                Ok(response) if response.status().is_success() => response.bytes().await,
+                Ok(response) => {
+                    tally.errors += 1;
+                    tally
+                        .first_error
+                        .get_or_insert(format!("HTTP {}", response.status()));
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(bytes) => {
+                    tally.latencies.push(sent.elapsed().as_micros() as u64);
+                    let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    if answer["status"] == "accepted" {
+                        tally.accepted += 1;
+                    } else {
+                        tally.rejected += 1;
+                        tally.first_error.get_or_insert(answer.to_string());
+                    }
+                }
+                Err(e) => {
+                    tally.errors += 1;
+                    tally.first_error.get_or_insert(e.to_string());
+                }
+            }
+        }
+        i += 1;
+    }
+    tally
+}
+
+/// The 1-minute load average, to print beside the figures.
+fn uptime_load() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// The release example server on a free port with a temporary data dir; killed on drop.
+struct StartedServer {
+    child: Child,
+    url: String,
+    admin_key: String,
+    _dir: tempfile::TempDir,
+}
+
+impl StartedServer {
+    fn start() -> anyhow::Result<StartedServer> {
+        let bin = build_server()?;
+        let dir = tempfile::tempdir()?;
+        let mut child = Command::new(&bin)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let url = loop {
+            let Some(line) = lines.next() else {
+                bail!("the server exited before listening");
+            };
+            if let Some(url) = line?.strip_prefix("listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let admin_key = std::fs::read_to_string(dir.path().join("admin.key"))?
+            .trim()
+            .to_owned();
+        Ok(StartedServer {
+            child,
+            url,
+            admin_key,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for StartedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cargo build --release --example server`; the executable's path.
+fn build_server() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("building the release example server...");
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--example",
+            "server",
+            "--message-format=json",
+            "--quiet",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        bail!("building the example server failed");
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "server")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .context("cargo did not report the server executable")
+}

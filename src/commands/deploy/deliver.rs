@@ -1,0 +1,213 @@
+//! Sending a draft within the command's deadline, and turning every outcome into an exit
+//! status that never fails the pipeline unless `--strict`.
+
+use std::cell::RefCell;
+
+use super::report::{self, Outcome};
+use super::{Ctx, Deadline, Draft, ExitStatus, Problem};
+use crate::cli::DeliveryArgs;
+use crate::client::{RetryPolicy, new_webhook_id};
+use crate::protocol::{Receipt, Run};
+use crate::report::ci::CiReporter;
+
+/// Whether the server accepted the run (so `finish` may forget its state), and the exit
+/// status.
+pub(super) struct Delivered {
+    pub status: ExitStatus,
+    pub accepted: bool,
+}
+
+/// Validates, sends (unless `--dry-run`) and reports the draft.
+pub(super) async fn deliver(
+    ctx: &Ctx,
+    draft: Draft,
+    delivery: &DeliveryArgs,
+    deadline: Deadline,
+) -> Delivered {
+    let reporter = CiReporter::detect();
+    let built = draft.build();
+    // With -o json, a run that cannot be built gets only the problem's report: one JSON
+    // document on stdout, which names every field's source too.
+    if delivery.dry_run && (built.is_ok() || !ctx.printer.json) {
+        report::explain(ctx, &draft, built.as_ref().ok(), deadline);
+    }
+    let run = match built {
+        Ok(run) => run,
+        Err(problem) => return failed(ctx, &reporter, &draft, None, problem, delivery, deadline),
+    };
+    if delivery.dry_run {
+        return Delivered {
+            status: ExitStatus::Success,
+            accepted: false,
+        };
+    }
+    report::show_fields(ctx, &reporter, &draft, &run);
+    // Later steps can refer to the run whether or not it gets through.
+    reporter.set_output("run_id", &run.workflow_run_unique_id);
+
+    let budget = deadline.remaining();
+    // What went wrong before the deadline cut the retries short, to say why in the end.
+    let last_error = RefCell::new(None);
+    let answer = tokio::time::timeout(budget, send(ctx, &run, budget, &last_error)).await;
+    let receipt = match answer {
+        Err(_) => {
+            let mut error = format!(
+                "no answer within {} (--timeout)",
+                humantime::format_duration(deadline.budget)
+            );
+            if let Some(last) = last_error.take() {
+                error.push_str(&format!("; last attempt: {last}"));
+            }
+            let problem = Problem::new(
+                error,
+                "the server may be down or overloaded; check `mwctl config show` and the \
+                 server, or raise --timeout",
+            );
+            return failed(
+                ctx,
+                &reporter,
+                &draft,
+                Some(&run),
+                problem,
+                delivery,
+                deadline,
+            );
+        }
+        Ok(Err(problem)) => {
+            return failed(
+                ctx,
+                &reporter,
+                &draft,
+                Some(&run),
+                problem,
+                delivery,
+                deadline,
+            );
+        }
+        Ok(Ok(receipt)) => receipt,
+    };
+    if let Some(id) = receipt.event_id() {
+        reporter.set_output("event_id", id);
+    }
+    match receipt {
+        Receipt::Accepted {
+            event_id,
+            duplicate,
+            ..
+        } => {
+            report::accepted(
+                ctx,
+                &reporter,
+                &draft,
+                &run,
+                Outcome {
+                    event_id,
+                    duplicate,
+                    deadline,
+                },
+            );
+            Delivered {
+                status: ExitStatus::Success,
+                accepted: true,
+            }
+        }
+        Receipt::Rejected {
+            error,
+            resolution,
+            errors,
+            exception_type,
+            ..
+        } => {
+            let mut error = format!(
+                "the server rejected the run{}: {error}",
+                exception_type
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default()
+            );
+            if !errors.is_empty() {
+                let detail: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                error.push_str(&format!(" [{}]", detail.join("; ")));
+            }
+            let problem = Problem {
+                outcome: "rejected",
+                error,
+                resolution,
+            };
+            failed(
+                ctx,
+                &reporter,
+                &draft,
+                Some(&run),
+                problem,
+                delivery,
+                deadline,
+            )
+        }
+    }
+}
+
+/// One signed request, with quick retries while the deadline allows.
+async fn send(
+    ctx: &Ctx,
+    run: &Run,
+    budget: std::time::Duration,
+    last_error: &RefCell<Option<String>>,
+) -> Result<Receipt, Problem> {
+    let client = ctx.client(budget).map_err(|e| Problem {
+        outcome: "failed",
+        error: format!("{e:#}"),
+        resolution: None,
+    })?;
+    let body = serde_json::to_vec(&serde_json::json!({ "workflow_runs": [run] }))
+        .map_err(|e| Problem::new(e.to_string(), "report this as a bug"))?;
+    let outcome = client
+        .send_runs(
+            &body,
+            &new_webhook_id(),
+            RetryPolicy::PIPELINE,
+            |e, wait| {
+                ctx.printer
+                    .verbose(format!("{e}; retrying in {:.1}s", wait.as_secs_f64()));
+                *last_error.borrow_mut() = Some(e.to_string());
+            },
+        )
+        .await
+        .map_err(|e| Problem {
+            outcome: "failed",
+            resolution: e.resolution(),
+            error: e.to_string(),
+        })?;
+    Ok(outcome.receipt)
+}
+
+/// Reports a problem loudly; exit 0 unless `--strict`.
+fn failed(
+    ctx: &Ctx,
+    reporter: &CiReporter,
+    draft: &Draft,
+    run: Option<&Run>,
+    problem: Problem,
+    delivery: &DeliveryArgs,
+    deadline: Deadline,
+) -> Delivered {
+    report::problem(
+        ctx,
+        reporter,
+        draft,
+        run,
+        problem,
+        delivery.strict,
+        deadline,
+    );
+    Delivered {
+        status: if delivery.strict {
+            ExitStatus::Failure
+        } else {
+            ExitStatus::Success
+        },
+        accepted: false,
+    }
+}

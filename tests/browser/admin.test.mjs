@@ -1,0 +1,290 @@
+// The admin page in a real headless Chromium (Debian's /usr/bin/chromium), driven by
+// playwright-core. tests/browser.rs starts the real server and runs this with:
+//   MW_URL          the server, e.g. http://127.0.0.1:41234
+//   MW_ADMIN_KEY    its admin key (typed into the sign-in form)
+//   MWCTL           the mwctl binary (used to send data with a key created on the page)
+//   MW_WORK         a scratch directory (mwctl's config and the runs file)
+//   MW_SCREENSHOTS  where to keep the screenshots
+//   MW_CHROMIUM     the browser [default: /usr/bin/chromium]
+// It prints one line per step and exits non-zero on the first failure.
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const env = (name, fallback) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`${name} is not set (tests/browser.rs sets it)`);
+  return value;
+};
+const URL_ = env("MW_URL");
+const ADMIN_KEY = env("MW_ADMIN_KEY");
+const MWCTL = env("MWCTL");
+const WORK = env("MW_WORK");
+const SHOTS = env("MW_SCREENSHOTS");
+const CHROMIUM = env("MW_CHROMIUM", "/usr/bin/chromium");
+
+const REPO = "https://github.com/acme/shop";
+const XSS = "<img src=x onerror=alert(1)>";
+const XSS_STATUS = "<script>alert(2)</script>";
+
+let step = 0;
+const log = (message) => console.log(`[${++step}] ${message}`);
+
+mkdirSync(SHOTS, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  // Chromium runs as root in CI and must not reach the network (this machine has none).
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: URL_ });
+const page = await context.newPage();
+
+// Anything that would mean injected script ran, or the page broke.
+const problems = [];
+page.on("dialog", async (dialog) => {
+  problems.push(`a ${dialog.type()} dialog opened: ${dialog.message()}`);
+  await dialog.dismiss();
+});
+page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+page.on("console", (message) => {
+  // Failed fetches are checked below, by URL and status.
+  if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+    problems.push(`console error: ${message.text()}`);
+  }
+});
+// The only failing answers expected: the sign-in with a wrong key.
+page.on("response", (response) => {
+  if (response.status() >= 400 && !(response.status() === 401 && response.url().endsWith("/api/keys"))) {
+    problems.push(`HTTP ${response.status()} for ${response.url()}`);
+  }
+});
+// Every URL the page asks for, to check that no key ever appears in one.
+const requested = [];
+page.on("request", (request) => requested.push(request.url()));
+
+const shot = async (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+const text = async (selector) => (await page.locator(selector).innerText()).trim();
+const tableText = async (selector) => page.locator(`${selector} tbody`).innerText();
+
+/** Runs mwctl with the given key; stdout. */
+function mwctl(key, args) {
+  return execFileSync(MWCTL, args, {
+    env: {
+      PATH: process.env.PATH,
+      HOME: WORK,
+      MW_CONFIG: join(WORK, "mwctl-config.toml"),
+      MW_URL: URL_,
+      MW_API_KEY: key,
+    },
+    cwd: WORK,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+try {
+  // ------------------------------------------------------------ the page and its headers
+  const response = await page.goto(URL_);
+  assert.equal(response.status(), 200);
+  const csp = response.headers()["content-security-policy"] || "";
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(response.headers()["x-content-type-options"], "nosniff");
+  log(`page served with CSP: ${csp}`);
+
+  // ------------------------------------------------------------ sign in
+  await page.fill("#admin-key", "mwk_not_a_key");
+  await page.click("#sign-in-form button[type=submit]");
+  await page.waitForSelector("#message.error:not([hidden])");
+  assert.match(await text("#message-text"), /invalid API key/);
+  assert.match(await text("#message-resolution"), /admin key/);
+  assert.ok(await page.isVisible("#sign-in"), "still signed out");
+  log("a wrong key is refused with the server's error and resolution");
+
+  await page.fill("#admin-key", ADMIN_KEY);
+  await page.click("#sign-in-form button[type=submit]");
+  await page.waitForSelector("#events:not([hidden])");
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("mwctl.adminKey")), ADMIN_KEY);
+  assert.equal(await page.inputValue("#admin-key"), "", "the form forgets the key");
+  log("signed in; the key is in sessionStorage only");
+
+  // ------------------------------------------------------------ repos: link
+  await page.click("button.tab[data-tab=repos]");
+  await page.fill("#repo-url", REPO);
+  await page.click("#repo-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#repos-table tbody").innerText.includes("github.com/acme/shop"));
+  log("linked a repository");
+
+  // ------------------------------------------------------------ keys: create, shown once, copy
+  await page.click("button.tab[data-tab=keys]");
+  await page.fill("#key-name", "browser-ci");
+  await page.selectOption("#key-expiry", "30");
+  await page.click("#key-form button[type=submit]");
+  await page.waitForSelector("#new-key:not([hidden])");
+  const ciKey = await page.inputValue("#new-key-value");
+  assert.match(ciKey, /^mwk_[A-Za-z0-9_-]{43}$/);
+  await page.click("#new-key-copy");
+  await page.waitForSelector("#new-key-copied:not([hidden])");
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), ciKey, "Copy puts the key on the clipboard");
+  await shot("key-created");
+  await page.click("#new-key-done");
+  assert.ok(!(await page.isVisible("#new-key")));
+  assert.ok(!(await page.content()).includes(ciKey), "the key is gone from the page once dismissed");
+  const keyRow = page.locator("#keys-table tbody tr", { hasText: "browser-ci" });
+  assert.ok((await keyRow.innerText()).includes(ciKey.slice(0, 12)), "listed by its prefix");
+  assert.ok((await keyRow.innerText()).includes("deployments"));
+  assert.ok((await keyRow.innerText()).includes("active"));
+  log("created a deployments key expiring in 30 days; shown once, copied, listed by prefix");
+
+  // A key named like an attack is listed as text.
+  await page.fill("#key-name", XSS);
+  await page.click("#key-form button[type=submit]");
+  await page.waitForSelector("#new-key:not([hidden])");
+  await page.click("#new-key-done");
+  const names = await page.locator("#keys-table td.name").allInnerTexts();
+  assert.ok(names.includes(XSS), `the hostile key name is shown as text: ${names}`);
+
+  // ------------------------------------------------------------ send data with the new key via mwctl
+  const runs = [0, 1].map((i) => ({
+    workflow_name: i === 0 ? XSS : "production",
+    repo_urls: [REPO],
+    event_actor: "dana",
+    head_branch: "main",
+    workflow_run_unique_id: `browser-${i}`,
+    status: "SUCCESS",
+    workflow_run_conducted_at: "2025-01-09T10:00:00Z",
+    duration: 60,
+  }));
+  const file = join(WORK, "runs.json");
+  writeFileSync(file, JSON.stringify(runs));
+  const summary = JSON.parse(mwctl(ciKey, ["send", file, "-o", "json"]));
+  const eventId = summary.event_ids[0];
+  assert.ok(eventId, `mwctl send reported an event: ${JSON.stringify(summary)}`);
+  log(`mwctl send with the new key: ${eventId}`);
+
+  // A rejected request, with an attack in what the error quotes.
+  const bad = { ...runs[1], workflow_run_unique_id: "browser-bad", status: XSS_STATUS };
+  const rejected = await (
+    await fetch(`${URL_}/public/webhook/workflow`, {
+      method: "POST",
+      headers: { "X-API-KEY": ciKey, "Content-Type": "application/json" },
+      body: JSON.stringify({ workflow_runs: [bad] }),
+    })
+  ).json();
+  assert.equal(rejected.status, "rejected");
+
+  // ------------------------------------------------------------ events: see, filter, detail
+  await page.click("button.tab[data-tab=events]");
+  const row = page.locator(`#events-table tbody tr[data-id="${eventId}"]`);
+  for (let i = 0; i < 100 && !(await row.count() && (await row.innerText()).includes("SUCCESS")); i++) {
+    await page.waitForTimeout(100);
+    await page.click("#events-refresh");
+  }
+  assert.ok((await row.innerText()).includes("SUCCESS"), await row.innerText());
+  assert.ok((await row.innerText()).includes("browser-ci"), "the key is shown by name");
+  assert.ok((await row.innerText()).includes("2 / 2 / 0 / 0"));
+  const all = await tableText("#events-table");
+  assert.ok(all.indexOf(rejected.event_id) < all.indexOf(eventId), "newest first");
+  log("the event is listed, processed, newest first");
+
+  await page.selectOption("#event-status", "REJECTED");
+  await page.waitForFunction(() => !document.querySelector("#events-table tbody").innerText.includes("SUCCESS"));
+  const onlyRejected = await tableText("#events-table");
+  assert.ok(onlyRejected.includes(rejected.event_id) && !onlyRejected.includes(eventId));
+  await page.locator(`#events-table tbody tr[data-id="${rejected.event_id}"] button.view`).click();
+  await page.waitForSelector("#event-detail:not([hidden])");
+  const problemsText = await text("#detail-errors");
+  assert.ok(problemsText.includes(XSS_STATUS), `the error quotes the status as text: ${problemsText}`);
+  assert.match(await text("#detail-fields"), /Resolution/);
+  assert.match(await text("#detail-fields"), /InvalidPayload/);
+  log("filtered by REJECTED; its error, problems and resolution show, the quoted script as text");
+
+  await page.selectOption("#event-status", "");
+  await page.waitForFunction((id) => document.querySelector("#events-table tbody").innerText.includes(id), eventId);
+  await row.locator("button.view").click();
+  await page.waitForFunction((id) => document.querySelector("#detail-id").textContent === id, eventId);
+  const written = await tableText("#detail-runs");
+  assert.ok(written.includes(XSS), `the workflow name is shown as text: ${written}`);
+  assert.ok((await text("#detail-body")).includes(XSS), "the stored request shows as text");
+  assert.equal(await page.locator("img").count(), 0, "no element was injected");
+  assert.equal(await page.locator("#event-detail script").count(), 0);
+  log("event detail: runs written and the stored request, the hostile workflow name inert");
+  await shot("admin");
+
+  // ------------------------------------------------------------ prune with confirmation
+  await page.click("#prune-start");
+  await page.waitForSelector("#prune-confirm:not([hidden])");
+  assert.match(await text("#prune-summary"), /deletes these 2 run\(s\)/);
+  const toDelete = await tableText("#prune-table");
+  assert.ok(toDelete.includes("browser-0") && toDelete.includes("browser-1"), toDelete);
+  assert.ok(toDelete.includes(XSS));
+  await shot("prune-confirm");
+  // Cancelling deletes nothing.
+  await page.click("#prune-no");
+  let stored = JSON.parse(mwctl(ADMIN_KEY, ["runs", "list", "-o", "json"]));
+  assert.equal(stored.length, 2, "cancel deletes nothing");
+  await page.click("#prune-start");
+  await page.waitForSelector("#prune-confirm:not([hidden])");
+  await page.click("#prune-yes");
+  await page.waitForFunction(() => document.querySelector("#detail-status").textContent === "PRUNED");
+  assert.match(await text("#message-text"), /deleted 2 run\(s\)/);
+  stored = JSON.parse(mwctl(ADMIN_KEY, ["runs", "list", "-o", "json"]));
+  assert.equal(stored.length, 0, "the event's runs are gone");
+  assert.ok(await page.isDisabled("#prune-start"), "a pruned event cannot be pruned again from the page");
+  log("pruned after a confirmation listing the runs; the runs are gone");
+
+  // ------------------------------------------------------------ revoke, unlink
+  await page.click("button.tab[data-tab=keys]");
+  const revoke = page.locator("#keys-table tbody tr", { hasText: "browser-ci" }).locator("button.revoke");
+  await revoke.click();
+  await revoke.click();
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll("#keys-table tbody tr")].some((tr) => tr.innerText.includes("browser-ci") && tr.innerText.includes("revoked")),
+  );
+  assert.throws(
+    () => mwctl(ciKey, ["deploy", "record", "--status", "success", "--started-at", "2025-01-01T00:00:00Z", "--repo", REPO, "--branch", "main", "--run-id", "browser-2", "--strict"]),
+    (error) => /Unauthorized|revoked/.test(String(error.stderr)),
+  );
+  log("revoked the key on the page; mwctl is refused on its next request");
+
+  await page.click("button.tab[data-tab=repos]");
+  const unlink = page.locator("#repos-table tbody tr", { hasText: "acme/shop" }).locator("button.unlink");
+  await unlink.click();
+  await unlink.click();
+  await page.waitForSelector("#repos-empty:not([hidden])");
+  log("unlinked the repository");
+
+  // ------------------------------------------------------------ sign out; no key in any URL
+  await page.click("#sign-out");
+  await page.waitForSelector("#sign-in:not([hidden])");
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("mwctl.adminKey")), null);
+  for (const url of requested) {
+    assert.ok(!url.includes(ADMIN_KEY) && !url.includes(ciKey), `a key in a URL: ${url}`);
+  }
+  assert.ok(!page.url().includes("mwk_"));
+  log(`signed out; none of the ${requested.length} requests had a key in its URL`);
+
+  assert.deepEqual(problems, [], "no dialog, page error or console error");
+  console.log(`PASS: admin page (screenshots in ${SHOTS})`);
+} catch (error) {
+  await shot("failure").catch(() => {});
+  console.error(`FAIL at step ${step + 1}: ${error.stack || error}`);
+  if (problems.length) console.error(`also: ${problems.join("; ")}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
