@@ -14,43 +14,37 @@
 //! Every request must be accepted. Prints medians, p90s and their ratio, the release binary's
 //! size and the machine's load, since the two share the CPU with whatever else runs.
 
-use std::path::{Path, PathBuf};
+#[path = "support/bench.rs"]
+mod support;
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::{Context, Result, bail, ensure};
 use mwctl::client::new_webhook_id;
 use mwctl::protocol::signing;
 use serde_json::Value;
 
-fn main() {
-    if let Err(e) = bench() {
-        eprintln!("bench_deploy: {e}");
-        std::process::exit(1);
-    }
-}
-
-type Result<T> = std::result::Result<T, String>;
-
-fn bench() -> Result<()> {
+fn main() -> Result<()> {
     let iterations = iterations()?;
-    let (mwctl, server_bin) = build()?;
-    let curl = which("curl").ok_or("curl is not on PATH; install it (apt-get install curl)")?;
-    let work = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-    let server = Server::start(&server_bin, work.path())?;
+    let support::Binaries { mwctl, server } = support::build_release()?;
+    let curl = which("curl").context("curl is not on PATH; install it (apt-get install curl)")?;
+    let work = tempfile::tempdir().context("temp dir")?;
+    let server = Server(support::spawn_server(&server, &work.path().join("data"))?);
     let admin = |args: &[&str]| -> Result<String> {
         let out = Command::new(&mwctl)
             .args(args)
-            .env("MW_URL", &server.url)
-            .env("MW_API_KEY", &server.admin_key)
+            .env("MW_URL", &server.0.url)
+            .env("MW_API_KEY", &server.0.admin_key)
             .env("MW_CONFIG", work.path().join("config.toml"))
             .output()
-            .map_err(|e| format!("mwctl: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mwctl {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+            .context("mwctl")?;
+        ensure!(
+            out.status.success(),
+            "mwctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
     admin(&["repos", "link", "https://github.com/acme/shop"])?;
@@ -65,7 +59,7 @@ fn bench() -> Result<()> {
     ])?;
 
     let runner_temp = work.path().join("runner-temp");
-    std::fs::create_dir_all(&runner_temp).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&runner_temp)?;
     let mwctl_cmd = |run: usize, extra: &[&str]| {
         let mut cmd = Command::new(&mwctl);
         // --strict: anything but an accepted run fails the bench.
@@ -75,7 +69,7 @@ fn bench() -> Result<()> {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", work.path())
             .env("MW_CONFIG", work.path().join("config.toml"))
-            .env("MW_URL", &server.url)
+            .env("MW_URL", &server.0.url)
             .env("MW_API_KEY", &key)
             .env("CI", "true")
             .env("GITHUB_ACTIONS", "true")
@@ -97,26 +91,22 @@ fn bench() -> Result<()> {
     let template = {
         let out = mwctl_cmd(0, &["--dry-run", "-o", "json"])
             .output()
-            .map_err(|e| format!("mwctl: {e}"))?;
+            .context("mwctl")?;
         let report: Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("mwctl --dry-run -o json printed no JSON: {e}"))?;
+            .context("mwctl --dry-run -o json printed no JSON")?;
         report["run"].clone()
     };
     let body_file = work.path().join("body.json");
     let answer_file = work.path().join("answer.json");
-    let url = format!("{}/public/webhook/workflow", server.url);
+    let url = format!("{}/public/webhook/workflow", server.0.url);
     let secret = signing::key_digest(&key);
     let curl_cmd = |run: usize| -> Result<Command> {
         let mut run_json = template.clone();
         run_json["workflow_run_unique_id"] = Value::from(format!("curl-{run}"));
-        let body = serde_json::to_vec(&serde_json::json!({ "workflow_runs": [run_json] }))
-            .map_err(|e| e.to_string())?;
-        std::fs::write(&body_file, &body).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(&serde_json::json!({ "workflow_runs": [run_json] }))?;
+        std::fs::write(&body_file, &body)?;
         let id = new_webhook_id();
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
-            .as_secs() as i64;
+        let ts = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
         let signature = signing::sign(&secret, &id, ts, &body);
         let mut cmd = Command::new(&curl);
         cmd.args(["-sSf", "-X", "POST", &url, "-o"])
@@ -135,11 +125,9 @@ fn bench() -> Result<()> {
     let time = |mut cmd: Command, what: &str| -> Result<Duration> {
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let started = Instant::now();
-        let status = cmd.status().map_err(|e| format!("{what}: {e}"))?;
+        let status = cmd.status().with_context(|| format!("cannot run {what}"))?;
         let elapsed = started.elapsed();
-        if !status.success() {
-            return Err(format!("{what} failed ({status})"));
-        }
+        ensure!(status.success(), "{what} failed ({status})");
         Ok(elapsed)
     };
 
@@ -157,12 +145,11 @@ fn bench() -> Result<()> {
             let a = time(mwctl_cmd(run, &[]), "mwctl deploy start")?;
             (a, b)
         };
-        let answer = std::fs::read_to_string(&answer_file).map_err(|e| e.to_string())?;
-        if !answer.contains(r#""status":"accepted""#) {
-            return Err(format!(
-                "the server did not accept curl's request: {answer}"
-            ));
-        }
+        let answer = std::fs::read_to_string(&answer_file)?;
+        ensure!(
+            answer.contains(r#""status":"accepted""#),
+            "the server did not accept curl's request: {answer}"
+        );
         if i >= warmup {
             ours.push(a);
             theirs.push(b);
@@ -187,18 +174,13 @@ fn bench() -> Result<()> {
         "  ratio (median mwctl / median curl): {:.2} (target <= 1.50)",
         m_ours.as_secs_f64() / m_theirs.as_secs_f64()
     );
-    let size = std::fs::metadata(&mwctl).map_err(|e| e.to_string())?.len();
+    let size = std::fs::metadata(&mwctl)?.len();
     println!(
         "  release binary: {} ({:.1} MiB)",
         mwctl.display(),
         size as f64 / (1024.0 * 1024.0)
     );
-    println!(
-        "  load average (1, 5, 15 min): {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|_| "unknown".to_owned())
-    );
+    println!("  load average (1, 5, 15 min): {}", support::load_average());
     Ok(())
 }
 
@@ -210,41 +192,9 @@ fn iterations() -> Result<usize> {
             .parse()
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| format!("--iterations {n:?} is not a positive number")),
-        _ => Err("usage: cargo run --release --example bench_deploy [-- --iterations N]".into()),
+            .with_context(|| format!("--iterations {n:?} is not a positive number")),
+        _ => bail!("usage: cargo run --release --example bench_deploy [-- --iterations N]"),
     }
-}
-
-/// Builds the release mwctl and server, and returns their paths.
-fn build() -> Result<(PathBuf, PathBuf)> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "mwctl",
-            "--example",
-            "server",
-            "--message-format=json",
-            "--quiet",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cargo: {e}"))?;
-    if !out.status.success() {
-        return Err("building the release mwctl and server failed".into());
-    }
-    let artifact = |name: &str| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .ok_or_else(|| format!("cargo did not report the {name} executable"))
-    };
-    Ok((artifact("mwctl")?, artifact("server")?))
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -253,52 +203,13 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-struct Server {
-    child: std::process::Child,
-    url: String,
-    admin_key: String,
-}
-
-impl Server {
-    fn start(bin: &Path, dir: &Path) -> Result<Server> {
-        use std::io::{BufRead, BufReader};
-        let data = dir.join("data");
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("server: {e}"))?;
-        let stdout = child.stdout.take().ok_or("server stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("listening on ") {
-                        break url.trim().to_owned();
-                    }
-                }
-                _ => return Err("the server exited before listening".into()),
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let admin_key = std::fs::read_to_string(data.join("admin.key"))
-            .map_err(|e| format!("admin.key: {e}"))?
-            .trim()
-            .to_owned();
-        Ok(Server {
-            child,
-            url,
-            admin_key,
-        })
-    }
-}
+/// The companion server, killed on drop.
+struct Server(support::Spawned);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
     }
 }
 

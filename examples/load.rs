@@ -12,8 +12,10 @@
 //! instead. Each pipeline keeps one HTTP connection alive, so the figures are the server's,
 //! not process start-up's.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[path = "support/bench.rs"]
+mod support;
+
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -101,13 +103,11 @@ async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
         .context("the server did not return a key")?
         .to_owned();
 
-    let load = uptime_load();
     println!(
-        "load: {} pipelines (deploy start + finish) for {} s against {url}{}",
+        "load: {} pipelines (deploy start + finish) for {} s against {url}; machine load before: {}",
         args.pairs,
         args.seconds,
-        load.map(|l| format!("; machine load before: {l}"))
-            .unwrap_or_default()
+        support::load_average()
     );
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
@@ -273,17 +273,6 @@ async fn pipeline(n: usize, url: &str, key: &str, deadline: Instant) -> Tally {
     tally
 }
 
-/// The 1-minute load average, to print beside the figures.
-fn uptime_load() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(
-        text.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
 /// The release example server on a free port with a temporary data dir; killed on drop.
 struct StartedServer {
     child: Child,
@@ -294,33 +283,13 @@ struct StartedServer {
 
 impl StartedServer {
     fn start() -> anyhow::Result<StartedServer> {
-        let bin = build_server()?;
+        let bin = support::build_release()?.server;
         let dir = tempfile::tempdir()?;
-        let mut child = Command::new(&bin)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-        let url = loop {
-            let Some(line) = lines.next() else {
-                bail!("the server exited before listening");
-            };
-            if let Some(url) = line?.strip_prefix("listening on ") {
-                break url.trim().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let admin_key = std::fs::read_to_string(dir.path().join("admin.key"))?
-            .trim()
-            .to_owned();
+        let spawned = support::spawn_server(&bin, dir.path())?;
         Ok(StartedServer {
-            child,
-            url,
-            admin_key,
+            child: spawned.child,
+            url: spawned.url,
+            admin_key: spawned.admin_key,
             _dir: dir,
         })
     }
@@ -331,31 +300,4 @@ impl Drop for StartedServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `cargo build --release --example server`; the executable's path.
-fn build_server() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("building the release example server...");
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--example",
-            "server",
-            "--message-format=json",
-            "--quiet",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()?;
-    if !output.status.success() {
-        bail!("building the example server failed");
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "server")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo did not report the server executable")
 }

@@ -10,6 +10,8 @@
 
 mod export;
 mod process;
+#[path = "../support/bench.rs"]
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -79,7 +81,10 @@ struct SendRound {
 
 fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
     ensure!(args.rounds > 0, "--rounds must be at least 1");
-    let (mwctl, server_bin) = build()?;
+    let support::Binaries {
+        mwctl,
+        server: server_bin,
+    } = support::build_release()?;
     let work = tempfile::tempdir().context("temp dir")?;
     let big = work.path().join("export.json");
     let t = Instant::now();
@@ -99,7 +104,7 @@ fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
         export::write_batches(&batches, 0, args.runs, 500)?;
     }
 
-    let load_before = load_average();
+    let load_before = support::load_average();
     let mut rounds = Vec::new();
     let mut small_rss = Vec::new();
     let mut baseline_secs = Vec::new();
@@ -133,7 +138,7 @@ fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
             baseline_secs.push(secs);
         }
     }
-    let load_after = load_average();
+    let load_after = support::load_average();
 
     let rate = |secs: f64| args.runs as f64 / secs;
     let accepted = median(rounds.iter().map(|r| r.accepted_secs).collect());
@@ -254,52 +259,6 @@ fn baseline_round(
     );
     drop(server);
     Ok(secs)
-}
-
-/// Builds the release mwctl and server; their paths.
-fn build() -> anyhow::Result<(PathBuf, PathBuf)> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "mwctl",
-            "--example",
-            "server",
-            "--message-format=json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cargo build")?;
-    ensure!(output.status.success(), "cargo build failed");
-    let mut mwctl = None;
-    let mut server = None;
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if msg["reason"] != "compiler-artifact" {
-            continue;
-        }
-        let exe = msg["executable"].as_str().map(PathBuf::from);
-        match msg["target"]["name"].as_str() {
-            Some("mwctl") if exe.is_some() => mwctl = exe,
-            Some("server") => server = exe,
-            _ => {}
-        }
-    }
-    Ok((
-        mwctl.context("cargo did not report mwctl")?,
-        server.context("cargo did not report the server")?,
-    ))
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".to_owned())
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -1,7 +1,6 @@
 //! The processes a benchmark runs: the server (fresh data dir, free port) and `mwctl send`,
 //! each with its peak RSS sampled from /proc (VmHWM, which only grows) every few ms.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -9,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use serde_json::Value;
 
 /// Samples a process's peak resident set size (VmHWM) and CPU time until it exits or is told
@@ -105,27 +104,11 @@ impl Server {
             .prefix("server-")
             .tempdir_in(work)?
             .keep();
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start the server")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let Some(line) = lines.next() else {
-                bail!("the server exited before listening");
-            };
-            if let Some(url) = line?.strip_prefix("listening on ") {
-                break url.trim().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let admin_key = std::fs::read_to_string(dir.join("admin.key"))?
-            .trim()
-            .to_owned();
+        let crate::support::Spawned {
+            child,
+            url,
+            admin_key,
+        } = crate::support::spawn_server(bin, &dir)?;
         let watch = Some(Watch::start(child.id()));
         Ok(Server {
             child: Some(child),

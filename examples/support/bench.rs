@@ -1,0 +1,104 @@
+//! What every benchmark example needs: the release binaries, a companion server on a free
+//! loopback port, and the machine's load to print beside the figures.
+//!
+//! Included by each benchmark with `#[path]` (a folder without `main.rs`, so cargo does not
+//! take it for an example of its own).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail, ensure};
+
+/// The release `mwctl` and example server.
+pub struct Binaries {
+    #[allow(
+        dead_code,
+        reason = "the load benchmark speaks HTTP itself, without mwctl"
+    )]
+    pub mwctl: PathBuf,
+    pub server: PathBuf,
+}
+
+/// `cargo build --release` of the mwctl binary and the example server; their paths.
+pub fn build_release() -> anyhow::Result<Binaries> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("building the release mwctl and example server...");
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "mwctl",
+            "--example",
+            "server",
+        ])
+        .args(["--message-format=json", "--quiet"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo")?;
+    ensure!(output.status.success(), "cargo build failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Cargo reports each built target as a JSON line; the executables are in there.
+    let executable = |name: &str| {
+        stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .with_context(|| format!("cargo did not report the {name} executable"))
+    };
+    Ok(Binaries {
+        mwctl: executable("mwctl")?,
+        server: executable("server")?,
+    })
+}
+
+/// A companion server process started by [`spawn_server`].
+pub struct Spawned {
+    pub child: Child,
+    pub url: String,
+    pub admin_key: String,
+}
+
+/// Starts the server `bin` on a free loopback port with its data in `data_dir`; returns once
+/// it listens. The caller owns (and must kill) the child.
+pub fn spawn_server(bin: &Path, data_dir: &Path) -> anyhow::Result<Spawned> {
+    let mut child = Command::new(bin)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let stdout = child.stdout.take().context("the server's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let Some(line) = lines.next() else {
+            let _ = child.kill();
+            bail!("the server exited before listening");
+        };
+        if let Some(url) = line?.strip_prefix("listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let admin_key = std::fs::read_to_string(data_dir.join("admin.key"))
+        .context("the server wrote no admin.key")?
+        .trim()
+        .to_owned();
+    Ok(Spawned {
+        child,
+        url,
+        admin_key,
+    })
+}
+
+/// The 1, 5 and 15 minute load averages: these machines are shared, so figures come with it.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
