@@ -436,8 +436,9 @@ pub struct SendArgs {
     /// Skip the batches the server already acknowledged, per this file's checkpoint
     ///
     /// The checkpoint is kept in <state dir>/mwctl/checkpoints while a send is incomplete and
-    /// removed once everything was accepted. Without --resume everything is sent again, and
-    /// the server recognises the batches it already has.
+    /// removed once everything was accepted. Pass the same --format, --batch-size, --repo and
+    /// --workflow-name as the interrupted send: they decide the batches. Without --resume
+    /// everything is sent again, and the server recognises the batches it already has.
     #[arg(long)]
     pub resume: bool,
 

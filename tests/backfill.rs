@@ -444,6 +444,18 @@ fn kill_9_mid_send_then_resume_stores_each_run_once() {
     let args = ["--batch-size", "4", "--concurrency", "1"];
     kill_mwctl_mid_send(&server, &file, &args);
 
+    // Other batches than the checkpoint's: refused, naming the options that resume it.
+    server
+        .mwctl()
+        .args(["send", "--resume"])
+        .arg(&file)
+        .assert()
+        .failure()
+        .stderr(contains(
+            "checkpoint was written with --format json --batch-size 4; pass the same options",
+        ));
+    assert!(!checkpoints(server.dir.path()).is_empty(), "kept");
+
     let (code, summary) = send(&server, &file, &[&args[..], &["--resume"]].concat());
     assert_eq!(code, 0, "{summary}");
     let resumed = summary["resumed"].as_u64().expect("resumed");
@@ -755,6 +767,36 @@ fn validate_reads_every_format_and_lists_problems_by_record() {
         .assert()
         .failure()
         .stderr(contains("apply to GitHub and GitLab exports"));
+}
+
+#[test]
+fn validate_counts_every_problem_beyond_those_it_lists() {
+    let server = Server::start();
+    let mut all = runs("m", 1200);
+    for run in &mut all {
+        run["commit_sha"] = json!("xyz");
+    }
+    let file = server.write("many.json", serde_json::to_vec(&all).expect("json"));
+    let out = server
+        .mwctl()
+        .args(["validate", "-o", "json"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let report = stdout_json(&out);
+    assert_eq!(report["invalid"], 1200);
+    assert_eq!(report["problems"], 1200);
+    assert_eq!(report["errors"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(report["errors_truncated"], true);
+    server
+        .mwctl()
+        .arg("validate")
+        .arg(&file)
+        .assert()
+        .failure()
+        .stderr(contains(
+            "… and 1150 more problems (--output json lists the first 1000)",
+        ));
 }
 
 #[test]

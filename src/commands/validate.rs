@@ -21,6 +21,8 @@ struct Report {
     read: u64,
     valid: u64,
     invalid: u64,
+    /// Problems found, kept or not.
+    problems: u64,
     /// The first problems, by record number (`index`).
     errors: Vec<FieldError>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -36,6 +38,7 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         read: 0,
         valid: 0,
         invalid: 0,
+        problems: 0,
         errors: Vec::new(),
         errors_truncated: false,
     };
@@ -48,6 +51,7 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             report.invalid += checked.rejects.len() as u64;
             for reject in checked.rejects {
                 for error in reject.errors {
+                    report.problems += 1;
                     if report.errors.len() < MAX_KEPT_ERRORS {
                         lines.push(reject.line);
                         report.errors.push(error);
@@ -78,7 +82,7 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
                 report.format.describe()
             ));
         } else {
-            print_problems(p, &report.errors, &lines, 50);
+            print_problems(p, &report.errors, &lines, 50, report.problems);
             p.info(format!(
                 "{name}: {} of {} runs are invalid ({}).",
                 report.invalid,
@@ -122,11 +126,18 @@ pub(crate) fn open(args: &InputArgs) -> anyhow::Result<(Input, Overrides)> {
 
 /// Lists problems by record number (stderr), at most `limit` of them.
 pub fn print_errors(p: &Printer, errors: &[FieldError], limit: usize) {
-    print_problems(p, errors, &[], limit);
+    print_problems(p, errors, &[], limit, errors.len() as u64);
 }
 
-/// Like [`print_errors`], with each record's line where the format has one.
-fn print_problems(p: &Printer, errors: &[FieldError], lines: &[Option<u64>], limit: usize) {
+/// Like [`print_errors`], with each record's line where the format has one; `total` counts
+/// the problems found, including those not kept in `errors`.
+fn print_problems(
+    p: &Printer,
+    errors: &[FieldError],
+    lines: &[Option<u64>],
+    limit: usize,
+    total: u64,
+) {
     for (i, e) in errors.iter().enumerate().take(limit) {
         match lines.get(i).copied().flatten() {
             Some(line) => p.warn(format!(
@@ -136,11 +147,14 @@ fn print_problems(p: &Printer, errors: &[FieldError], lines: &[Option<u64>], lim
             None => p.warn(format!("record {}: {}: {}", e.index, e.field, e.message)),
         }
     }
-    if errors.len() > limit {
-        p.warn(format!(
-            "… and {} more problems (--output json lists them)",
-            errors.len() - limit
-        ));
+    let shown = errors.len().min(limit) as u64;
+    if total > shown {
+        let listed = if errors.len() as u64 == total {
+            "--output json lists them all".to_owned()
+        } else {
+            format!("--output json lists the first {}", errors.len())
+        };
+        p.warn(format!("… and {} more problems ({listed})", total - shown));
     }
 }
 
@@ -154,5 +168,6 @@ pub fn print_rejects(p: &Printer, rejects: &[Reject], limit: usize) {
             lines.push(reject.line);
         }
     }
-    print_problems(p, &errors, &lines, limit);
+    let total = errors.len() as u64;
+    print_problems(p, &errors, &lines, limit, total);
 }

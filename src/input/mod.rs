@@ -58,6 +58,16 @@ impl Format {
         }
     }
 
+    /// Its `--format` value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Github => "github",
+            Format::Gitlab => "gitlab",
+        }
+    }
+
     /// Whether records are exports that are mapped to runs.
     pub fn is_export(self) -> bool {
         matches!(self, Format::Github | Format::Gitlab)

@@ -67,6 +67,24 @@ struct Key {
     workflow_name: Option<String>,
 }
 
+impl Key {
+    /// The `send` options that cut the input this way.
+    fn flags(&self) -> String {
+        let mut flags = format!(
+            "--format {} --batch-size {}",
+            self.format.flag(),
+            self.batch_size
+        );
+        if let Some(repo) = &self.repo {
+            flags.push_str(&format!(" --repo {repo}"));
+        }
+        if let Some(name) = &self.workflow_name {
+            flags.push_str(&format!(" --workflow-name '{name}'"));
+        }
+        flags
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {
     version: u32,
@@ -171,6 +189,29 @@ impl Checkpoint {
             ));
         }
         Previous::Found(stored.acked)
+    }
+
+    /// The options of other checkpoints of this file for this server (written with another
+    /// batch size, format or overrides), each as the flags that would resume it.
+    pub fn other_settings(&self) -> Vec<String> {
+        let Some(dir) = self.path.parent() else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mine = &self.stored.key;
+        let mut found: Vec<String> = entries
+            .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+            .filter_map(|bytes| serde_json::from_slice::<Stored>(&bytes).ok())
+            .filter(|other| {
+                let key = &other.key;
+                key.server == mine.server && key.path == mine.path && key != mine
+            })
+            .map(|other| other.key.flags())
+            .collect();
+        found.sort();
+        found
     }
 
     /// Starts from what an earlier run acknowledged.
@@ -280,6 +321,12 @@ mod tests {
             checkpoint(dir.path(), 100, 100).previous(),
             Previous::None
         ));
+        // ... whose settings are named for resuming.
+        assert_eq!(
+            checkpoint(dir.path(), 100, 100).other_settings(),
+            ["--format json --batch-size 500"]
+        );
+        assert!(first.other_settings().is_empty());
         first.remove();
         assert!(matches!(first.previous(), Previous::None));
     }

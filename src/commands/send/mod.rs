@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use chrono::Utc;
 use tokio::sync::mpsc;
 
@@ -63,7 +63,7 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         _ => None,
     };
     let acked = match &mut checkpoint {
-        Some(checkpoint) => resume_point(checkpoint, args.resume, p),
+        Some(checkpoint) => resume_point(checkpoint, args.resume, p)?,
         None => Acked::default(),
     };
     let rejects = args
@@ -122,9 +122,11 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     backfill.finish(ctx, started)
 }
 
-/// Where to start: what the checkpoint says was acknowledged, with `--resume`.
-fn resume_point(checkpoint: &mut Checkpoint, resume: bool, p: &Printer) -> Acked {
-    match (checkpoint.previous(), resume) {
+/// Where to start: what the checkpoint says was acknowledged, with `--resume`. An error when
+/// the only checkpoints of the file were written with other options: resuming with these
+/// would cut the input into other batches, none of which the server would recognise.
+fn resume_point(checkpoint: &mut Checkpoint, resume: bool, p: &Printer) -> anyhow::Result<Acked> {
+    Ok(match (checkpoint.previous(), resume) {
         (Previous::Found(acked), true) => {
             p.info(format!(
                 "Resuming: {} batches were acknowledged before; skipping them.",
@@ -147,11 +149,18 @@ fn resume_point(checkpoint: &mut Checkpoint, resume: bool, p: &Printer) -> Acked
             Acked::default()
         }
         (Previous::None, true) => {
+            let others = checkpoint.other_settings();
+            if !others.is_empty() {
+                bail!(
+                    "nothing to resume with these options: this file's checkpoint was written with {}; pass the same options to resume from it, or drop --resume to send everything",
+                    others.join(", or with ")
+                );
+            }
             p.info("Nothing to resume for this file: sending everything.");
             Acked::default()
         }
         _ => Acked::default(),
-    }
+    })
 }
 
 /// Says each retry, above the progress bar.
