@@ -1,9 +1,8 @@
 //! Reading ingest bodies within the size limit, and their encodings.
 
-use std::io::Read;
-
 use axum::body::Body;
 use http_body_util::BodyExt;
+use mwctl::protocol::gzip::{self, DecompressError};
 
 /// Why a body could not be read.
 #[derive(Debug, PartialEq, Eq)]
@@ -61,15 +60,12 @@ pub async fn drain(body: Body, content_length: Option<u64>) {
 
 /// Decompresses gzip data, refusing more than `limit` bytes of output (a zip bomb).
 pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(data)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| BodyError::Broken(format!("the body is not valid gzip: {e}")))?;
-    if out.len() > limit {
-        return Err(BodyError::TooLarge);
-    }
-    Ok(out)
+    gzip::decompress(data, limit).map_err(|e| match e {
+        DecompressError::TooLarge(_) => BodyError::TooLarge,
+        DecompressError::Corrupt(e) => {
+            BodyError::Broken(format!("the body is not valid gzip: {e}"))
+        }
+    })
 }
 
 /// `application/json`, with parameters, or any `type/subtype+json`.

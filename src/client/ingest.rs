@@ -194,30 +194,6 @@ pub fn batch_webhook_id(index: u64, body: &[u8]) -> String {
     content_webhook_id(&[b"mwctl send v1", &index.to_be_bytes(), body])
 }
 
-/// gzip-compresses a request body, fast rather than small: backfills are CPU-bound. Each
-/// thread reuses one compressor (a new one zeroes a few hundred KiB of state). `None` if the
-/// compressor fails, which compressing to memory does not.
-pub fn gzip(body: &[u8]) -> Option<Vec<u8>> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
-    thread_local! {
-        static COMPRESSOR: std::cell::RefCell<Compress> =
-            std::cell::RefCell::new(Compress::new_gzip(Compression::fast(), 15));
-    }
-    COMPRESSOR.with_borrow_mut(|compressor| {
-        compressor.reset();
-        let mut out = Vec::with_capacity(body.len() / 4 + 64);
-        loop {
-            let done = usize::try_from(compressor.total_in()).unwrap_or(body.len());
-            let rest = body.get(done..).unwrap_or_default();
-            match compressor.compress_vec(rest, &mut out, FlushCompress::Finish) {
-                Ok(Status::StreamEnd) => return Some(out),
-                Ok(_) => out.reserve(out.capacity().max(4096)),
-                Err(_) => return None,
-            }
-        }
-    })
-}
-
 /// `msg_` + the first 16 bytes of a digest, as hex.
 fn hex_id(digest: &[u8]) -> String {
     let mut id = String::with_capacity(36);
@@ -245,17 +221,6 @@ mod tests {
         assert_eq!(batch_webhook_id(3, b"{}"), batch_webhook_id(3, b"{}"));
         assert_ne!(batch_webhook_id(3, b"{}"), batch_webhook_id(4, b"{}"));
         assert_ne!(batch_webhook_id(3, b"{}"), batch_webhook_id(3, b"[]"));
-    }
-
-    #[test]
-    fn gzip_round_trips() {
-        use std::io::Read;
-        let body = br#"{"workflow_runs":[]}"#.repeat(100);
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gzip(&body).expect("compresses")[..])
-            .read_to_end(&mut out)
-            .expect("valid gzip");
-        assert_eq!(out, body);
     }
 
     #[test]

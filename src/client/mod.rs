@@ -11,9 +11,7 @@ use anyhow::bail;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 pub use error::ApiError;
-pub use ingest::{
-    RetryPolicy, SendOutcome, batch_webhook_id, content_webhook_id, gzip, new_webhook_id,
-};
+pub use ingest::{RetryPolicy, SendOutcome, batch_webhook_id, content_webhook_id, new_webhook_id};
 
 use crate::protocol::signing::HEADER_API_KEY;
 use crate::settings::Secret;

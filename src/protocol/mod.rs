@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod answer;
+pub mod gzip;
 pub mod repo;
 pub mod run;
 pub mod signing;

@@ -28,8 +28,9 @@ use super::validate::{open, print_errors, print_rejects};
 use super::{Ctx, ExitStatus};
 use crate::cli::SendArgs;
 use crate::client::pipeline::{Delivery, OnRetry, Outgoing, Pipeline};
-use crate::client::{ApiError, RetryPolicy, batch_webhook_id, gzip};
+use crate::client::{ApiError, RetryPolicy, batch_webhook_id};
 use crate::input::{Checker, InputError};
+use crate::protocol::gzip;
 use crate::protocol::{FieldError, Receipt};
 use crate::report::{Printer, Progress, Verbosity};
 
@@ -506,7 +507,7 @@ impl Backfill<'_> {
         let outgoing = Outgoing {
             index: batch.index,
             webhook_id: batch_webhook_id(batch.index, &json),
-            gzip: batch.gzip.as_ref().and_then(|_| gzip(&json)),
+            gzip: batch.gzip.as_ref().and_then(|_| gzip::compress(&json)),
             json,
         };
         self.sent.insert(

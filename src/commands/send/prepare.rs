@@ -9,9 +9,10 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use tokio::sync::mpsc::Sender;
 
 use super::checkpoint::Acked;
+use crate::client::batch_webhook_id;
 use crate::client::pipeline::Outgoing;
-use crate::client::{batch_webhook_id, gzip};
 use crate::input::{Checker, Input, InputError, Reject};
+use crate::protocol::gzip;
 
 /// Batches read ahead of validation.
 const READ_AHEAD: usize = 2;
@@ -130,7 +131,7 @@ fn build(index: u64, runs: &[crate::input::CheckedRun], compress: bool) -> Reque
     }
     json.extend_from_slice(b"]}");
     let webhook_id = batch_webhook_id(index, &json);
-    let gzip = compress.then(|| gzip(&json)).flatten();
+    let gzip = compress.then(|| gzip::compress(&json)).flatten();
     Request {
         outgoing: Outgoing {
             index,

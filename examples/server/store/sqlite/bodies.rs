@@ -4,11 +4,8 @@
 //! a few hundred KiB of state, which cost more than compressing.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::io::Read;
 
-use flate2::read::MultiGzDecoder;
-use flate2::{Compress, Compression, FlushCompress, Status};
+use mwctl::protocol::gzip;
 
 use crate::store::{StoreError, StoreResult};
 
@@ -17,31 +14,13 @@ const COMPRESS_FROM: usize = 1024;
 /// gzip's magic number; a JSON body never starts with it.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-thread_local! {
-    static COMPRESSOR: RefCell<Compress> =
-        RefCell::new(Compress::new_gzip(Compression::fast(), 15));
-}
-
 /// The form a body is stored in.
 pub fn pack(body: &[u8]) -> Cow<'_, [u8]> {
     if body.len() < COMPRESS_FROM {
         return Cow::Borrowed(body);
     }
-    COMPRESSOR.with_borrow_mut(|compressor| {
-        compressor.reset();
-        let mut packed = Vec::with_capacity(body.len() / 4 + 64);
-        loop {
-            let done = usize::try_from(compressor.total_in()).unwrap_or(body.len());
-            let rest = body.get(done..).unwrap_or_default();
-            match compressor.compress_vec(rest, &mut packed, FlushCompress::Finish) {
-                Ok(Status::StreamEnd) => return Cow::Owned(packed),
-                // The output is full: more room, and on.
-                Ok(_) => packed.reserve(packed.capacity().max(4096)),
-                // Compressing to memory does not fail; if it did, the body is kept as it is.
-                Err(_) => return Cow::Borrowed(body),
-            }
-        }
-    })
+    // Compressing to memory does not fail; if it did, the body is kept as it is.
+    gzip::compress(body).map_or(Cow::Borrowed(body), Cow::Owned)
 }
 
 /// A stored body as it was received.
@@ -49,9 +28,9 @@ pub fn unpack(stored: Vec<u8>) -> StoreResult<Vec<u8>> {
     if !stored.starts_with(&GZIP_MAGIC) {
         return Ok(stored);
     }
-    let mut body = Vec::with_capacity(stored.len() * 6);
-    match MultiGzDecoder::new(&stored[..]).read_to_end(&mut body) {
-        Ok(_) => Ok(body),
+    // Stored bodies were within the body limit when they arrived.
+    match gzip::decompress(&stored, usize::MAX) {
+        Ok(body) => Ok(body),
         // A small body kept as it was received that merely starts like gzip (only refused
         // requests can have such bodies).
         Err(_) if stored.len() < COMPRESS_FROM => Ok(stored),
