@@ -90,8 +90,7 @@ fn rejected_and_failed_events_are_notified_with_retries() {
     let (_, answer) = server.ingest(Some(&key), body(vec![bad]));
     assert_eq!(answer["status"], "rejected");
     let rejected_id = answer["event_id"].as_str().expect("stored").to_owned();
-    // The receiver refuses the first delivery; the retry gets through. (Notifications are
-    // kept in memory: one still queued when the server is killed is lost, so wait for it.)
+    // The receiver refuses the first delivery; the retry gets through.
     let got = wait_for_texts(&rt, &receiver, 2);
     assert_eq!(got.len(), 2, "{got:#?}");
 
@@ -190,4 +189,43 @@ fn a_slow_receiver_never_slows_ingest() {
     );
     // The receiver is still busy with the first message; the server is healthy.
     assert!(server.get("/healthz")["status"] == "ok");
+}
+
+#[test]
+fn a_notification_not_delivered_before_a_kill_9_is_delivered_after_the_restart() {
+    let rt = runtime();
+    // The first receiver never answers in time: the message is still in flight when the
+    // server is killed.
+    let hanging = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+            .mount(&hanging),
+    );
+    let mut server = Server::start_with(&["--notify-url", &hanging.uri()]);
+    server.link(REPO);
+    let mut bad = run_json(REPO, "k1", "SUCCESS");
+    bad["duration"] = json!(-1);
+    let (_, answer) = server.ingest(Some(&server.admin_key), body(vec![bad]));
+    assert_eq!(answer["status"], "rejected");
+    let event_id = answer["event_id"].as_str().expect("stored").to_owned();
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill9();
+
+    let receiver = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&receiver),
+    );
+    server.restart_with(&["--notify-url", &receiver.uri()]);
+    let got = wait_for_texts(&rt, &receiver, 1);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].contains(&event_id), "{}", got[0]);
+    assert!(got[0].contains("duration"), "{}", got[0]);
+
+    // Delivered once: a further restart sends nothing again.
+    server.restart_with(&["--notify-url", &receiver.uri()]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(texts(&rt, &receiver).len(), 1);
 }

@@ -114,10 +114,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         require_signature: args.require_signature,
         body_timeout: args.body_timeout,
     };
-    let store: Arc<dyn Store> = Arc::new(store);
     let store: Arc<dyn Store> = match &args.notify_url {
-        Some(url) => Arc::new(notify::NotifyingStore::wrap(store, url)?),
-        None => store,
+        Some(url) => Arc::new(notify::NotifyingStore::wrap(
+            Arc::new(store.notifying()),
+            url,
+        )?),
+        None => Arc::new(store),
     };
     let state = AppState::new(store, config);
     let listener = TcpListener::bind(&args.listen)

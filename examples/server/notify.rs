@@ -1,96 +1,63 @@
 //! `--notify-url`: a Slack-compatible `{"text": …}` POST for every rejected or failed event.
 //!
-//! [`NotifyingStore`] wraps the real store and notices, as they are written, events stored as
-//! `REJECTED` (by ingest) and events marked `FAILURE` (by the worker), so no code path that
-//! stores events can forget to notify. It only puts a small notice on a bounded queue (never
-//! blocking, never on the network); a background task builds each message (looking up the
-//! key's name) and POSTs it with retries. When the queue is full (the receiver is down or slow
-//! and events keep failing), notices are dropped and counted in the log: the request path never
-//! waits for notifications.
+//! The store keeps an outbox: an event stored as `REJECTED` (by ingest) or marked `FAILURE` (by
+//! the worker) is marked for notification in the same transaction, so no code path that stores
+//! events can forget to notify, and a server killed before delivering delivers after its
+//! restart. [`NotifyingStore`] wraps the store and wakes a background task after such writes;
+//! the task builds each message (looking up the key's name), POSTs it with retries, and clears
+//! the mark. The request path never waits for notifications. When more than [`BACKLOG`] wait
+//! (the receiver is down or slow and events keep failing), the oldest are given up on, with a
+//! line in the log. Delivery is at least once: a server killed between a POST and clearing the
+//! mark sends that message again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mwctl::protocol::admin::{ApiKey, Event, EventDetail, EventStatus, Repo, StoredRun};
 use mwctl::protocol::{RepoRef, Run};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::log::line;
 use crate::store::{
-    Applied, Claimed, EventQuery, Inserted, KeyRecord, NewEvent, Pruned, Revoked, RunQuery, Store,
-    StoreResult,
+    Applied, Claimed, EventQuery, Inserted, KeyRecord, NewEvent, PendingNotice, Pruned, Revoked,
+    RunQuery, Store, StoreResult,
 };
 
-/// Notices waiting to be sent; past this, new ones are dropped (and counted).
-pub const QUEUE: usize = 1000;
+/// Most notifications kept waiting; beyond, the oldest are given up on.
+pub const BACKLOG: u32 = 1000;
+/// Notifications read from the outbox at a time.
+const PAGE: u32 = 50;
 /// Attempts per message, the first included.
 const ATTEMPTS: u32 = 5;
 /// Per attempt.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after the store failed, before trying again.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// Longest text quoted from an event (an error, a resolution, a name), in characters.
 const MAX_QUOTE: usize = 400;
 
-/// What happened to an event, as queued by the store wrapper.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Notice {
-    /// Ingest refused the request; `response` is the answer sent (JSON).
-    Rejected {
-        event_id: String,
-        key_id: String,
-        error: String,
-        response: String,
-    },
-    /// The worker could not process an accepted request.
-    Failed { event_id: String, error: String },
+/// Starts the background sender on the outbox of `store` (opened notifying); returns what
+/// wakes it.
+fn start_sender(url: &str, store: Arc<dyn Store>) -> anyhow::Result<Arc<Notify>> {
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("mwctl-server/", env!("CARGO_PKG_VERSION")))
+        .timeout(TIMEOUT)
+        .build()?;
+    let wake = Arc::new(Notify::new());
+    let sender = Sender {
+        url: url.to_owned(),
+        http,
+        store,
+        names: HashMap::new(),
+    };
+    tokio::spawn(sender.run(Arc::clone(&wake)));
+    Ok(wake)
 }
 
-/// The sending side of the queue.
-#[derive(Clone)]
-pub struct Notifier {
-    queue: mpsc::Sender<Notice>,
-    dropped: Arc<AtomicU64>,
-}
-
-impl Notifier {
-    /// Starts the background sender. `store` (the unwrapped one) is read for key names.
-    pub fn start(url: &str, store: Arc<dyn Store>) -> anyhow::Result<Notifier> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("mwctl-server/", env!("CARGO_PKG_VERSION")))
-            .timeout(TIMEOUT)
-            .build()?;
-        let (queue, notices) = mpsc::channel(QUEUE);
-        let sender = Sender {
-            url: url.to_owned(),
-            http,
-            store,
-            names: HashMap::new(),
-        };
-        tokio::spawn(sender.run(notices));
-        Ok(Notifier {
-            queue,
-            dropped: Arc::new(AtomicU64::new(0)),
-        })
-    }
-
-    /// Queues a notice without waiting; drops it when the queue is full.
-    pub fn notify(&self, notice: Notice) {
-        if self.queue.try_send(notice).is_err() {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            // Once, then every 100th: a flood must not flood the log too.
-            if dropped == 1 || dropped.is_multiple_of(100) {
-                line(&format!(
-                    "notify: the queue of {QUEUE} is full (is --notify-url down?); {dropped} notifications dropped so far"
-                ));
-            }
-        }
-    }
-}
-
-/// The background task: one message at a time, in order.
+/// The background task: one message at a time, oldest first.
 struct Sender {
     url: String,
     http: reqwest::Client,
@@ -100,46 +67,59 @@ struct Sender {
 }
 
 impl Sender {
-    async fn run(mut self, mut notices: mpsc::Receiver<Notice>) {
-        while let Some(notice) = notices.recv().await {
-            let text = self.text(&notice).await;
-            let event_id = match &notice {
-                Notice::Rejected { event_id, .. } | Notice::Failed { event_id, .. } => event_id,
+    /// Delivers what the outbox holds (left by an earlier run too), then waits to be woken.
+    async fn run(mut self, wake: Arc<Notify>) {
+        loop {
+            match self.db(|store| store.trim_notices(BACKLOG)).await {
+                Ok(0) => {}
+                Ok(n) => line(&format!(
+                    "notify: more than {BACKLOG} notifications were waiting (is --notify-url down?); gave up on the {n} oldest"
+                )),
+                Err(e) => line(&format!("notify: cannot trim the outbox: {e}")),
+            }
+            let pending = match self.db(|store| store.pending_notices(PAGE)).await {
+                Ok(pending) => pending,
+                Err(e) => {
+                    line(&format!("notify: cannot read the outbox: {e}"));
+                    tokio::time::sleep(ERROR_PAUSE).await;
+                    continue;
+                }
             };
-            if let Err(e) = self.post(&text).await {
-                line(&format!(
-                    "notify: gave up on the notification for {event_id}: {e}"
-                ));
+            if pending.is_empty() {
+                // A wake-up sent while we were busy is kept, so none is missed.
+                wake.notified().await;
+                continue;
+            }
+            for notice in pending {
+                let text = self.text(&notice).await;
+                if let Err(e) = self.post(&text).await {
+                    line(&format!(
+                        "notify: gave up on the notification for {}: {e}",
+                        notice.event_id
+                    ));
+                }
+                let id = notice.event_id;
+                if let Err(e) = self.db(move |store| store.notice_done(&id)).await {
+                    line(&format!("notify: cannot clear the outbox: {e}"));
+                    tokio::time::sleep(ERROR_PAUSE).await;
+                }
             }
         }
     }
 
-    async fn text(&mut self, notice: &Notice) -> String {
-        match notice {
-            Notice::Rejected {
-                event_id,
-                key_id,
-                error,
-                response,
-            } => {
-                let key = self.key_label(key_id).await;
-                let answer: Value = serde_json::from_str(response).unwrap_or(Value::Null);
-                rejected_text(event_id, &key, error, &answer)
-            }
-            Notice::Failed { event_id, error } => {
-                let id = event_id.clone();
-                let detail = self
-                    .db(move |store| store.event_detail(&id))
-                    .await
-                    .ok()
-                    .flatten();
-                let key = match &detail {
-                    Some(detail) => self.key_label(&detail.event.key_id).await,
-                    None => "an unknown key".to_owned(),
-                };
-                failed_text(event_id, &key, error, detail.as_ref())
-            }
+    async fn text(&mut self, notice: &PendingNotice) -> String {
+        let key = self.key_label(&notice.key_id).await;
+        if notice.status == EventStatus::Rejected {
+            let answer: Value = serde_json::from_str(&notice.response).unwrap_or(Value::Null);
+            return rejected_text(&notice.event_id, &key, &notice.error, &answer);
         }
+        let id = notice.event_id.clone();
+        let detail = self
+            .db(move |store| store.event_detail(&id))
+            .await
+            .ok()
+            .flatten();
+        failed_text(&notice.event_id, &key, &notice.error, detail.as_ref())
     }
 
     /// `name (id)`, never the key itself (the store does not have it anyway).
@@ -247,17 +227,17 @@ pub fn quote(s: &str) -> String {
     out
 }
 
-/// The store, noticing rejected and failed events on their way in.
+/// The store, waking the sender after writes that can add to the outbox.
 pub struct NotifyingStore {
     inner: Arc<dyn Store>,
-    notifier: Notifier,
+    wake: Arc<Notify>,
 }
 
 impl NotifyingStore {
-    /// Wraps `inner`; notices go to `url`.
+    /// Wraps `inner`, which must have been opened notifying; messages go to `url`.
     pub fn wrap(inner: Arc<dyn Store>, url: &str) -> anyhow::Result<NotifyingStore> {
-        let notifier = Notifier::start(url, Arc::clone(&inner))?;
-        Ok(NotifyingStore { inner, notifier })
+        let wake = start_sender(url, Arc::clone(&inner))?;
+        Ok(NotifyingStore { inner, wake })
     }
 }
 
@@ -265,22 +245,14 @@ impl Store for NotifyingStore {
     fn insert_event(&self, event: &NewEvent) -> StoreResult<Inserted> {
         let inserted = self.inner.insert_event(event)?;
         if matches!(inserted, Inserted::New) && event.status == EventStatus::Rejected {
-            self.notifier.notify(Notice::Rejected {
-                event_id: event.id.clone(),
-                key_id: event.key_id.clone(),
-                error: event.error.clone().unwrap_or_default(),
-                response: event.response.clone(),
-            });
+            self.wake.notify_one();
         }
         Ok(inserted)
     }
 
     fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()> {
         self.inner.fail_event(id, error, at)?;
-        self.notifier.notify(Notice::Failed {
-            event_id: id.to_owned(),
-            error: error.to_owned(),
-        });
+        self.wake.notify_one();
         Ok(())
     }
 
@@ -345,6 +317,15 @@ impl Store for NotifyingStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Applied> {
         self.inner.apply_event(id, runs, received_at, now)
+    }
+    fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>> {
+        self.inner.pending_notices(limit)
+    }
+    fn notice_done(&self, event_id: &str) -> StoreResult<()> {
+        self.inner.notice_done(event_id)
+    }
+    fn trim_notices(&self, keep: u32) -> StoreResult<u64> {
+        self.inner.trim_notices(keep)
     }
 }
 

@@ -82,6 +82,18 @@ pub struct NewEvent {
     pub runs_received: u64,
 }
 
+/// A rejected or failed event waiting for its notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingNotice {
+    pub event_id: String,
+    pub key_id: String,
+    /// `Rejected` or `Failure`.
+    pub status: EventStatus,
+    pub error: String,
+    /// The answer sent to the client, as JSON.
+    pub response: String,
+}
+
 /// What `insert_event` did.
 #[derive(Debug)]
 pub enum Inserted {
@@ -197,6 +209,14 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Applied>;
     fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    // The notification outbox (kept only when the store was opened to notify).
+    /// Rejected and failed events not notified yet, oldest first.
+    fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>>;
+    /// The event's notification was delivered or given up on.
+    fn notice_done(&self, event_id: &str) -> StoreResult<()>;
+    /// Gives up on all but the newest `keep` pending notifications; how many.
+    fn trim_notices(&self, keep: u32) -> StoreResult<u64>;
 }
 
 /// The one timestamp format stored: RFC 3339 UTC with milliseconds, so text order is time order.

@@ -18,8 +18,8 @@ use rusqlite::{
 };
 
 use super::{
-    Applied, Claimed, EventQuery, Inserted, KeyRecord, NewEvent, Pruned, Revoked, RunQuery, Store,
-    StoreError, StoreResult, parse_ts, ts,
+    Applied, Claimed, EventQuery, Inserted, KeyRecord, NewEvent, PendingNotice, Pruned, Revoked,
+    RunQuery, Store, StoreError, StoreResult, parse_ts, ts,
 };
 use crate::resolve::resolve_runs;
 
@@ -29,7 +29,7 @@ mod upsert;
 use upsert::RunWriter;
 
 /// Schema versions, applied in order at open; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("notify.sql")];
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,6 +54,8 @@ pub struct SqliteStore {
     ingest_waiting: AtomicUsize,
     /// Tells the checkpoint thread to end.
     closing: Arc<AtomicBool>,
+    /// Whether rejected and failed events go to the notification outbox.
+    notify: bool,
 }
 
 impl Drop for SqliteStore {
@@ -94,7 +96,20 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             ingest_waiting: AtomicUsize::new(0),
             closing,
+            notify: false,
         })
+    }
+
+    /// Keeps rejected and failed events in the notification outbox from now on.
+    pub fn notifying(mut self) -> SqliteStore {
+        self.notify = true;
+        self
+    }
+
+    /// The outbox mark of an event stored now with `status`.
+    fn notify_mark(&self, status: EventStatus) -> Option<i64> {
+        let notified = matches!(status, EventStatus::Rejected | EventStatus::Failure);
+        (self.notify && notified).then_some(1)
     }
 
     /// Runs `f` on the writer connection.
@@ -504,8 +519,8 @@ impl Store for SqliteStore {
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO events (id, key_id, request_type, webhook_id, received_at, \
-                        response, status, error, attempts, runs_received) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9) \
+                        response, status, error, attempts, runs_received, notify) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10) \
                      ON CONFLICT DO NOTHING",
                 )?
                 .execute(params![
@@ -518,6 +533,7 @@ impl Store for SqliteStore {
                     event.status.as_str(),
                     event.error,
                     event.runs_received as i64,
+                    self.notify_mark(event.status),
                 ])?;
             if inserted == 1 {
                 if let Some(body) = &body {
@@ -833,10 +849,57 @@ impl Store for SqliteStore {
     fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
             conn.prepare_cached(
-                "UPDATE events SET status = 'FAILURE', error = ?1, processed_at = ?2 WHERE id = ?3",
+                "UPDATE events SET status = 'FAILURE', error = ?1, processed_at = ?2, notify = ?3 \
+                 WHERE id = ?4",
             )?
-            .execute(params![error, ts(at), id])?;
+            .execute(params![
+                error,
+                ts(at),
+                self.notify_mark(EventStatus::Failure),
+                id
+            ])?;
             Ok(())
+        })
+    }
+
+    fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, key_id, status, coalesce(error, ''), response FROM events \
+                 WHERE notify IS NOT NULL ORDER BY received_at, id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], |row| {
+                let status: String = row.get(2)?;
+                Ok(PendingNotice {
+                    event_id: row.get(0)?,
+                    key_id: row.get(1)?,
+                    status: status.parse().unwrap_or(EventStatus::Failure),
+                    error: row.get(3)?,
+                    response: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn notice_done(&self, event_id: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            conn.prepare_cached("UPDATE events SET notify = NULL WHERE id = ?1")?
+                .execute([event_id])?;
+            Ok(())
+        })
+    }
+
+    fn trim_notices(&self, keep: u32) -> StoreResult<u64> {
+        self.write(|conn| {
+            let trimmed = conn
+                .prepare_cached(
+                    "UPDATE events SET notify = NULL WHERE notify IS NOT NULL AND id NOT IN \
+                     (SELECT id FROM events WHERE notify IS NOT NULL \
+                      ORDER BY received_at DESC, id DESC LIMIT ?1)",
+                )?
+                .execute([keep])?;
+            Ok(trimmed as u64)
         })
     }
 }

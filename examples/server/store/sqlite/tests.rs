@@ -622,3 +622,78 @@ fn events_list_newest_first_with_a_cursor() {
     assert_eq!(list(None, Some(&ids[3])), [ids[2].clone(), ids[1].clone()]);
     assert_eq!(list(Some(EventStatus::Success), None), [ids[0].clone()]);
 }
+
+#[test]
+fn the_notification_outbox_holds_rejected_and_failed_events_until_done() {
+    let mut f = fixture();
+    let rejected = |f: &Fixture, received_at: &str| {
+        let id = ids::event_id();
+        let event = NewEvent {
+            id: id.clone(),
+            key_id: f.key_id.clone(),
+            request_type: "workflow".to_owned(),
+            webhook_id: None,
+            received_at: at(received_at),
+            body: None,
+            response: "{\"status\":\"rejected\"}".to_owned(),
+            status: EventStatus::Rejected,
+            error: Some("bad".to_owned()),
+            runs_received: 0,
+        };
+        f.store.insert_event(&event).expect("stored");
+        id
+    };
+    // Not notifying: nothing kept.
+    rejected(&f, "2025-01-01T00:00:00Z");
+    assert!(f.store.pending_notices(10).expect("reads").is_empty());
+
+    f.store = SqliteStore::open(&f.path).expect("opens").notifying();
+    let first = rejected(&f, "2025-01-02T00:00:00Z");
+    f.ingest(
+        vec![run("shop", "deploy", "a", "SUCCESS", None)],
+        "2025-01-02T00:00:01Z",
+        None,
+    );
+    let failed = f.ingest(
+        vec![run("shop", "deploy", "b", "SUCCESS", None)],
+        "2025-01-02T00:00:02Z",
+        None,
+    );
+    f.store
+        .fail_event(&failed, "broken", Utc::now())
+        .expect("fails");
+
+    let pending = f.store.pending_notices(10).expect("reads");
+    let ids: Vec<_> = pending.iter().map(|n| n.event_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [first.as_str(), failed.as_str()],
+        "oldest first, accepted ones not"
+    );
+    assert_eq!(pending[0].status, EventStatus::Rejected);
+    assert_eq!(
+        (pending[1].status, pending[1].error.as_str()),
+        (EventStatus::Failure, "broken")
+    );
+
+    // Kept across a restart until done.
+    f.store = SqliteStore::open(&f.path).expect("reopens").notifying();
+    f.store.notice_done(&first).expect("done");
+    let pending = f.store.pending_notices(10).expect("reads");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].event_id, failed);
+
+    // A backlog beyond the cap keeps the newest.
+    let newest: Vec<_> = (0..3)
+        .map(|i| rejected(&f, &format!("2025-01-03T00:00:0{i}Z")))
+        .collect();
+    assert_eq!(f.store.trim_notices(2).expect("trims"), 2);
+    let kept: Vec<_> = f
+        .store
+        .pending_notices(10)
+        .expect("reads")
+        .into_iter()
+        .map(|n| n.event_id)
+        .collect();
+    assert_eq!(kept, newest[1..]);
+}
