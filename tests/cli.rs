@@ -172,3 +172,20 @@ fn completions_are_generated() {
         .success()
         .stdout(contains("_mwctl"));
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let home = tempfile::tempdir().expect("tempdir");
+    // `mwctl completions bash | head -1`, at its worst: the reader is gone before any write.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = common::mwctl_process(home.path())
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
