@@ -278,8 +278,8 @@ pub struct FinishArgs {
     #[command(flatten)]
     pub fields: RunFieldArgs,
 
-    /// Duration in seconds [default: now minus the start time]
-    #[arg(long, value_name = "SECONDS")]
+    /// Duration: seconds (90) or a duration (1m30s) [default: now minus the start time]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs)]
     pub duration: Option<u64>,
 
     #[command(flatten)]
@@ -300,8 +300,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "duration")]
     pub finished_at: Option<DateTime<FixedOffset>>,
 
-    /// Duration in seconds
-    #[arg(long, value_name = "SECONDS")]
+    /// Duration: seconds (90) or a duration (1m30s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs)]
     pub duration: Option<u64>,
 
     #[command(flatten)]
@@ -587,6 +587,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 10s, 5m, 90d"))
 }
 
+/// A run's duration in whole seconds (what the protocol carries), from [`parse_duration`]'s
+/// forms; a fraction of a second is rounded to the nearest second.
+fn parse_duration_secs(s: &str) -> Result<u64, String> {
+    let d = parse_duration(s)?;
+    Ok(d.as_secs() + u64::from(d.subsec_millis() >= 500))
+}
+
 fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
     crate::protocol::validate::parse_timestamp(s).ok_or_else(|| {
         format!("{s:?} is not a timestamp with an offset; use e.g. 2024-05-01T12:00:00Z")
@@ -698,11 +705,22 @@ mod tests {
                 "yesterday",
             ],
             &["mwctl", "deploy", "start", "--timeout", "soon"],
+            &["mwctl", "deploy", "finish", "--duration", "-5"],
+            &["mwctl", "deploy", "finish", "--duration", "a while"],
             &["mwctl", "deploy", "start", "--meta", "novalue"],
             &["mwctl", "-q", "-v", "keys", "list"],
         ] {
             assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
         }
+    }
+
+    #[test]
+    fn durations_are_seconds_or_humane() {
+        for (given, secs) in [("90", 90), ("1m30s", 90), ("2h", 7200), ("1500ms", 2)] {
+            assert_eq!(parse_duration_secs(given), Ok(secs), "{given}");
+        }
+        let err = parse_duration_secs("soon").expect_err("not a duration");
+        assert!(err.contains("use e.g. 10s"), "{err}");
     }
 
     #[test]
