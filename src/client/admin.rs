@@ -14,24 +14,16 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
-        let url = self.base.clone();
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ApiError::from_transport(&url, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::from_transport(&url, e))?;
-        if !status.is_success() {
-            return Err(ApiError::from_status(status, &headers, &body));
+        let answer = self.fetch(&self.base, request).await?;
+        if !answer.status.is_success() {
+            return Err(ApiError::from_status(
+                answer.status,
+                &answer.headers,
+                &answer.body,
+            ));
         }
-        serde_json::from_slice(&body).map_err(|e| {
-            let snippet: String = String::from_utf8_lossy(&body).chars().take(120).collect();
-            ApiError::Protocol(format!("{e} in {snippet:?}"))
-        })
+        serde_json::from_slice(&answer.body)
+            .map_err(|e| ApiError::Protocol(format!("{e} in {:?}", answer.snippet())))
     }
 
     async fn get<T: DeserializeOwned>(

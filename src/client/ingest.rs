@@ -126,29 +126,19 @@ impl Client {
                 .body(compressed.to_vec()),
             None => request.body(json.to_vec()),
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ApiError::from_transport(&url, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::from_transport(&url, e))?;
+        let answer = self.fetch(&url, request).await?;
+        let status = answer.status;
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            return Err(ApiError::from_status(status, &headers, &bytes));
+            return Err(ApiError::from_status(status, &answer.headers, &answer.body));
         }
         // Our server always answers 200; upstream may use 4xx with the same error shape.
-        match Receipt::parse(&bytes) {
+        match Receipt::parse(&answer.body) {
             Some(receipt) => Ok(receipt),
-            None if status.is_success() => {
-                let snippet: String = String::from_utf8_lossy(&bytes).chars().take(120).collect();
-                Err(ApiError::Protocol(format!(
-                    "HTTP {status} with a body that is not a webhook answer: {snippet:?}"
-                )))
-            }
-            None => Err(ApiError::from_status(status, &headers, &bytes)),
+            None if status.is_success() => Err(ApiError::Protocol(format!(
+                "HTTP {status} with a body that is not a webhook answer: {:?}",
+                answer.snippet()
+            ))),
+            None => Err(ApiError::from_status(status, &answer.headers, &answer.body)),
         }
     }
 }

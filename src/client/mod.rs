@@ -61,6 +61,48 @@ impl Client {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// Sends `request` to `url` and reads the whole answer; transport failures (connect,
+    /// timeout, a dropped connection mid-body) become [`ApiError`]s naming `url`.
+    async fn fetch(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Fetched, ApiError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::from_transport(url, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::from_transport(url, e))?
+            .into();
+        Ok(Fetched {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A whole HTTP answer.
+struct Fetched {
+    status: reqwest::StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Fetched {
+    /// The start of the body, for errors about what the server sent.
+    fn snippet(&self) -> String {
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(120)
+            .collect()
+    }
 }
 
 /// Checks the scheme and drops a trailing slash, so paths join cleanly.

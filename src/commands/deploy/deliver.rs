@@ -49,20 +49,23 @@ pub(super) async fn deliver(
     // What went wrong before the deadline cut the retries short, to say why in the end.
     let last_error = RefCell::new(None);
     let answer = tokio::time::timeout(budget, send(ctx, &run, budget, &last_error)).await;
+    let answer = answer.unwrap_or_else(|_| {
+        let mut error = format!(
+            "no answer within {} (--timeout)",
+            humantime::format_duration(deadline.budget)
+        );
+        if let Some(last) = last_error.take() {
+            error.push_str(&format!("; last attempt: {last}"));
+        }
+        Err(Problem::new(
+            error,
+            "the server may be down or overloaded; check `mwctl config show` and the \
+             server, or raise --timeout",
+        ))
+    });
     let receipt = match answer {
-        Err(_) => {
-            let mut error = format!(
-                "no answer within {} (--timeout)",
-                humantime::format_duration(deadline.budget)
-            );
-            if let Some(last) = last_error.take() {
-                error.push_str(&format!("; last attempt: {last}"));
-            }
-            let problem = Problem::new(
-                error,
-                "the server may be down or overloaded; check `mwctl config show` and the \
-                 server, or raise --timeout",
-            );
+        Ok(receipt) => receipt,
+        Err(problem) => {
             return failed(
                 ctx,
                 &reporter,
@@ -73,18 +76,6 @@ pub(super) async fn deliver(
                 deadline,
             );
         }
-        Ok(Err(problem)) => {
-            return failed(
-                ctx,
-                &reporter,
-                &draft,
-                Some(&run),
-                problem,
-                delivery,
-                deadline,
-            );
-        }
-        Ok(Ok(receipt)) => receipt,
     };
     if let Some(id) = receipt.event_id() {
         reporter.set_output("event_id", id);
