@@ -70,13 +70,6 @@ impl Sender {
     /// Delivers what the outbox holds (left by an earlier run too), then waits to be woken.
     async fn run(mut self, wake: Arc<Notify>) {
         loop {
-            match self.db(|store| store.trim_notices(BACKLOG)).await {
-                Ok(0) => {}
-                Ok(n) => line(&format!(
-                    "notify: more than {BACKLOG} notifications were waiting (is --notify-url down?); gave up on the {n} oldest"
-                )),
-                Err(e) => line(&format!("notify: cannot trim the outbox: {e}")),
-            }
             let pending = match self.db(|store| store.pending_notices(PAGE)).await {
                 Ok(pending) => pending,
                 Err(e) => {
@@ -85,6 +78,21 @@ impl Sender {
                     continue;
                 }
             };
+            // A full page: more may wait, perhaps past the backlog (the writer lock is only
+            // taken to trim then, not on every wake-up).
+            if pending.len() == PAGE as usize {
+                match self.db(|store| store.trim_notices(BACKLOG)).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        line(&format!(
+                            "notify: more than {BACKLOG} notifications were waiting (is --notify-url down?); gave up on the {n} oldest"
+                        ));
+                        // The page read may hold some of those given up on.
+                        continue;
+                    }
+                    Err(e) => line(&format!("notify: cannot trim the outbox: {e}")),
+                }
+            }
             if pending.is_empty() {
                 // A wake-up sent while we were busy is kept, so none is missed.
                 wake.notified().await;
