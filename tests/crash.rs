@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, mwctl_isolated, stdout_json};
+use common::{Server, mwctl_isolated};
 use mwctl::protocol::admin::{Event, EventStatus};
 use serde_json::{Value, json};
 
@@ -33,19 +33,6 @@ struct Told {
     finish: bool,
     accepted: bool,
     event_id: Option<String>,
-}
-
-fn create_key(server: &Server, name: &str) -> (String, String) {
-    let out = server
-        .mwctl()
-        .args(["keys", "create", "--name", name, "-o", "json"])
-        .output()
-        .expect("runs");
-    let created = stdout_json(&out);
-    (
-        created["id"].as_str().expect("id").to_owned(),
-        created["key"].as_str().expect("key").to_owned(),
-    )
 }
 
 /// Every event, paging through the list.
@@ -155,8 +142,8 @@ fn send(server: &Server, key: &str, file: &std::path::Path) -> (bool, Value) {
 fn kill_9_under_load_loses_nothing_and_repeats_nothing() {
     let mut server = Server::start();
     server.link(REPO);
-    let (ci_id, ci_key) = create_key(&server, "pipelines");
-    let (backfill_id, backfill_key) = create_key(&server, "backfill");
+    let (ci_id, ci_key) = server.create_key("pipelines", &[]);
+    let (backfill_id, backfill_key) = server.create_key("backfill", &[]);
     let file = backfill_file(server.dir.path());
 
     // 8 pipelines and a backfill, all at once.

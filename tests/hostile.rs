@@ -10,7 +10,7 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Server, run_json, stdout_json};
+use common::{Server, run_json};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use mwctl::protocol::admin::EventStatus;
@@ -134,21 +134,6 @@ struct Keys {
     revoked: String,
     expired: String,
     admin_only: String,
-}
-
-fn create_key(server: &Server, name: &str, args: &[&str]) -> (String, String) {
-    let out = server
-        .mwctl()
-        .args(["keys", "create", "--name", name, "-o", "json"])
-        .args(args)
-        .output()
-        .expect("runs");
-    assert!(out.status.success());
-    let created = stdout_json(&out);
-    (
-        created["id"].as_str().expect("id").to_owned(),
-        created["key"].as_str().expect("key").to_owned(),
-    )
 }
 
 fn cases(keys: &Keys, replayed_body: &[u8]) -> Vec<Case> {
@@ -476,19 +461,15 @@ fn cases(keys: &Keys, replayed_body: &[u8]) -> Vec<Case> {
 fn hostile_requests_are_rejected_with_a_resolution_and_store_nothing() {
     let server = Server::start_with(&["--max-body", "256KiB"]);
     server.link(REPO);
-    let (_, good_key) = create_key(&server, "ci", &["--scope", "deployments"]);
-    let (revoked_id, revoked) = create_key(&server, "old-ci", &["--scope", "deployments"]);
+    let (_, good_key) = server.create_key("ci", &["--scope", "deployments"]);
+    let (revoked_id, revoked) = server.create_key("old-ci", &["--scope", "deployments"]);
     server
         .mwctl()
         .args(["keys", "revoke", &revoked_id])
         .assert()
         .success();
-    let (_, expired) = create_key(
-        &server,
-        "brief",
-        &["--scope", "deployments", "--expires", "1s"],
-    );
-    let (_, admin_only) = create_key(&server, "ops", &["--scope", "admin"]);
+    let (_, expired) = server.create_key("brief", &["--scope", "deployments", "--expires", "1s"]);
+    let (_, admin_only) = server.create_key("ops", &["--scope", "admin"]);
     let keys = Keys {
         good: good_key,
         revoked,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, run_json, stdout_json};
+use common::{Server, run_json};
 use predicates::str::contains;
 use serde_json::{Value, json};
 
@@ -59,33 +59,6 @@ fn call(
     (status, response.json().unwrap_or(Value::Null))
 }
 
-fn create_key(
-    server: &Server,
-    name: &str,
-    scopes: &[&str],
-    expires: Option<&str>,
-) -> (String, String) {
-    let mut cmd = server.mwctl();
-    cmd.args(["keys", "create", "--name", name, "-o", "json"]);
-    for scope in scopes {
-        cmd.args(["--scope", scope]);
-    }
-    if let Some(expires) = expires {
-        cmd.args(["--expires", expires]);
-    }
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created = stdout_json(&out);
-    (
-        created["id"].as_str().expect("id").to_owned(),
-        created["key"].as_str().expect("key").to_owned(),
-    )
-}
-
 fn ingest_one(server: &Server, key: &str, id: &str) -> Value {
     let body = serde_json::to_vec(&json!({"workflow_runs": [run_json(REPO, id, "SUCCESS")]}))
         .expect("json");
@@ -109,9 +82,9 @@ fn key_listing(server: &Server, id: &str) -> Value {
 fn scopes_are_enforced_on_every_route() {
     let server = Server::start();
     server.link(REPO);
-    let (_, deployments) = create_key(&server, "ci", &["deployments"], None);
-    let (_, incidents) = create_key(&server, "pager", &["incidents"], None);
-    let (_, admin_only) = create_key(&server, "ops", &["admin"], None);
+    let (_, deployments) = server.create_key("ci", &["--scope", "deployments"]);
+    let (_, incidents) = server.create_key("pager", &["--scope", "incidents"]);
+    let (_, admin_only) = server.create_key("ops", &["--scope", "admin"]);
     let keys_before = server.get("/api/keys").as_array().map(Vec::len);
 
     for (method, path, body) in admin_routes() {
@@ -185,11 +158,16 @@ fn scopes_are_enforced_on_every_route() {
 fn expired_keys_are_refused_and_use_is_recorded() {
     let server = Server::start();
     server.link(REPO);
-    let (id, key) = create_key(
-        &server,
+    let (id, key) = server.create_key(
         "short-lived",
-        &["deployments", "admin"],
-        Some("3s"),
+        &[
+            "--scope",
+            "deployments",
+            "--scope",
+            "admin",
+            "--expires",
+            "3s",
+        ],
     );
     assert!(key_listing(&server, &id)["last_used_at"].is_null());
     let expires_at = key_listing(&server, &id)["expires_at"]
@@ -238,7 +216,7 @@ fn expired_keys_are_refused_and_use_is_recorded() {
 fn revocation_takes_effect_on_the_very_next_request() {
     let server = Server::start();
     server.link(REPO);
-    let (id, key) = create_key(&server, "doomed", &["deployments"], None);
+    let (id, key) = server.create_key("doomed", &["--scope", "deployments"]);
     // A client sends as fast as it can; each request notes when it started and its outcome.
     let stop = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
@@ -301,7 +279,7 @@ fn revocation_takes_effect_on_the_very_next_request() {
 fn keys_rotate_without_downtime() {
     let server = Server::start();
     server.link(REPO);
-    let (old_id, old_key) = create_key(&server, "ci-2025", &["deployments"], None);
+    let (old_id, old_key) = server.create_key("ci-2025", &["--scope", "deployments"]);
     // Four pipelines send with whatever key is current; none may ever be refused.
     let current = Arc::new(Mutex::new(old_key.clone()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -344,7 +322,7 @@ fn keys_rotate_without_downtime() {
 
     std::thread::sleep(Duration::from_millis(300));
     // 1. Create the new key while the old one is in use.
-    let (new_id, new_key) = create_key(&server, "ci-2026", &["deployments"], None);
+    let (new_id, new_key) = server.create_key("ci-2026", &["--scope", "deployments"]);
     std::thread::sleep(Duration::from_millis(200));
     // 2. Switch the pipelines (in real life: update the CI secret).
     *current.lock().expect("lock") = new_key.clone();

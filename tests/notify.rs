@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, run_json, stdout_json};
+use common::{Server, run_json};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -42,19 +42,6 @@ fn wait_for_texts(rt: &tokio::runtime::Runtime, receiver: &MockServer, n: usize)
     }
 }
 
-fn create_key(server: &Server, name: &str) -> (String, String) {
-    let out = server
-        .mwctl()
-        .args(["keys", "create", "--name", name, "-o", "json"])
-        .output()
-        .expect("runs");
-    let created = stdout_json(&out);
-    (
-        created["id"].as_str().expect("id").to_owned(),
-        created["key"].as_str().expect("key").to_owned(),
-    )
-}
-
 fn body(runs: Vec<Value>) -> Vec<u8> {
     serde_json::to_vec(&json!({ "workflow_runs": runs })).expect("json")
 }
@@ -82,7 +69,7 @@ fn rejected_and_failed_events_are_notified_with_retries() {
     let hook = format!("{}/hook", receiver.uri());
     let mut server = Server::start_with(&["--notify-url", &hook, "--no-worker"]);
     server.link(REPO);
-    let (key_id, key) = create_key(&server, "ci-deploy");
+    let (key_id, key) = server.create_key("ci-deploy", &[]);
 
     // 1. Rejected: an invalid status that tries to ping a whole Slack channel.
     let mut bad = run_json(REPO, "r1", "SUCCESS");

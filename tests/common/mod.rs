@@ -187,6 +187,26 @@ impl Server {
         self.mwctl().args(["repos", "link", url]).assert().success();
     }
 
+    /// `mwctl keys create --name NAME ARGS…` with the admin key; the new key's id and secret.
+    pub fn create_key(&self, name: &str, args: &[&str]) -> (String, String) {
+        let out = self
+            .mwctl()
+            .args(["keys", "create", "--name", name, "-o", "json"])
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let created = stdout_json(&out);
+        (
+            created["id"].as_str().expect("id").to_owned(),
+            created["key"].as_str().expect("key").to_owned(),
+        )
+    }
+
     pub fn runs(&self) -> Vec<StoredRun> {
         serde_json::from_value(self.get("/api/runs?limit=10000")).expect("runs")
     }
