@@ -7,7 +7,7 @@
 //! cargo run --release --example load -- --pairs 8 --seconds 20
 //! ```
 //!
-//! By default it builds and starts the release example server itself (SQLite in a temporary
+//! By default it builds and starts the release companion server (`mwctl-server`) itself (SQLite in a temporary
 //! directory, on a free loopback port); `--url` and `--admin-key` point it at a running one
 //! instead. Each pipeline keeps one HTTP connection alive, so the figures are the server's,
 //! not process start-up's.
@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 const REPO: &str = "https://github.com/acme/load";
 
-/// Load benchmark of the example server's ingest.
+/// Load benchmark of the companion server's ingest.
 #[derive(Debug, Parser)]
 struct Args {
     /// Concurrent pipelines, each sending start, finish, start, finish...
@@ -273,7 +273,7 @@ async fn pipeline(n: usize, url: &str, key: &str, deadline: Instant) -> Tally {
     tally
 }
 
-/// The release example server on a free port with a temporary data dir; killed on drop.
+/// The release companion server on a free port with a temporary data dir; killed on drop.
 struct StartedServer {
     child: Child,
     url: String,

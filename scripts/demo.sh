@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job end to end on the embedded default: the example server (SQLite) on a free
+# The main job end to end on the embedded default: the companion server (SQLite) on a free
 # loopback port with a temporary data dir, a key, a linked repo, a deployment reported with
 # `deploy start` / `deploy finish`, a small backfill with `mwctl send`, and what was stored.
 set -euo pipefail
@@ -7,11 +7,11 @@ cd "$(dirname "$0")/.."
 # One stream, so notes and data read in order when the output is captured.
 exec 2>&1
 
-echo "==> building mwctl and the example server"
-cargo build --quiet --bin mwctl --example server
+echo "==> building mwctl and the companion server (mwctl-server)"
+cargo build --quiet -p mwctl -p mwctl-server --bin mwctl --bin mwctl-server
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 mwctl="$target/debug/mwctl"
-server_bin="$target/debug/examples/server"
+server_bin="$target/debug/mwctl-server"
 
 work=$(mktemp -d)
 server_pid=

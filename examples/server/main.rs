@@ -1,7 +1,8 @@
-//! mwctl's companion server: the reference implementation of the webhook protocol, with
-//! embedded SQLite storage.
+//! mwctl's companion server (`mwctl-server`): the reference implementation of the webhook
+//! protocol, with embedded SQLite storage.
 //!
-//! `cargo run --release --example server -- --listen 127.0.0.1:8787 --data-dir DIR`
+//! `cargo run --release -p mwctl-server -- --listen 127.0.0.1:8787 --data-dir DIR`, or
+//! `cargo install --path examples/server`.
 
 mod app;
 mod auth;

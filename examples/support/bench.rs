@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail, ensure};
 
-/// The release `mwctl` and example server.
+/// The release `mwctl` and companion server (`mwctl-server`).
 pub struct Binaries {
     #[allow(
         dead_code,
@@ -20,18 +20,23 @@ pub struct Binaries {
     pub server: PathBuf,
 }
 
-/// `cargo build --release` of the mwctl binary and the example server; their paths.
+/// `cargo build --release` of the mwctl binary and the companion server (package
+/// `mwctl-server`); their paths.
 pub fn build_release() -> anyhow::Result<Binaries> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("building the release mwctl and example server...");
+    eprintln!("building the release mwctl and mwctl-server...");
     let output = Command::new(cargo)
         .args([
             "build",
             "--release",
+            "-p",
+            "mwctl",
+            "-p",
+            "mwctl-server",
             "--bin",
             "mwctl",
-            "--example",
-            "server",
+            "--bin",
+            "mwctl-server",
         ])
         .args(["--message-format=json", "--quiet"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -51,7 +56,7 @@ pub fn build_release() -> anyhow::Result<Binaries> {
     };
     Ok(Binaries {
         mwctl: executable("mwctl")?,
-        server: executable("server")?,
+        server: executable("mwctl-server")?,
     })
 }
 

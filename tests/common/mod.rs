@@ -1,4 +1,4 @@
-//! Harness for end-to-end tests: the real example server on a free loopback port with a temp
+//! Harness for end-to-end tests: the real companion server (`mwctl-server`) on a free loopback port with a temp
 //! data dir, and the real mwctl binary with an isolated config and a clean environment.
 
 #![allow(dead_code)]
@@ -15,7 +15,8 @@ use mwctl::protocol::admin::{Event, EventStatus, StoredRun};
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The example server's executable, built once per test process (a no-op when it is fresh).
+/// The companion server's executable (package and binary `mwctl-server`, a member of this
+/// workspace), built once per test process (a no-op when it is fresh).
 pub fn server_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -23,8 +24,10 @@ pub fn server_bin() -> &'static Path {
         let output = Command::new(cargo)
             .args([
                 "build",
-                "--example",
-                "server",
+                "-p",
+                SERVER_PACKAGE,
+                "--bin",
+                SERVER_PACKAGE,
                 "--message-format=json",
                 "--quiet",
             ])
@@ -32,18 +35,20 @@ pub fn server_bin() -> &'static Path {
             .stderr(Stdio::inherit())
             .output()
             .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "building the example server failed"
-        );
+        assert!(output.status.success(), "building {SERVER_PACKAGE} failed");
         String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "server")
+            .filter(|msg| {
+                msg["reason"] == "compiler-artifact" && msg["target"]["name"] == SERVER_PACKAGE
+            })
             .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
             .expect("cargo reports the server executable")
     })
 }
+
+/// The companion server's package and binary name.
+pub const SERVER_PACKAGE: &str = "mwctl-server";
 
 pub struct Server {
     child: Option<Child>,
