@@ -371,7 +371,11 @@ mod tests {
         };
         fs::write(&path, "[profiles.ci]\nurl = \"http://mw\"\n").expect("writes");
         chmod(0o644);
-        assert_eq!(Settings::resolve(inputs(dir.path())).config_exposed, None, "no key");
+        assert_eq!(
+            Settings::resolve(inputs(dir.path())).config_exposed,
+            None,
+            "no key"
+        );
 
         fs::write(&path, "[profiles.ci]\napi_key = \"mwk_secret_key_1234\"\n").expect("writes");
         for mode in [0o644, 0o640, 0o604, 0o620] {

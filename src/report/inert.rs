@@ -70,7 +70,13 @@ mod tests {
 
     #[test]
     fn plain_text_is_borrowed_unchanged() {
-        for s in ["deploy", "café ✓ 日本", "C:\\path", "emoji 👩‍💻 with a joiner", ""] {
+        for s in [
+            "deploy",
+            "café ✓ 日本",
+            "C:\\path",
+            "emoji 👩‍💻 with a joiner",
+            "",
+        ] {
             assert!(matches!(text(s), Cow::Borrowed(b) if b == s), "{s}");
             assert!(matches!(cell(s), Cow::Borrowed(b) if b == s), "{s}");
         }
@@ -87,7 +93,10 @@ mod tests {
             cell("\u{1b}]8;;https://evil.example/\u{1b}\\click\u{1b}]8;;\u{1b}\\"),
             "\\u{1b}]8;;https://evil.example/\\u{1b}\\click\\u{1b}]8;;\\u{1b}\\"
         );
-        assert_eq!(text("\u{9b}31mred\u{9d}0;t\u{9c}"), "\\u{9b}31mred\\u{9d}0;t\\u{9c}");
+        assert_eq!(
+            text("\u{9b}31mred\u{9d}0;t\u{9c}"),
+            "\\u{9b}31mred\\u{9d}0;t\\u{9c}"
+        );
         assert_eq!(text("a\u{7f}b\u{0}c\rd\u{8}"), "a\\u{7f}b\\u{0}c\\rd\\u{8}");
     }
 

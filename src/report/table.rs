@@ -105,10 +105,16 @@ mod tests {
             let mut out = Vec::new();
             t.write(&mut out, aligned).expect("writes");
             let text = String::from_utf8(out).expect("utf8");
-            assert!(!text.contains(['\u{1b}', '\u{7}', '\u{202e}', '\r']), "{text:?}");
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}', '\u{202e}', '\r']),
+                "{text:?}"
+            );
             let lines: Vec<&str> = text.lines().collect();
             assert_eq!(lines.len(), if aligned { 3 } else { 2 }, "{text}");
-            assert!(text.contains("deploy\\u{1b}[2J\\u{1b}]0;owned\\u{7}"), "{text}");
+            assert!(
+                text.contains("deploy\\u{1b}[2J\\u{1b}]0;owned\\u{7}"),
+                "{text}"
+            );
             assert!(text.contains("\\u{202e}eve\\nforged\\trow"), "{text}");
             if !aligned {
                 assert!(lines.iter().all(|l| l.matches('\t').count() == 2), "{text}");
@@ -120,7 +126,7 @@ mod tests {
         let text = String::from_utf8(out).expect("utf8");
         let starts: Vec<usize> = text
             .lines()
-            .map(|l| l.rfind(|c: char| c == ' ').map_or(0, |i| i + 1))
+            .map(|l| l.rfind(' ').map_or(0, |i| i + 1))
             .collect();
         assert!(starts.windows(2).all(|w| w[0] == w[1]), "{text}");
     }
