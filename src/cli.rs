@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::protocol::admin::{EventStatus, Scope};
@@ -34,8 +35,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command takes.
+/// Flags every command takes, listed apart from each command's own in its help.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Middleware server URL, e.g. https://middleware.example.com
     #[arg(long, global = true, env = "MW_URL", value_name = "URL")]
@@ -475,17 +477,34 @@ pub struct KeyCreateArgs {
     #[arg(long)]
     pub name: String,
 
-    /// What the key may do (repeatable): deployments, incidents, admin
-    #[arg(long = "scope", value_name = "SCOPE", default_value = "deployments", value_parser = clap::builder::ValueParser::new(parse_scope))]
+    /// What the key may do (repeatable); admin is for keys, repos, runs, events and prune
+    #[arg(long = "scope", value_name = "SCOPE", default_value = "deployments", value_parser = scope_parser())]
     pub scopes: Vec<Scope>,
 
-    /// Lifetime, e.g. 90d or 12h [default: never expires]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Lifetime, e.g. 90d or 12h, at most 100 years [default: never expires]
+    #[arg(long, value_name = "DURATION", value_parser = parse_key_lifetime)]
     pub expires: Option<Duration>,
 }
 
-fn parse_scope(s: &str) -> Result<Scope, String> {
-    s.parse()
+/// The scopes, listed in `--help` and completed by the shells.
+fn scope_parser() -> impl clap::builder::TypedValueParser<Value = Scope> {
+    clap::builder::PossibleValuesParser::new(Scope::ALL.map(Scope::as_str))
+        .try_map(|s| s.parse::<Scope>())
+}
+
+/// The longest key lifetime: beyond it, "never expires" is what is meant (and the expiry date
+/// would overflow the calendar long before `u64` seconds do).
+const MAX_KEY_LIFETIME: Duration = Duration::from_secs(100 * 366 * 86_400);
+
+fn parse_key_lifetime(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > MAX_KEY_LIFETIME {
+        return Err(format!(
+            "{s:?} is more than 100 years; give e.g. 90d or 365d, or leave --expires out for a \
+             key that never expires"
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]
@@ -542,8 +561,8 @@ pub enum EventsCommand {
 
 #[derive(Debug, Args)]
 pub struct EventsListArgs {
-    /// Only events in this state
-    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_event_status))]
+    /// Only events in this state (any case)
+    #[arg(long, ignore_case = true, value_parser = event_status_parser())]
     pub status: Option<EventStatus>,
 
     /// At most this many
@@ -555,8 +574,11 @@ pub struct EventsListArgs {
     pub before: Option<String>,
 }
 
-fn parse_event_status(s: &str) -> Result<EventStatus, String> {
-    s.parse()
+/// The event states, as `events list` shows them, listed in `--help` and completed by the
+/// shells.
+fn event_status_parser() -> impl clap::builder::TypedValueParser<Value = EventStatus> {
+    clap::builder::PossibleValuesParser::new(EventStatus::ALL.map(EventStatus::as_str))
+        .try_map(|s| s.parse::<EventStatus>())
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,14 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
+        Ok(self.call_with_status(request).await?.0)
+    }
+
+    /// [`Self::call`], with the answer's status (201 Created and 200 OK say different things).
+    async fn call_with_status<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(T, reqwest::StatusCode), ApiError> {
         let answer = self.fetch(&self.base, request).await?;
         if !answer.status.is_success() {
             return Err(ApiError::from_status(
@@ -23,6 +31,7 @@ impl Client {
             ));
         }
         serde_json::from_slice(&answer.body)
+            .map(|value| (value, answer.status))
             .map_err(|e| ApiError::Protocol(format!("{e} in {:?}", answer.snippet())))
     }
 
@@ -39,13 +48,21 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, ApiError> {
+        Ok(self.post_with_status(path, body).await?.0)
+    }
+
+    async fn post_with_status<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<(T, reqwest::StatusCode), ApiError> {
         let body = serde_json::to_vec(body).map_err(|e| ApiError::Protocol(e.to_string()))?;
         let request = self
             .http
             .post(self.url(path))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        self.call(request).await
+        self.call_with_status(request).await
     }
 
     /// Reachability without a key: `GET /healthz`.
@@ -70,11 +87,14 @@ impl Client {
         .await
     }
 
-    pub async fn link_repo(&self, url: &str) -> Result<Repo, ApiError> {
+    /// Links a repo; the flag is `true` when it was not linked before (the server answers
+    /// 201 Created for a new link, 200 OK for one that exists).
+    pub async fn link_repo(&self, url: &str) -> Result<(Repo, bool), ApiError> {
         let request = LinkRepo {
             url: url.to_owned(),
         };
-        self.post("/api/repos", &request).await
+        let (repo, status) = self.post_with_status("/api/repos", &request).await?;
+        Ok((repo, status == reqwest::StatusCode::CREATED))
     }
 
     pub async fn list_repos(&self) -> Result<Vec<Repo>, ApiError> {

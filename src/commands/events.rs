@@ -3,7 +3,7 @@
 use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
 use crate::cli::{EventsListArgs, IdArg};
 use crate::protocol::admin::{Event, RunRef};
-use crate::report::{Printer, Table};
+use crate::report::{Printer, Table, inert};
 
 pub async fn list(args: EventsListArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let events = ctx
@@ -39,7 +39,8 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let detail = ctx.client(ADMIN_TIMEOUT)?.event(&args.id).await?;
     ctx.printer.data(&detail, |p| {
         let e = &detail.event;
-        let field = |name: &str, value: &str| p.line(format!("{name:<13}{value}"));
+        // One line per field: a newline in a value cannot forge another field.
+        let field = |name: &str, value: &str| p.line(format!("{name:<13}{}", inert::cell(value)));
         field("event", &e.id);
         field("status", e.status.as_str());
         field("received", &p.time(e.received_at));
@@ -64,8 +65,8 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
                 p.line(format!(
                     "  run {}: {}: {}",
                     err["index"],
-                    err["field"].as_str().unwrap_or("?"),
-                    err["message"].as_str().unwrap_or("?")
+                    inert::cell(err["field"].as_str().unwrap_or("?")),
+                    inert::cell(err["message"].as_str().unwrap_or("?"))
                 ));
             }
             if errors.len() > 20 {
