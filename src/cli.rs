@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::protocol::RepoFilter;
 use crate::protocol::admin::{EventStatus, Scope};
 
 const AFTER_HELP: &str = "\
@@ -519,17 +520,26 @@ pub enum RunsCommand {
 
 #[derive(Debug, Args)]
 pub struct RunsListArgs {
-    /// Only this repository (org/name or URL)
-    #[arg(long)]
-    pub repo: Option<String>,
+    /// Only this repository, in any form mwctl prints: https://host/org/name, host/org/name,
+    /// org/name, name or git@host:org/name.git (case ignored)
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_repo_filter))]
+    pub repo: Option<RepoFilter>,
 
-    /// Only this workflow
+    /// Only this workflow (case ignored)
     #[arg(long)]
     pub workflow: Option<String>,
 
-    /// At most this many
-    #[arg(long, default_value_t = 100)]
+    /// At most this many, fetched page by page; a note says how many more exist
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
+
+    /// Every matching run, however many (instead of --limit)
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+
+    /// Continue a list: the `next` that `-o json` printed
+    #[arg(long, value_name = "NEXT")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -542,17 +552,25 @@ pub enum EventsCommand {
 
 #[derive(Debug, Args)]
 pub struct EventsListArgs {
-    /// Only events in this state
+    /// Only events in this state: waiting, running, success, failure, rejected or pruned
     #[arg(long, value_parser = clap::builder::ValueParser::new(parse_event_status))]
     pub status: Option<EventStatus>,
 
-    /// At most this many
-    #[arg(long, default_value_t = 50)]
+    /// At most this many, fetched page by page; a note says how many more exist
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
 
-    /// Only events older than this event id (for paging)
+    /// Every matching event, however many (instead of --limit)
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+
+    /// Only events older than this event id; the `next` that `-o json` printed continues a list
     #[arg(long, value_name = "EVENT_ID")]
     pub before: Option<String>,
+}
+
+fn parse_repo_filter(s: &str) -> Result<RepoFilter, String> {
+    RepoFilter::parse(s)
 }
 
 fn parse_event_status(s: &str) -> Result<EventStatus, String> {
