@@ -8,6 +8,7 @@ use chrono::{DateTime, FixedOffset};
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::protocol::RepoFilter;
 use crate::protocol::admin::{EventStatus, Scope};
 
 const AFTER_HELP: &str = "\
@@ -538,17 +539,26 @@ pub enum RunsCommand {
 
 #[derive(Debug, Args)]
 pub struct RunsListArgs {
-    /// Only this repository (org/name or URL)
-    #[arg(long)]
-    pub repo: Option<String>,
+    /// Only this repository, in any form mwctl prints: https://host/org/name, host/org/name,
+    /// org/name, name or git@host:org/name.git (case ignored)
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_repo_filter))]
+    pub repo: Option<RepoFilter>,
 
-    /// Only this workflow
+    /// Only this workflow (case ignored)
     #[arg(long)]
     pub workflow: Option<String>,
 
-    /// At most this many
-    #[arg(long, default_value_t = 100)]
+    /// At most this many, fetched page by page; a note says how many more exist
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
+
+    /// Every matching run, however many (instead of --limit)
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+
+    /// Continue a list: the `next` that `-o json` printed
+    #[arg(long, value_name = "NEXT")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -565,11 +575,15 @@ pub struct EventsListArgs {
     #[arg(long, ignore_case = true, value_parser = event_status_parser())]
     pub status: Option<EventStatus>,
 
-    /// At most this many
-    #[arg(long, default_value_t = 50)]
+    /// At most this many, fetched page by page; a note says how many more exist
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
 
-    /// Only events older than this event id (for paging)
+    /// Every matching event, however many (instead of --limit)
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+
+    /// Only events older than this event id; the `next` that `-o json` printed continues a list
     #[arg(long, value_name = "EVENT_ID")]
     pub before: Option<String>,
 }
@@ -579,6 +593,10 @@ pub struct EventsListArgs {
 fn event_status_parser() -> impl clap::builder::TypedValueParser<Value = EventStatus> {
     clap::builder::PossibleValuesParser::new(EventStatus::ALL.map(EventStatus::as_str))
         .try_map(|s| s.parse::<EventStatus>())
+}
+
+fn parse_repo_filter(s: &str) -> Result<RepoFilter, String> {
+    RepoFilter::parse(s)
 }
 
 #[derive(Debug, Args)]

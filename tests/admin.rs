@@ -325,6 +325,8 @@ fn events_list_and_show() {
             .output()
             .expect("runs"),
     );
+    assert_eq!((&list["total"], &list["next"]), (&json!(1), &json!(null)));
+    let list = &list["events"];
     assert_eq!(list[0]["id"], id.as_str());
     assert_eq!(list[0]["status"], "SUCCESS");
     assert_eq!(list[0]["runs_created"], 1);
@@ -451,28 +453,32 @@ fn events_page_newest_first() {
             cmd.args(["--before", before]);
         }
         let page = stdout_json(&cmd.output().expect("runs"));
-        let ids: Vec<String> = page
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|e| e["id"].as_str().expect("id").to_owned())
-            .collect();
-        if ids.is_empty() {
-            break;
+        assert_eq!(page["total"], 5, "{page}");
+        seen.extend(
+            page["events"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .map(|e| e["id"].as_str().expect("id").to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => before = Some(next.to_owned()),
+            None => break,
         }
-        before = ids.last().cloned();
-        seen.extend(ids);
     }
     let newest_first: Vec<String> = sent.iter().rev().cloned().collect();
     assert_eq!(seen, newest_first);
 
-    // A full page says how to get the next one.
+    // A full page says how many more exist and how to get them.
     server
         .mwctl()
         .args(["events", "list", "--limit", "2"])
         .assert()
-        .success()
-        .stderr(contains(format!("mwctl events list --before {}", sent[3])));
+        .code(0)
+        .stderr(contains(format!(
+            "Showing 2 of 5 events; --limit N or --all for more (next page: --before {})",
+            sent[3]
+        )));
 }
 
 #[test]

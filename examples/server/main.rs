@@ -84,6 +84,11 @@ struct Args {
     /// 120 s.
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     body_timeout: Duration,
+
+    /// Largest page of the runs and events lists (tests of paging; the defaults are 10,000 and
+    /// 500).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    max_page: Option<u32>,
 }
 
 #[tokio::main]
@@ -114,6 +119,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_body: args.max_body,
         require_signature: args.require_signature,
         body_timeout: args.body_timeout,
+        max_page: args.max_page,
     };
     let store: Arc<dyn Store> = match &args.notify_url {
         Some(url) => Arc::new(notify::NotifyingStore::wrap(

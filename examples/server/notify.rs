@@ -22,8 +22,8 @@ use tokio::sync::Notify;
 
 use crate::log::line;
 use crate::store::{
-    Applied, Claimed, EventQuery, Inserted, KeyRecord, NewEvent, PendingNotice, Pruned, Revoked,
-    RunQuery, Store, StoreResult,
+    Applied, Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, Pruned,
+    Revoked, RunQuery, Store, StoreResult,
 };
 
 /// Most notifications kept waiting; beyond, the oldest are given up on.
@@ -296,7 +296,7 @@ impl Store for NotifyingStore {
     fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>> {
         self.inner.find_duplicate(key_id, webhook_id)
     }
-    fn list_events(&self, query: &EventQuery) -> StoreResult<Vec<Event>> {
+    fn list_events(&self, query: &EventQuery) -> StoreResult<Listed<Event>> {
         self.inner.list_events(query)
     }
     fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>> {
@@ -305,7 +305,7 @@ impl Store for NotifyingStore {
     fn prune_event(&self, id: &str, dry_run: bool, at: DateTime<Utc>) -> StoreResult<Pruned> {
         self.inner.prune_event(id, dry_run, at)
     }
-    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<StoredRun>> {
+    fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>> {
         self.inner.list_runs(query)
     }
     fn requeue_running(&self) -> StoreResult<u64> {

@@ -5,8 +5,8 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, Client};
 use crate::protocol::admin::{
-    ApiKey, CreateKey, CreatedKey, Event, EventDetail, EventStatus, LinkRepo, PruneReport, Repo,
-    StoredRun,
+    ApiKey, CreateKey, CreatedKey, EventDetail, EventPage, EventStatus, LinkRepo, PruneReport,
+    Repo, RunPage,
 };
 
 impl Client {
@@ -109,34 +109,37 @@ impl Client {
         .await
     }
 
+    /// One page of runs, newest first; `cursor` is the previous page's `next`.
     pub async fn list_runs(
         &self,
         repo: Option<&str>,
         workflow: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<StoredRun>, ApiError> {
+        cursor: Option<&str>,
+    ) -> Result<RunPage, ApiError> {
         let mut query = vec![("limit", limit.to_string())];
-        if let Some(repo) = repo {
-            query.push(("repo", repo.to_owned()));
-        }
-        if let Some(workflow) = workflow {
-            query.push(("workflow", workflow.to_owned()));
+        for (name, value) in [("repo", repo), ("workflow", workflow), ("cursor", cursor)] {
+            if let Some(value) = value {
+                query.push((name, value.to_owned()));
+            }
         }
         self.get("/api/runs", &query).await
     }
 
+    /// One page of events, newest first; `cursor` is the previous page's `next` (or an event
+    /// id: only older events).
     pub async fn list_events(
         &self,
         status: Option<EventStatus>,
         limit: u32,
-        before: Option<&str>,
-    ) -> Result<Vec<Event>, ApiError> {
+        cursor: Option<&str>,
+    ) -> Result<EventPage, ApiError> {
         let mut query = vec![("limit", limit.to_string())];
         if let Some(status) = status {
             query.push(("status", status.as_str().to_owned()));
         }
-        if let Some(before) = before {
-            query.push(("before", before.to_owned()));
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_owned()));
         }
         self.get("/api/events", &query).await
     }

@@ -2,11 +2,11 @@
 
 use super::*;
 use chrono::TimeDelta;
-use mwctl::protocol::parse_batch;
+use mwctl::protocol::{RepoFilter, parse_batch};
 use serde_json::{Value, json};
 
 use crate::ids;
-use crate::store::{Counts, RepoFilter};
+use crate::store::Counts;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -113,6 +113,7 @@ impl Fixture {
                 ..RunQuery::default()
             })
             .expect("lists")
+            .items
     }
 
     fn event(&self, id: &str) -> EventDetail {
@@ -518,31 +519,71 @@ fn runs_filter_by_repo_and_workflow() {
         None,
     );
     f.process();
-    let count = |repo: Option<RepoFilter>, workflow: Option<&str>| {
-        f.store
+    let count = |repo: Option<&str>, workflow: Option<&str>| {
+        let listed = f
+            .store
             .list_runs(&RunQuery {
-                repo,
+                repo: repo.map(|r| RepoFilter::parse(r).expect("filter")),
                 workflow: workflow.map(str::to_owned),
                 limit: 10,
+                after: None,
             })
-            .expect("lists")
-            .len()
-    };
-    let api = |host: Option<&str>, org: Option<&str>| {
-        Some(RepoFilter {
-            host: host.map(str::to_owned),
-            org: org.map(str::to_owned),
-            name: "API".to_owned(),
-        })
+            .expect("lists");
+        assert_eq!(listed.total, listed.items.len() as u64);
+        listed.items.len()
     };
     assert_eq!(count(None, None), 3);
-    assert_eq!(count(api(None, Some("acme")), None), 2);
-    assert_eq!(
-        count(api(Some("github.com"), Some("acme")), Some("deploy")),
-        1
-    );
-    assert_eq!(count(api(None, Some("other")), None), 0);
+    assert_eq!(count(Some("acme/API"), None), 2);
+    assert_eq!(count(Some("API"), None), 2);
+    assert_eq!(count(Some("github.com/acme/api"), Some("deploy")), 1);
+    assert_eq!(count(Some("https://WWW.github.com/acme/api"), None), 2);
+    assert_eq!(count(Some("gitlab.com/acme/api"), None), 0);
+    assert_eq!(count(Some("other/api"), None), 0);
     assert_eq!(count(None, Some("release")), 1);
+    assert_eq!(
+        count(None, Some("RELEASE")),
+        1,
+        "workflows ignore case like repos"
+    );
+    assert_eq!(count(Some("acme/shop"), Some("Deploy")), 1);
+}
+
+#[test]
+fn runs_page_by_cursor_and_report_the_total() {
+    let f = fixture();
+    f.ingest(
+        (0..5)
+            .map(|i| run("shop", "deploy", &i.to_string(), "SUCCESS", None))
+            .collect(),
+        "2025-01-10T10:01:00Z",
+        None,
+    );
+    f.process();
+    let page = |after| {
+        f.store
+            .list_runs(&RunQuery {
+                limit: 2,
+                after,
+                ..RunQuery::default()
+            })
+            .expect("lists")
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let listed = page(after);
+        assert_eq!(listed.total, 5);
+        seen.extend(listed.items.iter().map(|r| r.id));
+        if !listed.more {
+            break;
+        }
+        let last = listed.items.last().expect("a full page");
+        after = Some((last.conducted_at, last.id));
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5, "every run once: {seen:?}");
 }
 
 /// Throughput of the worker's two steps; `cargo test --release --example server -- --ignored`.
@@ -614,6 +655,7 @@ fn events_list_newest_first_with_a_cursor() {
                 before: before.cloned(),
             })
             .expect("lists")
+            .items
             .into_iter()
             .map(|e| e.id)
             .collect::<Vec<_>>()
