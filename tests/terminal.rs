@@ -124,7 +124,8 @@ fn stored_text_from_any_key_holder_reaches_the_terminal_inert() {
 
     // ... and exact in JSON: serde_json escapes C0 controls, the rest comes through as is.
     let out = text_mode(server.mwctl(), &["runs", "list", "-o", "json"]);
-    let runs = stdout_json(&out);
+    let page = stdout_json(&out);
+    let runs = &page["runs"];
     assert_eq!(runs[0]["workflow"], hostile("deploy").as_str());
     assert_eq!(runs[0]["event_actor"], LINKED_ACTOR);
     assert_eq!(runs[0]["head_branch"], hostile("main").as_str());
@@ -321,8 +322,18 @@ mod hostile_server {
                 ("GET", "/api/repos", 200, json!([repo()])),
                 ("POST", "/api/repos", 200, repo()),
                 ("DELETE", "/api/repos/1", 200, repo()),
-                ("GET", "/api/runs", 200, json!([run()])),
-                ("GET", "/api/events", 200, json!([event()])),
+                (
+                    "GET",
+                    "/api/runs",
+                    200,
+                    json!({"runs": [run()], "total": 1, "next": null}),
+                ),
+                (
+                    "GET",
+                    "/api/events",
+                    200,
+                    json!({"events": [event()], "total": 1, "next": null}),
+                ),
                 ("GET", "/api/events/evt_1", 200, detail()),
                 ("POST", "/api/events/evt_1/prune", 200, prune()),
                 ("GET", "/api/events/evt_missing", 404, refusal()),
@@ -428,7 +439,10 @@ fn every_field_a_hostile_server_sends_is_shown_inert() {
         .args(["runs", "list", "-o", "json"])
         .output()
         .expect("runs");
-    assert_eq!(stdout_json(&out), json!([hostile_server::run()]));
+    assert_eq!(
+        stdout_json(&out),
+        json!({"runs": [hostile_server::run()], "total": 1, "next": null})
+    );
     let out = mwctl()
         .args(["events", "show", "evt_1", "-o", "json"])
         .output()
