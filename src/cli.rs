@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::protocol::admin::{EventStatus, Scope};
@@ -73,11 +74,12 @@ pub struct GlobalArgs {
     pub profile: Option<String>,
 
     /// Config file [default: <config dir>/mwctl/config.toml]
-    #[arg(long, global = true, env = "MW_CONFIG", value_name = "FILE")]
+    // An empty MW_CONFIG (an unset pipeline variable) means the default, not a usage error.
+    #[arg(long, global = true, env = "MW_CONFIG", value_name = "FILE", value_parser = path_or_empty())]
     pub config: Option<PathBuf>,
 
-    /// Output format: text for people, json for scripts
-    #[arg(long, short = 'o', global = true, value_enum, env = "MW_OUTPUT", default_value_t = OutputFormat::Text)]
+    /// Output format: text for people, json for scripts (empty: text)
+    #[arg(long, short = 'o', global = true, env = "MW_OUTPUT", value_name = "FORMAT", default_value = "text", value_parser = parse_output)]
     pub output: OutputFormat,
 
     /// Print only data and errors
@@ -93,6 +95,21 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+/// `text` or `json` in any case; empty is the default, text (an unset `MW_OUTPUT` in a
+/// pipeline must not make every command a usage error).
+fn parse_output(s: &str) -> Result<OutputFormat, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "text" => Ok(OutputFormat::Text),
+        "json" => Ok(OutputFormat::Json),
+        _ => Err(format!("{s:?} is not an output format; use text or json")),
+    }
+}
+
+/// A path, where an empty value is allowed (and means "not given", see `main`).
+fn path_or_empty() -> impl TypedValueParser<Value = PathBuf> {
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 // Parsed once per process: the size difference between variants costs nothing.
@@ -343,7 +360,7 @@ pub struct DeliveryArgs {
     pub dry_run: bool,
 
     /// Where start keeps the run for finish [default: a file in the CI's temp dir keyed by the job]
-    #[arg(long, env = "MW_STATE_FILE", value_name = "FILE")]
+    #[arg(long, env = "MW_STATE_FILE", value_name = "FILE", value_parser = path_or_empty())]
     pub state_file: Option<PathBuf>,
 }
 
