@@ -1411,3 +1411,50 @@ fn record_gives_one_id_per_deployment_however_it_is_described() {
     let sent = server.sent_runs();
     assert_ne!(&sent[3]["workflow_run_unique_id"], id);
 }
+
+#[test]
+fn a_ci_start_time_that_is_not_one_leaves_the_start_unknown_and_says_why() {
+    let server = Server::start();
+    server.link(REPO);
+    let mut cmd = deploy(&server, &["finish", "--status", "success", "-o", "json"]);
+    gitlab_job(&mut cmd, "31", "deploy");
+    let out = cmd.env("CI_JOB_STARTED_AT", "soon").output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let report = stdout_json(&out);
+    assert_eq!(report["outcome"], "accepted", "{report}");
+    assert_eq!(report["start"]["known"], false);
+    let note = report["start"]["note"].as_str().expect("a note");
+    assert!(
+        note.contains("the CI's start time \"soon\" (env CI_JOB_STARTED_AT) is not a timestamp"),
+        "{note}"
+    );
+    assert!(report["run"].get("duration").is_none(), "{report}");
+}
+
+#[test]
+fn every_deploy_help_tells_the_exit_codes() {
+    let home = tempfile::tempdir().expect("tempdir");
+    for command in [
+        &["deploy"][..],
+        &["deploy", "start"],
+        &["deploy", "finish"],
+        &["deploy", "record"],
+    ] {
+        for help in ["--help", "-h"] {
+            mwctl_isolated(home.path())
+                .args(command)
+                .arg(help)
+                .assert()
+                .code(0)
+                .stdout(
+                    contains("Exit codes:")
+                        .and(contains("only with --strict / MW_STRICT=1"))
+                        .and(contains("a mistyped flag name")),
+                );
+        }
+    }
+    mwctl_isolated(home.path())
+        .args(["deploy", "--help"])
+        .assert()
+        .stdout(contains("mwctl deploy finish --status $s; exit $s"));
+}
