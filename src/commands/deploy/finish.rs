@@ -4,10 +4,8 @@ use chrono::TimeDelta;
 
 use super::deliver::deliver;
 use super::state;
-use super::{
-    BadValue, Ctx, Deadline, Delivery, Draft, ExitStatus, Problem, Seconds, StartNote, given, now,
-    parse_meta, time_field,
-};
+use super::values::{BadValue, Delivery, given, parse_meta};
+use super::{Ctx, Deadline, Draft, ExitStatus, Problem, Seconds, StartNote, now, time_field};
 use crate::ci::{self, CiFacts, Field};
 use crate::cli::{FinishArgs, parse_duration_secs, parse_final_status};
 use crate::protocol::RunStatus;

@@ -17,8 +17,8 @@ pub mod record;
 mod report;
 pub mod start;
 mod state;
+mod values;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -27,13 +27,10 @@ use serde_json::{Map, Value};
 
 use super::{Ctx, ExitStatus};
 use crate::ci::{CiFacts, Field};
-use crate::cli::{DeliveryArgs, parse_bool, parse_key_value, parse_timeout};
 use crate::protocol::validate::check_built_run;
 use crate::protocol::{Run, RunStatus};
 use fields::Fields;
-
-/// `--timeout` when none (or no usable one) is given.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+use values::{BadValue, Delivery};
 
 /// The time a deploy command may take, from its start: `--timeout` covers everything.
 #[derive(Clone, Copy, Debug)]
@@ -53,94 +50,6 @@ impl Deadline {
     fn remaining(&self) -> Duration {
         self.budget.saturating_sub(self.started.elapsed())
     }
-}
-
-/// A value from a flag or the environment that could not be used: a warning, after which
-/// the command goes on with `instead` (with `--strict`: an error, and nothing is sent).
-#[derive(Clone, Debug, Serialize)]
-struct BadValue {
-    /// The flag and its variable, e.g. `--timeout / MW_TIMEOUT`.
-    flag: &'static str,
-    /// The value as given.
-    value: String,
-    /// What is wrong with it and how to fix it.
-    error: String,
-    /// What the command did instead.
-    instead: String,
-}
-
-/// A flag's text, unless absent or blank (an unset variable in a pipeline expression).
-fn given(raw: &Option<String>) -> Option<&str> {
-    raw.as_deref().filter(|v| !v.trim().is_empty())
-}
-
-/// [`DeliveryArgs`] parsed: an unusable value is reported and replaced by its default.
-#[derive(Clone, Debug)]
-struct Delivery {
-    timeout: Duration,
-    strict: bool,
-    dry_run: bool,
-    state_file: Option<PathBuf>,
-}
-
-impl Delivery {
-    fn parse(args: &DeliveryArgs, bad: &mut Vec<BadValue>) -> Delivery {
-        let strict = match given(&args.strict).map(|raw| (raw, parse_bool(raw))) {
-            None => false,
-            Some((_, Ok(strict))) => strict.unwrap_or(false),
-            Some((raw, Err(error))) => {
-                // Unclear is not a request to fail the pipeline.
-                bad.push(BadValue {
-                    flag: "--strict / MW_STRICT",
-                    value: raw.to_owned(),
-                    error,
-                    instead: "counted it as false: not strict".to_owned(),
-                });
-                false
-            }
-        };
-        let timeout = match given(&args.timeout).map(|raw| (raw, parse_timeout(raw))) {
-            None => DEFAULT_TIMEOUT,
-            Some((_, Ok(timeout))) => timeout,
-            Some((raw, Err(error))) => {
-                bad.push(BadValue {
-                    flag: "--timeout / MW_TIMEOUT",
-                    value: raw.to_owned(),
-                    error,
-                    instead: format!("used {}", humantime::format_duration(DEFAULT_TIMEOUT)),
-                });
-                DEFAULT_TIMEOUT
-            }
-        };
-        Delivery {
-            timeout,
-            strict,
-            dry_run: args.dry_run,
-            // An empty MW_STATE_FILE is unset, not a file named "".
-            state_file: args
-                .state_file
-                .clone()
-                .filter(|p| !p.as_os_str().is_empty()),
-        }
-    }
-}
-
-/// `--meta KEY=VALUE` entries; a malformed one is left out, with a warning.
-fn parse_meta(raw: &[String], bad: &mut Vec<BadValue>) -> Vec<(String, String)> {
-    raw.iter()
-        .filter_map(|entry| match parse_key_value(entry) {
-            Ok(pair) => Some(pair),
-            Err(error) => {
-                bad.push(BadValue {
-                    flag: "--meta",
-                    value: entry.clone(),
-                    error,
-                    instead: "left it out".to_owned(),
-                });
-                None
-            }
-        })
-        .collect()
 }
 
 /// A duration in whole seconds and where it came from.

@@ -4,10 +4,8 @@ use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
 use super::deliver::deliver;
 use super::fields::Fields;
-use super::{
-    BadValue, Ctx, Deadline, Delivery, Draft, ExitStatus, Problem, Seconds, given, parse_meta,
-    time_field,
-};
+use super::values::{BadValue, Delivery, given, parse_meta};
+use super::{Ctx, Deadline, Draft, ExitStatus, Problem, Seconds, time_field};
 use crate::ci::{self, Field};
 use crate::cli::{RecordArgs, parse_any_status, parse_duration_secs, parse_time};
 use crate::client::content_webhook_id;

@@ -3,9 +3,8 @@
 use super::deliver::deliver;
 use super::fields::Fields;
 use super::state::{self, DeployState};
-use super::{
-    BadValue, Ctx, Deadline, Delivery, Draft, ExitStatus, given, now, parse_meta, time_field,
-};
+use super::values::{BadValue, Delivery, given, parse_meta};
+use super::{Ctx, Deadline, Draft, ExitStatus, now, time_field};
 use crate::ci::{self, Field};
 use crate::cli::{StartArgs, parse_time};
 use crate::client::new_webhook_id;
