@@ -22,7 +22,9 @@ Settings come from flags, then MW_* environment variables, then the config file
 (`mwctl config show` tells which). Docs: docs/protocol.md";
 
 /// The exit codes of `deploy start|finish|record`, shown in each one's help.
-const DEPLOY_EXIT_CODES: &str = "\
+macro_rules! deploy_exit_codes {
+    () => {
+        "\
 Exit codes:
   0  reported; or not reported, with a warning: by default reporting never fails a deployment.
      A server that is down, slow or refusing, a missing key, or a value that cannot be used
@@ -35,7 +37,21 @@ Exit codes:
      `deploy record`. A flag left without its value (--branch $UNSET) counts as not given
 
 --strict=BOOL and MW_STRICT take 1/0, true/false, yes/no, on/off (any case); empty is unset. Any
-other value is a warning and counts as not strict: a deployment fails only when clearly asked to.";
+other value is a warning and counts as not strict: a deployment fails only when clearly asked to."
+    };
+}
+const DEPLOY_EXIT_CODES: &str = deploy_exit_codes!();
+
+/// `mwctl deploy --help`: how to finish a failed deployment too, and the exit codes.
+const DEPLOY_AFTER_HELP: &str = concat!(
+    "\
+Finish the run whatever happens, or a failed deployment stays PENDING (works under set -e):
+  mwctl deploy start; s=0; ./deploy.sh || s=$?
+  mwctl deploy finish --status $s; exit $s
+
+",
+    deploy_exit_codes!()
+);
 
 /// Send deployments from any CI to Middleware, the open-source DORA metrics platform.
 ///
@@ -132,12 +148,7 @@ pub enum Command {
     /// Fields come from flags, else the CI environment, else git. These commands never fail
     /// the pipeline unless --strict: a server that is down, slow or refusing, or a value that
     /// cannot be used, gives a warning and exit code 0, within --timeout.
-    ///
-    /// Finish even when the deployment fails, or the run stays PENDING:
-    ///
-    ///   mwctl deploy start; s=0; ./deploy.sh || s=$?
-    ///   mwctl deploy finish --status $s; exit $s
-    #[command(subcommand, after_help = DEPLOY_EXIT_CODES)]
+    #[command(subcommand, after_help = DEPLOY_AFTER_HELP)]
     Deploy(DeployCommand),
 
     /// Backfill runs from a file or stdin: a runs file, or a GitHub / GitLab export
