@@ -1173,6 +1173,8 @@ fn mw_strict_takes_every_usual_boolean_spelling() {
         (None, "--strict=maybe", 0),
         (Some("1"), "--strict=false", 0),
         (Some("0"), "--strict", 1),
+        // The flag wins; the variable it overrides is not read, so not judged either.
+        (Some("maybe"), "--strict", 1),
     ] {
         let (code, stderr) = run(env, Some(flag));
         assert_eq!(code, Some(want), "MW_STRICT={env:?} {flag}: {stderr}");
