@@ -33,8 +33,13 @@ fn main() -> ExitCode {
     let settings = Settings::resolve(Inputs {
         url: cli.global.url.clone().map(|u| (u, url_given)),
         api_key: cli.global.api_key.clone().map(|k| (k, key_given)),
-        profile: cli.global.profile.clone(),
-        config: cli.global.config.clone(),
+        // Empty variables (unset in a pipeline expression) count as not given.
+        profile: cli.global.profile.clone().filter(|p| !p.trim().is_empty()),
+        config: cli
+            .global
+            .config
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty()),
     });
     // Once per run, whatever the command: the key in the file is what is at risk.
     if let Some(warning) = &settings.config_exposed {

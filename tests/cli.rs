@@ -193,11 +193,12 @@ fn help_lists_the_values_a_flag_takes() {
 #[test]
 fn usage_errors_exit_2() {
     let home = tempfile::tempdir().expect("tempdir");
+    // A mistyped flag name; a bad value of a deploy step is a warning (tests/deploy.rs).
     mwctl_isolated(home.path())
-        .args(["deploy", "finish", "--status", "maybe"])
+        .args(["deploy", "finish", "--stauts", "success"])
         .assert()
         .code(2)
-        .stderr(contains("use success, failure or cancelled"));
+        .stderr(contains("unexpected argument '--stauts'"));
     mwctl_isolated(home.path())
         .arg("frobnicate")
         .assert()

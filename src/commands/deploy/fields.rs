@@ -16,6 +16,8 @@ pub struct Fields {
     pub run_id: Option<Field>,
     pub run_url: Option<Field>,
     pub actor: Option<Field>,
+    /// Why the branch is unknown, when git can tell (a detached HEAD).
+    pub no_branch: Option<String>,
 }
 
 /// The field names as the wire protocol spells them, in the order `--explain` lists them.
@@ -79,7 +81,11 @@ impl Fields {
                 // more. On a workstation, $USER is who deploys.
                 .or_else(|| if in_ci { git.author() } else { None })
                 .or_else(login_name),
+            no_branch: None,
         };
+        if fields.branch.is_none() {
+            fields.no_branch = git.no_branch_reason();
+        }
         // Whatever the source, a token in a URL (`https://ci:token@host/…`) goes no further.
         for url in [&mut fields.repo_url, &mut fields.run_url]
             .into_iter()

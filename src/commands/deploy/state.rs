@@ -58,6 +58,7 @@ impl DeployState {
             run_id: Some(Field::new(&self.unique_id, &src)),
             run_url: field(&self.run_url),
             actor: field(&self.actor),
+            no_branch: None,
         }
     }
 }
