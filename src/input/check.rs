@@ -54,6 +54,28 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Repositories {
+    /// Adds what `other` (a later batch's) counted.
+    pub fn merge(&mut self, other: Repositories) {
+        self.unlisted_runs += other.unlisted_runs;
+        self.names_only_runs += other.names_only_runs;
+        if self.first_names_only.is_none() {
+            self.first_names_only = other.first_names_only;
+        }
+        for (url, used) in other.listed {
+            if !self.listed.contains_key(&url) && self.listed.len() >= LISTED_REPOSITORIES {
+                self.unlisted_runs += used.runs;
+                continue;
+            }
+            let entry = self.listed.entry(url).or_default();
+            entry.runs += used.runs;
+            for spelled in used.written_as {
+                if entry.written_as.len() < 3 && !entry.written_as.contains(&spelled) {
+                    entry.written_as.push(spelled);
+                }
+            }
+        }
+    }
+
     fn add(&mut self, record: u64, run: &Run, spelled: Option<&str>) {
         let Some(url) = run.repo_urls.first() else {
             self.names_only_runs += 1;
@@ -99,6 +121,8 @@ pub struct Checked {
     pub records: u64,
     pub runs: Vec<CheckedRun>,
     pub rejects: Vec<Reject>,
+    /// The repositories of this batch's valid runs.
+    pub repositories: Repositories,
 }
 
 /// How many (repository, workflow, id) triples the repeat check remembers. The table is allocated once
@@ -112,7 +136,6 @@ pub struct Checker {
     name: String,
     decoder: Decoder,
     now: DateTime<Utc>,
-    repositories: Repositories,
     /// 64-bit hashes, not the ids: 8 bytes a run whatever the ids' length. A collision (about
     /// one chance in 10^7 for a million runs) would report a run as a repeat.
     seen: HashSet<u64>,
@@ -127,7 +150,6 @@ impl Checker {
             name: name.to_owned(),
             decoder: Decoder { format, overrides },
             now,
-            repositories: Repositories::default(),
             seen: HashSet::new(),
             unremembered: 0,
         }
@@ -136,11 +158,6 @@ impl Checker {
     /// Runs past [`REMEMBERED_IDS`], whose own ids later runs were not checked against.
     pub fn unremembered(&self) -> u64 {
         self.unremembered
-    }
-
-    /// The repositories of the valid runs so far.
-    pub fn repositories(&self) -> &Repositories {
-        &self.repositories
     }
 
     /// The repository of this run that already had its (workflow, id) earlier in the input;
@@ -174,6 +191,7 @@ impl Checker {
             records: batch.records.len() as u64,
             runs: Vec::with_capacity(batch.records.len()),
             rejects: Vec::new(),
+            repositories: Repositories::default(),
         };
         for record in batch.records {
             let element = self.decoder.decode(&record.text).map_err(|e| {
@@ -212,7 +230,8 @@ impl Checker {
             }
             match run {
                 Some((run, rewritten)) if errors.is_empty() => {
-                    self.repositories
+                    checked
+                        .repositories
                         .add(record.number, &run, spelled.as_deref());
                     let json = match self.decoder.format {
                         Format::Json | Format::Ndjson if !rewritten => record.text,
@@ -363,7 +382,7 @@ mod tests {
                 "html_url": "https://ci.example.com/1"
             })
         );
-        let repos = checker.repositories();
+        let repos = &checked.repositories;
         assert_eq!(repos.listed["https://github.com/a/b"].runs, 1);
         assert_eq!(
             repos.listed["https://github.com/a/b"].written_as,

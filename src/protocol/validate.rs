@@ -586,12 +586,9 @@ impl Checker<'_> {
             );
             return None;
         }
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        let host_ok = rest.is_some_and(|r| {
-            let host = r.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && !host.contains(char::is_whitespace)
+        let host_ok = url::Url::parse(&url).is_ok_and(|parsed| {
+            matches!(parsed.scheme(), "http" | "https")
+                && parsed.host_str().is_some_and(|h| !h.is_empty())
         });
         if !host_ok || url.contains(char::is_whitespace) {
             self.error(
