@@ -125,31 +125,45 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     };
     let mut interrupts = interrupts();
     backfill.drive(rx, &meter, started, &mut interrupts).await?;
-    let rest = match (&backfill.input_read, backfill.stdin, args.dry_run) {
-        (false, false, false) => Some(Rest {
+    let rest = match (backfill.input_read, backfill.stdin, args.dry_run) {
+        (false, false, false) => Rest::File {
             input: &args.input.file,
             format,
             read: backfill.summary.read,
-        }),
-        _ => None,
+        },
+        (false, true, false) => Rest::Stdin,
+        _ => Rest::None,
     };
     backfill.finish(ctx, started, rest, &mut interrupts).await
 }
 
-/// What is needed to count the records a send did not read.
-struct Rest<'a> {
-    input: &'a std::path::Path,
-    format: Format,
-    /// Records read.
-    read: u64,
+/// The part of the input a send did not read.
+enum Rest<'a> {
+    /// All of it was read.
+    None,
+    /// A file, from record `read` on: it can be counted.
+    File {
+        input: &'a std::path::Path,
+        format: Format,
+        read: u64,
+    },
+    /// Stdin: gone.
+    Stdin,
 }
 
 impl Rest<'_> {
     /// Records of the input past those read, by reading the file again (only when a send
-    /// stopped early). `Err` says why they could not be counted.
+    /// stopped early). `Err` describes the rest that could not be counted, and why.
     async fn count(self, interrupts: &mut mpsc::UnboundedReceiver<()>) -> Result<u64, String> {
-        let path = self.input.to_owned();
-        let format = self.format;
+        let (path, format, read) = match self {
+            Rest::None => return Ok(0),
+            Rest::Stdin => return Err("the rest of stdin, which cannot be read again".to_owned()),
+            Rest::File {
+                input,
+                format,
+                read,
+            } => (input.to_owned(), format, read),
+        };
         let counting = tokio::task::spawn_blocking(move || -> Result<u64, String> {
             let input = Input::open(&path, Some(format)).map_err(|e| e.what)?;
             let mut total = 0u64;
@@ -161,13 +175,14 @@ impl Rest<'_> {
                 .map_err(|e| e.what)?;
             Ok(total)
         });
+        let uncounted = |why: &str| format!("the rest of the file, not counted ({why})");
         tokio::select! {
             total = counting => match total {
-                Ok(Ok(total)) => Ok(total.saturating_sub(self.read)),
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(e.to_string()),
+                Ok(Ok(total)) => Ok(total.saturating_sub(read)),
+                Ok(Err(e)) => Err(uncounted(&e)),
+                Err(e) => Err(uncounted(&e.to_string())),
             },
-            Some(()) = interrupts.recv() => Err("not counted (Ctrl-C)".to_owned()),
+            Some(()) = interrupts.recv() => Err(uncounted("Ctrl-C")),
         }
     }
 }
@@ -389,7 +404,7 @@ impl Backfill<'_> {
                         batch.first_record + batch.records.saturating_sub(1)
                     ),
                     Some(
-                        "fix the runs listed (`mwctl validate` lists every problem), or pass --skip-invalid --rejects FILE to send the valid runs and set the invalid ones aside"
+                        "correct the runs listed (`mwctl validate` lists every problem), or pass --skip-invalid --rejects FILE to send the valid runs and set the invalid ones aside"
                             .to_owned(),
                     ),
                 );
@@ -641,7 +656,7 @@ impl Backfill<'_> {
         mut self,
         ctx: &Ctx,
         started: Instant,
-        rest: Option<Rest<'_>>,
+        rest: Rest<'_>,
         interrupts: &mut mpsc::UnboundedReceiver<()>,
     ) -> anyhow::Result<ExitStatus> {
         self.progress.finish();
@@ -654,16 +669,12 @@ impl Backfill<'_> {
         }
         summary.outcome = summary.decide_outcome(self.input_read);
         if summary.outcome != Outcome::Complete && summary.outcome != Outcome::DryRun {
-            let unread = match rest {
-                Some(rest) => {
-                    if summary.outcome != Outcome::Interrupted {
-                        // Counting re-reads the file: say why the wait.
-                        ctx.printer.verbose("counting the runs not read yet…");
-                    }
-                    rest.count(interrupts).await
-                }
-                None => Ok(0),
-            };
+            if let Rest::File { .. } = rest {
+                // Counting re-reads the file: say why the wait.
+                ctx.printer
+                    .verbose("counting the runs not read yet (Ctrl-C to skip)…");
+            }
+            let unread = rest.count(interrupts).await;
             summary.remaining = Some(Remaining::new(summary, unread));
         }
         if summary.error.is_some() && summary.sent == 0 && !summary.dry_run {

@@ -33,6 +33,7 @@ pub struct Remaining {
     pub invalid: u64,
     /// Records of the input not read yet (`None` when they could not be counted).
     pub unread: Option<u64>,
+    /// Why they could not be counted, e.g. "the rest of stdin, which cannot be read again".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread_error: Option<String>,
     /// All of the above (at least, when `unread` is unknown).
@@ -75,7 +76,7 @@ impl Remaining {
         }
         match (self.unread, &self.unread_error) {
             (Some(n), _) if n > 0 => parts.push(format!("{n} not read yet")),
-            (None, Some(e)) => parts.push(format!("the rest of the input, not counted: {e}")),
+            (None, Some(e)) => parts.push(e.clone()),
             _ => {}
         }
         let total = match self.unread {
@@ -217,7 +218,11 @@ impl Summary {
             }
             p.info(line);
         }
-        print_repositories(p, &self.repositories, "Repositories, as sent:");
+        print_repositories(
+            p,
+            &self.repositories,
+            "Repositories of the valid runs read, as mwctl sends them:",
+        );
         if self.ids_not_remembered > 0 {
             p.info(not_remembered_note(self.ids_not_remembered));
         }
@@ -230,9 +235,9 @@ impl Summary {
             ));
         }
         if let Some(error) = &self.error {
-            p.warn(error);
+            p.error(error);
             if let Some(resolution) = &self.resolution {
-                p.warn(format!("to fix: {resolution}"));
+                p.error(format!("to fix: {resolution}"));
             }
         }
         let remaining = self
@@ -258,8 +263,12 @@ impl Summary {
                     "not every run was accepted: {on_server} on the server; {}",
                     remaining.unwrap_or_default()
                 ));
+                let reasons = match &self.rejects_file {
+                    Some(file) => format!("the reasons are in {file}"),
+                    None => "see the errors above".to_owned(),
+                };
                 p.warn(format!(
-                    "once what the server refused is fixed (see the errors), to send the rest: {next}"
+                    "once what the server refused is fixed ({reasons}), to send the rest: {next}"
                 ));
             }
             Outcome::Stopped => {
