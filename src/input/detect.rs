@@ -243,10 +243,22 @@ impl<'de> Visitor<'de> for FirstElement<'_> {
         Ok(!shape.pages)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-        // An array of arrays: pages of records.
-        self.0.pages = true;
-        Records(&mut self.0.records).visit_seq(seq)?;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        // An array of arrays of records (pages), when it starts with a record object; any
+        // other array is a record that is not a run (reading reports it).
+        let shape = self.0;
+        shape.records.push(Vec::new());
+        if let Some(keys) = shape.records.last_mut() {
+            // Sets `pages` as soon as it sees an object (the prefix may end inside it), and
+            // takes it back unless the object is a record of a known kind.
+            seq.next_element_seed(Keys(keys, Some(&mut shape.pages)))?;
+            shape.pages &= classify(keys).is_some();
+        }
+        if !shape.pages {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(true);
+        }
+        Records(&mut shape.records).visit_seq(seq)?;
         Ok(false)
     }
 
@@ -302,7 +314,7 @@ impl<'de> Visitor<'de> for Records<'_> {
             let Some(keys) = self.0.last_mut() else {
                 return Ok(());
             };
-            if seq.next_element_seed(Keys(keys))?.is_none() {
+            if seq.next_element_seed(Keys(keys, None))?.is_none() {
                 self.0.pop();
                 return Ok(());
             }
@@ -311,8 +323,8 @@ impl<'de> Visitor<'de> for Records<'_> {
     }
 }
 
-/// An object: its keys, values skipped.
-struct Keys<'a>(&'a mut Vec<String>);
+/// An object: its keys, values skipped (and, if given a flag, that it was an object).
+struct Keys<'a>(&'a mut Vec<String>, Option<&'a mut bool>);
 
 impl<'de> DeserializeSeed<'de> for Keys<'_> {
     type Value = ();
@@ -329,6 +341,9 @@ impl<'de> Visitor<'de> for Keys<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if let Some(object) = self.1 {
+            *object = true;
+        }
         while let Some(key) = map.next_key::<String>()? {
             self.0.push(key);
             map.next_value::<IgnoredAny>()?;
@@ -435,6 +450,16 @@ mod tests {
         assert_eq!(
             auto(&format!("[[{gl}],[{gl}]]")),
             (Format::Gitlab, Container::Pages)
+        );
+        // ... but an array that starts with another array is records, not pages.
+        assert_eq!(
+            auto(&format!("[[], {run}]")),
+            (Format::Json, Container::Json)
+        );
+        assert_eq!(auto("[[1, 2], 3]"), (Format::Json, Container::Json));
+        assert_eq!(
+            auto(&format!("[[{{}}], {run}]")),
+            (Format::Json, Container::Json)
         );
         // A first record that says nothing: the next ones decide.
         assert_eq!(
