@@ -833,7 +833,10 @@ fn in_github_actions(cmd: &mut assert_cmd::Command, dir: &Path, id: &str, attemp
 fn a_github_run_reported_live_then_backfilled_from_an_export_is_one_run() {
     let server = Server::start();
     server.link(REPO);
-    for step in [&["deploy", "start"][..], &["deploy", "finish", "--status", "success"]] {
+    for step in [
+        &["deploy", "start"][..],
+        &["deploy", "finish", "--status", "success"],
+    ] {
         let mut cmd = server.mwctl();
         cmd.args(step);
         in_github_actions(&mut cmd, server.dir.path(), "1658821493", "2");
@@ -879,12 +882,7 @@ fn per_repository_build_numbers_are_runs_of_their_own_repository() {
         run_json("git@gitlab.com:acme/api.git", "2", "SUCCESS"),
     ]);
     let file = server.write("multi.json", all.to_string());
-    server
-        .mwctl()
-        .arg("validate")
-        .arg(&file)
-        .assert()
-        .code(0);
+    server.mwctl().arg("validate").arg(&file).assert().code(0);
     let (code, summary) = send(&server, &file, &[]);
     assert_eq!(code, 0, "{summary}");
     assert_eq!(summary["accepted"], 4);
@@ -916,11 +914,18 @@ fn per_repository_build_numbers_are_runs_of_their_own_repository() {
         .arg(&file)
         .assert()
         .code(1)
-        .stderr(contains("already used by an earlier run of workflow \"deploy\" of github.com/acme/shop"));
+        .stderr(contains(
+            "already used by an earlier run of workflow \"deploy\" of github.com/acme/shop",
+        ));
     // The server's own batch check agrees.
-    let body = json!({"workflow_runs": [run_json(REPO, "9", "SUCCESS"), run_json(other, "9", "SUCCESS")]});
+    let body =
+        json!({"workflow_runs": [run_json(REPO, "9", "SUCCESS"), run_json(other, "9", "SUCCESS")]});
     let (status, answer) = server.ingest(Some(&server.admin_key), body.to_string());
-    assert_eq!((status, answer["status"].as_str()), (200, Some("accepted")), "{answer}");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("accepted")),
+        "{answer}"
+    );
 }
 
 #[test]
@@ -951,7 +956,11 @@ fn formats_are_told_by_their_records_not_the_keys_around_them() {
     assert_eq!(summary["accepted"], 3);
     server.wait_processed();
     let stored = by_id(&server);
-    assert!(stored.contains_key("w2") && stored.contains_key("7003-1"), "{:?}", stored.keys());
+    assert!(
+        stored.contains_key("w2") && stored.contains_key("7003-1"),
+        "{:?}",
+        stored.keys()
+    );
 }
 
 /// `mwctl send ARGS` as the summary's resume command spells it: the binary as run, quoted.
@@ -981,7 +990,14 @@ async fn ctrl_c_mid_send_says_what_remains_and_the_exact_command_to_resume() {
     std::fs::write(&file, serde_json::to_vec(&runs("c", 40)).expect("json")).expect("writes");
     let file_arg = file.to_str().expect("utf-8").to_owned();
     let args = [
-        "send", "-o", "json", &file_arg, "--batch-size", "2", "--concurrency", "1",
+        "send",
+        "-o",
+        "json",
+        &file_arg,
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
     ];
     let child = common::mwctl_process(home.path())
         .env("MW_URL", mock.uri())
@@ -1012,16 +1028,31 @@ async fn ctrl_c_mid_send_says_what_remains_and_the_exact_command_to_resume() {
     let accepted = summary["accepted"].as_u64().expect("accepted");
     assert!((3..40).contains(&accepted), "{summary}");
     let remaining = &summary["remaining"];
-    assert_eq!(remaining["total"].as_u64(), Some(40 - accepted), "{summary}");
+    assert_eq!(
+        remaining["total"].as_u64(),
+        Some(40 - accepted),
+        "{summary}"
+    );
     assert_eq!(
         remaining["not_sent"].as_u64().unwrap_or(0) + remaining["unread"].as_u64().unwrap_or(0),
         40 - accepted,
         "{summary}"
     );
     let resume = command(&[
-        "send", "-o", "json", &file_arg, "--batch-size", "2", "--concurrency", "1", "--resume",
+        "send",
+        "-o",
+        "json",
+        &file_arg,
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
+        "--resume",
     ]);
-    assert!(resume.contains("'"), "the path with a space is quoted: {resume}");
+    assert!(
+        resume.contains("'"),
+        "the path with a space is quoted: {resume}"
+    );
     assert_eq!(summary["resume_command"].as_str(), Some(resume.as_str()));
 
     // Said for people too (the same numbers, without -o json).
@@ -1044,9 +1075,16 @@ async fn ctrl_c_mid_send_says_what_remains_and_the_exact_command_to_resume() {
     let resumed = stdout_json(&out);
     assert_eq!(resumed["outcome"], "complete");
     assert_eq!(resumed["resumed"].as_u64(), Some(accepted), "{resumed}");
-    assert_eq!(resumed["accepted"].as_u64(), Some(40 - accepted), "{resumed}");
+    assert_eq!(
+        resumed["accepted"].as_u64(),
+        Some(40 - accepted),
+        "{resumed}"
+    );
     assert!(
-        stderr.contains(&format!("Resuming: {} batches ({accepted} runs) accepted before", accepted / 2)),
+        stderr.contains(&format!(
+            "Resuming: {} batches ({accepted} runs) accepted before",
+            accepted / 2
+        )),
         "{stderr}"
     );
 }
@@ -1082,7 +1120,15 @@ fn an_interrupted_send_says_so_in_words() {
     assert!(stderr.contains("warning: interrupted: "), "{stderr}");
     assert!(stderr.contains(" runs on the server; "), "{stderr}");
     assert!(stderr.contains(" not read yet)"), "{stderr}");
-    let resume = command(&["send", "--batch-size", "2", "--concurrency", "1", file.to_str().expect("utf-8"), "--resume"]);
+    let resume = command(&[
+        "send",
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
+        file.to_str().expect("utf-8"),
+        "--resume",
+    ]);
     assert!(
         stderr.contains(&format!("warning: to send the rest: {resume}\n")),
         "{stderr}"
@@ -1143,7 +1189,9 @@ fn a_send_that_ended_with_a_refused_run_is_not_called_interrupted() {
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("ended with 1 run refused by the server; 1 batch (2 runs) accepted; pass --resume"),
+        stderr.contains(
+            "ended with 1 run refused by the server; 1 batch (2 runs) accepted; pass --resume"
+        ),
         "{stderr}"
     );
     assert!(!stderr.contains("interrupted"), "{stderr}");
@@ -1194,12 +1242,20 @@ fn a_send_that_sent_nothing_does_not_advise_resume() {
 fn a_complete_send_says_nothing_remains() {
     let server = Server::start();
     server.link(REPO);
-    let file = server.write("runs.json", serde_json::to_vec(&runs("e", 5)).expect("json"));
+    let file = server.write(
+        "runs.json",
+        serde_json::to_vec(&runs("e", 5)).expect("json"),
+    );
     let (code, summary) = send(&server, &file, &[]);
     assert_eq!(code, 0);
     assert_eq!(summary["outcome"], "complete");
     assert!(summary.get("remaining").is_none() && summary.get("resume_command").is_none());
-    let out = server.mwctl().arg("send").arg(&file).output().expect("runs");
+    let out = server
+        .mwctl()
+        .arg("send")
+        .arg(&file)
+        .output()
+        .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("warning"), "{stderr}");
     assert!(
@@ -1214,7 +1270,15 @@ fn a_server_gone_mid_send_stops_with_what_remains_and_how_to_resume() {
     server.link(REPO);
     let n = 4000;
     let file = server.write("big.json", serde_json::to_vec(&runs("g", n)).expect("json"));
-    let args = ["send", "-o", "json", "--batch-size", "4", "--concurrency", "1"];
+    let args = [
+        "send",
+        "-o",
+        "json",
+        "--batch-size",
+        "4",
+        "--concurrency",
+        "1",
+    ];
     let child = server
         .mwctl_process()
         .args(args)
@@ -1236,12 +1300,18 @@ fn a_server_gone_mid_send_stops_with_what_remains_and_how_to_resume() {
     let summary = stdout_json(&out);
     assert_eq!(summary["outcome"], "stopped", "{summary}");
     assert!(
-        summary["error"].as_str().is_some_and(|e| e.contains("cannot reach")),
+        summary["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot reach")),
         "{summary}"
     );
     let accepted = summary["accepted"].as_u64().expect("accepted");
     assert!(accepted > 0 && accepted < n as u64, "{summary}");
-    assert_eq!(summary["remaining"]["total"].as_u64(), Some(n as u64 - accepted), "{summary}");
+    assert_eq!(
+        summary["remaining"]["total"].as_u64(),
+        Some(n as u64 - accepted),
+        "{summary}"
+    );
     let file_arg = file.to_str().expect("utf-8");
     let resume = command(&[&args[..], &[file_arg, "--resume"]].concat());
     assert_eq!(summary["resume_command"].as_str(), Some(resume.as_str()));
@@ -1249,8 +1319,17 @@ fn a_server_gone_mid_send_stops_with_what_remains_and_how_to_resume() {
     // Back, the command sends the rest and nothing twice.
     server.restart_with(&[]);
     let words = shlex::split(&resume).expect("a shell command");
-    let out = server.mwctl_process().args(&words[1..]).output().expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = server
+        .mwctl_process()
+        .args(&words[1..])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let resumed = stdout_json(&out);
     assert_eq!(
         resumed["accepted"].as_u64().unwrap_or(0) + resumed["resumed"].as_u64().unwrap_or(0),
@@ -1258,4 +1337,54 @@ fn a_server_gone_mid_send_stops_with_what_remains_and_how_to_resume() {
         "{resumed}"
     );
     assert_stored_once(&server, n as u64, n / 4);
+}
+
+#[test]
+fn a_gitlab_job_reported_live_then_backfilled_from_a_jobs_export_is_one_run() {
+    let server = Server::start();
+    let project = "https://gitlab.com/acme/platform/api";
+    server.link(project);
+    let mut live = server.mwctl();
+    live.args(["deploy", "finish", "--status", "success"])
+        .env("CI", "true")
+        .env("GITLAB_CI", "true")
+        .env("CI_PROJECT_URL", project)
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_COMMIT_SHA", "1ecfd275763eff1d6b4844ea3168962458c9f27a")
+        .env("CI_PIPELINE_ID", "1000")
+        .env("CI_JOB_ID", "4242")
+        .env("CI_JOB_URL", format!("{project}/-/jobs/4242"))
+        .env("CI_JOB_NAME", "deploy:production")
+        .env("CI_JOB_STARTED_AT", "2025-02-01T09:00:00Z")
+        .env("GITLAB_USER_LOGIN", "dev1");
+    live.assert().code(0);
+    // `glab api projects/:id/jobs` filtered to the deployment job, one job per line.
+    let job = |id: u64| {
+        json!({
+            "id": id, "name": "deploy:production", "stage": "deploy", "status": "success",
+            "ref": "main", "tag": false, "created_at": "2025-02-01T08:59:00.000Z",
+            "started_at": "2025-02-01T09:00:00.000Z", "finished_at": "2025-02-01T09:04:00.000Z",
+            "duration": 240.2, "queued_duration": 1.5,
+            "web_url": format!("{project}/-/jobs/{id}"),
+            "commit": {"id": "1ecfd275763eff1d6b4844ea3168962458c9f27a", "short_id": "1ecfd275"},
+            "pipeline": {"id": 1000, "project_id": 7, "ref": "main", "sha": "1ecfd275763eff1d6b4844ea3168962458c9f27a", "status": "success"},
+            "user": {"id": 1, "username": "dev1"}
+        })
+    };
+    let file = server.write("jobs.ndjson", format!("{}\n{}\n", job(4242), job(4100)));
+    let (code, summary) = send(&server, &file, &[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["format"], "gitlab");
+    server.wait_processed();
+    let stored = by_id(&server);
+    assert_eq!(
+        stored.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["4242".to_owned(), "4100".to_owned()])
+    );
+    assert_eq!(stored["4242"].workflow, "deploy:production");
+    assert_eq!(
+        stored["4100"].commit_sha.as_deref(),
+        Some("1ecfd275763eff1d6b4844ea3168962458c9f27a")
+    );
 }

@@ -47,7 +47,8 @@ fn read_file(bytes: &[u8], now: DateTime<Utc>) -> Result<ReadFile, String> {
                     .sum::<usize>();
                 for run in checked.runs {
                     let element = serde_json::from_str(&run.json).expect("a valid run is JSON");
-                    file.sent.push(serde_json::from_str(&run.json).expect("JSON"));
+                    file.sent
+                        .push(serde_json::from_str(&run.json).expect("JSON"));
                     let mut errors = Vec::new();
                     let run = validate_element(element, 0, now, &mut errors)
                         .expect("what the reader passed, the rules pass");

@@ -177,7 +177,11 @@ fn every_repository_url_goes_out_in_one_canonical_form_and_lands() {
     assert_eq!(upstream.failures(), Vec::<String>::new());
     let stored = upstream.runs();
     assert_eq!(stored.len(), 5);
-    assert!(stored.keys().all(|(url, workflow, _)| url == REPO && workflow == "deploy"));
+    assert!(
+        stored
+            .keys()
+            .all(|(url, workflow, _)| url == REPO && workflow == "deploy")
+    );
 }
 
 #[test]
@@ -238,7 +242,10 @@ fn a_run_naming_two_repositories_is_not_sent() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let summary = stdout_json(&out);
-    assert_eq!((summary["accepted"].clone(), summary["invalid"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (summary["accepted"].clone(), summary["invalid"].clone()),
+        (json!(1), json!(1))
+    );
     // Two spellings of one repository, and its name: one URL on the wire.
     let sent = upstream.sent_runs();
     assert_eq!(sent.len(), 1);
@@ -321,10 +328,7 @@ fn a_refused_batch_that_names_no_run_is_set_aside_whole_without_credentials() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON lines"))
         .collect();
-    let records: Vec<u64> = lines
-        .iter()
-        .filter_map(|l| l["record"].as_u64())
-        .collect();
+    let records: Vec<u64> = lines.iter().filter_map(|l| l["record"].as_u64()).collect();
     assert_eq!(records, [2, 3, 4], "{content}");
     for line in &lines[..2] {
         assert_eq!(line["rejected_by"], "server");
@@ -357,7 +361,14 @@ fn compressed_bodies_refused_with_400_are_sent_again_uncompressed() {
     let upstream = Upstream::start(&[REPO]);
     let home = tempfile::tempdir().expect("tempdir");
     let runs: Vec<Value> = (0..6)
-        .map(|i| run(REPO, json!(format!("z{i}")), "SUCCESS", "2025-01-09T10:00:00+00:00"))
+        .map(|i| {
+            run(
+                REPO,
+                json!(format!("z{i}")),
+                "SUCCESS",
+                "2025-01-09T10:00:00+00:00",
+            )
+        })
         .collect();
     let file = write(home.path(), "runs.json", &json!(runs));
     let out = mwctl(&upstream, home.path())
@@ -377,7 +388,9 @@ fn compressed_bodies_refused_with_400_are_sent_again_uncompressed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(
-        stderr.matches("the server does not take compressed bodies").count(),
+        stderr
+            .matches("the server does not take compressed bodies")
+            .count(),
         1,
         "said once: {stderr}"
     );
@@ -391,7 +404,11 @@ fn compressed_bodies_refused_with_400_are_sent_again_uncompressed() {
         .iter()
         .filter(|r| r.content_encoding.is_some())
         .collect();
-    assert!(!gzipped.is_empty() && gzipped.len() <= 2, "{}", gzipped.len());
+    assert!(
+        !gzipped.is_empty() && gzipped.len() <= 2,
+        "{}",
+        gzipped.len()
+    );
     assert!(gzipped.iter().all(|r| r.status == 400));
     // Each batch stored once, nothing lost or counted twice.
     assert_eq!(upstream.events().len(), 3);
@@ -408,12 +425,9 @@ fn login_and_admin_commands_against_a_server_without_healthz_or_admin_api() {
         .assert()
         .code(0)
         .stderr(contains("Saved "))
-        .stderr(contains(
-            "warning: the server could not be verified: ",
-        ))
+        .stderr(contains("warning: the server could not be verified: "))
         .stderr(contains("it has no /healthz: upstream Middleware has none"));
-    let config =
-        std::fs::read_to_string(home.path().join("mwctl-config.toml")).expect("saved");
+    let config = std::fs::read_to_string(home.path().join("mwctl-config.toml")).expect("saved");
     assert!(config.contains(&upstream.url), "{config}");
 
     for args in [
@@ -471,7 +485,11 @@ fn deploy_steps_report_to_upstream_with_the_canonical_url() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = stdout_json(&out);
     assert_eq!(report["outcome"], "accepted", "{report}");
-    assert_eq!(report["event_id"], Value::Null, "a job_id is not an event id");
+    assert_eq!(
+        report["event_id"],
+        Value::Null,
+        "a job_id is not an event id"
+    );
     let out = mwctl(&upstream, home.path())
         .args(["deploy", "finish", "--status", "success", "--run-id", "d7"])
         .args(fields)

@@ -366,8 +366,7 @@ mod tests {
         let odd = r#"{"workflow_name":"d","repo_urls":["git@GitHub.com:a/b.git","https://github.com/A/B/"],"repo_names":["a/b"],"event_actor":"x","head_branch":"main","workflow_run_unique_id":42,"status":"canceled","workflow_run_conducted_at":"2024-01-01T02:00:00.5+0200","duration":"7","html_url":"https://u:tok@ci.example.com/1"}"#;
         let checked = checker.check(batch(0, 0, &[odd])).expect("checks");
         assert!(checked.rejects.is_empty(), "{:?}", checked.rejects);
-        let sent: serde_json::Value =
-            serde_json::from_str(&checked.runs[0].json).expect("json");
+        let sent: serde_json::Value = serde_json::from_str(&checked.runs[0].json).expect("json");
         assert_eq!(
             sent,
             serde_json::json!({
@@ -411,9 +410,15 @@ mod tests {
             ))
             .expect("checks");
         let valid: Vec<_> = checked.runs.iter().map(|r| r.record).collect();
-        assert_eq!(valid, [0, 1], "the same id in another repository is another run");
+        assert_eq!(
+            valid,
+            [0, 1],
+            "the same id in another repository is another run"
+        );
         assert!(
-            checked.rejects[0].errors[0].message.contains("already used"),
+            checked.rejects[0].errors[0]
+                .message
+                .contains("already used"),
             "{:?}",
             checked.rejects[0]
         );

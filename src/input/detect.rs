@@ -141,13 +141,15 @@ pub(crate) fn detect(
             Some(export) => (export, Container::Lines),
         }
     } else {
-        let format = shape.records_format().unwrap_or(if shape.top_has("total_count") {
-            // Pages with no runs in sight: what `gh api …/actions/runs` prints.
-            Format::Github
-        } else {
-            // Reading says what is missing, if anything.
-            Format::Json
-        });
+        let format = shape
+            .records_format()
+            .unwrap_or(if shape.top_has("total_count") {
+                // Pages with no runs in sight: what `gh api …/actions/runs` prints.
+                Format::Github
+            } else {
+                // Reading says what is missing, if anything.
+                Format::Json
+            });
         (format, layout)
     };
     Ok(detected)
@@ -427,11 +429,14 @@ mod tests {
 
     #[test]
     fn records_decide_not_the_keys_around_them() {
-        let run = r#"{"workflow_name":"d","repo_urls":["https://github.com/a/b"],"status":"SUCCESS"}"#;
+        let run =
+            r#"{"workflow_name":"d","repo_urls":["https://github.com/a/b"],"status":"SUCCESS"}"#;
         let gh = r#"{"id":1,"name":"ci","head_sha":"abc","run_started_at":"2024-01-01T00:00:00Z"}"#;
         // Our runs in GitHub's page wrapper.
         assert_eq!(
-            auto(&format!("{{\"total_count\": 3, \"workflow_runs\": [{run}]}}")),
+            auto(&format!(
+                "{{\"total_count\": 3, \"workflow_runs\": [{run}]}}"
+            )),
             (Format::Json, Container::Json)
         );
         // `gh api --paginate --slurp`: an array of pages.
@@ -442,7 +447,9 @@ mod tests {
             (Format::Github, Container::Pages)
         );
         assert_eq!(
-            auto(&format!("[{{\"total_count\":1,\"workflow_runs\":[{run}]}}]")),
+            auto(&format!(
+                "[{{\"total_count\":1,\"workflow_runs\":[{run}]}}]"
+            )),
             (Format::Json, Container::Pages)
         );
         // Arrays of arrays (a slurp of an endpoint that lists arrays).

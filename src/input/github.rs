@@ -197,10 +197,17 @@ mod tests {
         let raw = mapped(second, &Overrides::default());
         assert_eq!(raw.workflow_run_unique_id, Some(json!("30433642-2")));
         assert_eq!(raw.event_actor, Some(json!("monalisa")));
-        let raw = mapped(json!({"id": "77", "run_attempt": "3"}), &Overrides::default());
+        let raw = mapped(
+            json!({"id": "77", "run_attempt": "3"}),
+            &Overrides::default(),
+        );
         assert_eq!(raw.workflow_run_unique_id, Some(json!("77-3")));
         let raw = mapped(json!({"id": [1]}), &Overrides::default());
-        assert_eq!(raw.workflow_run_unique_id, Some(json!([1])), "left for validation");
+        assert_eq!(
+            raw.workflow_run_unique_id,
+            Some(json!([1])),
+            "left for validation"
+        );
     }
 
     #[test]

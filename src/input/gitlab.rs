@@ -104,16 +104,15 @@ pub(crate) fn map(element: Element<GitlabPipeline>, overrides: &Overrides) -> Ru
     let name = pipeline
         .name
         .filter(|n| n.as_str().is_some_and(|s| !s.trim().is_empty()));
-    let commit = pipeline
-        .sha
-        .or_else(|| match pipeline.commit {
-            Some(Element::Object(commit)) => commit.id,
-            _ => None,
-        })
-        .or_else(|| match pipeline.pipeline {
-            Some(Element::Object(p)) => p.sha,
-            _ => None,
-        });
+    let job_commit = match pipeline.commit {
+        Some(Element::Object(commit)) => commit.id,
+        _ => None,
+    };
+    let job_pipeline = match pipeline.pipeline {
+        Some(Element::Object(p)) => p.sha,
+        _ => None,
+    };
+    let commit = pipeline.sha.or(job_commit).or(job_pipeline);
     Element::Object(Box::new(RawRun {
         workflow_name: overrides.workflow_name().or(name),
         repo_urls: repo,

@@ -442,7 +442,8 @@ mod tests {
 
     #[test]
     fn arrays_of_pages() {
-        let input = "[{\"total_count\": 3, \"workflow_runs\": [1, 2]}, [3], {\"workflow_runs\": []}]";
+        let input =
+            "[{\"total_count\": 3, \"workflow_runs\": [1, 2]}, [3], {\"workflow_runs\": []}]";
         for chunk in [1, 5, 4096] {
             assert_eq!(
                 records_in(input, chunk, true).expect("reads"),

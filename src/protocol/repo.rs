@@ -33,8 +33,7 @@ impl RepoRef {
             let (user_host, path) = input
                 .split_once(':')
                 .ok_or_else(|| bad("not a repository URL"))?;
-            if user_host.is_empty() || user_host.contains(['/', '\\']) || path.starts_with("//")
-            {
+            if user_host.is_empty() || user_host.contains(['/', '\\']) || path.starts_with("//") {
                 return Err(bad("unsupported URL scheme"));
             }
             let path = path.trim_start_matches('/');
@@ -236,11 +235,26 @@ mod tests {
     #[test]
     fn one_canonical_form() {
         for (input, want) in [
-            ("git@GitHub.com:Acme/Shop.git", "https://github.com/Acme/Shop"),
-            ("ssh://git@gitlab.example.com:2222/g/sub/app.git", "https://gitlab.example.com/g/sub/app"),
-            ("https://ci:tok@WWW.GitLab.com/g/app/", "https://gitlab.com/g/app"),
-            ("https://gitlab.com/g/sub/app/-/pipelines/47", "https://gitlab.com/g/sub/app"),
-            ("http://git.example.com:8080/a/b.git", "https://git.example.com/a/b"),
+            (
+                "git@GitHub.com:Acme/Shop.git",
+                "https://github.com/Acme/Shop",
+            ),
+            (
+                "ssh://git@gitlab.example.com:2222/g/sub/app.git",
+                "https://gitlab.example.com/g/sub/app",
+            ),
+            (
+                "https://ci:tok@WWW.GitLab.com/g/app/",
+                "https://gitlab.com/g/app",
+            ),
+            (
+                "https://gitlab.com/g/sub/app/-/pipelines/47",
+                "https://gitlab.com/g/sub/app",
+            ),
+            (
+                "http://git.example.com:8080/a/b.git",
+                "https://git.example.com/a/b",
+            ),
         ] {
             assert_eq!(canonical_repo_url(input).as_deref(), Ok(want), "{input}");
         }
@@ -308,7 +322,10 @@ mod tests {
             strip_credentials("https://x-access-token:ghs_1@github.com/a/b"),
             "https://github.com/a/b"
         );
-        assert_eq!(strip_credentials("https://tok@git hub.com/a"), "https://git hub.com/a");
+        assert_eq!(
+            strip_credentials("https://tok@git hub.com/a"),
+            "https://git hub.com/a"
+        );
         assert_eq!(strip_credentials("not a url"), "not a url");
         assert_eq!(
             strip_credentials_in_text(

@@ -213,7 +213,10 @@ mod tests {
     #[test]
     fn wire_times() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).expect("valid");
-        assert_eq!(wire_time(&at("2024-05-01T12:30:00Z")), "2024-05-01T12:30:00+00:00");
+        assert_eq!(
+            wire_time(&at("2024-05-01T12:30:00Z")),
+            "2024-05-01T12:30:00+00:00"
+        );
         assert_eq!(
             wire_time(&at("2024-05-01T12:30:00.1234567-05:30")),
             "2024-05-01T12:30:00.123456-05:30"

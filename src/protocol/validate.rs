@@ -815,9 +815,13 @@ mod tests {
         .expect("valid");
         assert_eq!(
             run.repo_urls,
-            ["https://github.com/acme/shop", "https://gitlab.com/g/sub/app"]
+            [
+                "https://github.com/acme/shop",
+                "https://gitlab.com/g/sub/app"
+            ]
         );
-        let run = check(with("html_url", json!("https://ci:tok@ci.example.com/r/1"))).expect("valid");
+        let run =
+            check(with("html_url", json!("https://ci:tok@ci.example.com/r/1"))).expect("valid");
         assert_eq!(run.html_url.as_deref(), Some("https://ci.example.com/r/1"));
         let errs = check(with("html_url", json!("ftp://u:secret@x/y"))).expect_err("invalid");
         assert!(!errs[0].message.contains("secret"), "{}", errs[0].message);
@@ -827,11 +831,18 @@ mod tests {
     fn one_repository_per_run() {
         let mut run = check(good()).expect("valid");
         run.repo_names = vec!["Acme/Shop".to_owned()];
-        assert_eq!(one_repository(&mut run), Ok(true), "a redundant name is dropped");
+        assert_eq!(
+            one_repository(&mut run),
+            Ok(true),
+            "a redundant name is dropped"
+        );
         assert!(run.repo_names.is_empty());
         run.repo_names = vec!["acme/other".to_owned()];
         let message = one_repository(&mut run).expect_err("two repositories");
-        assert!(message.contains("https://github.com/acme/shop, acme/other"), "{message}");
+        assert!(
+            message.contains("https://github.com/acme/shop, acme/other"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -155,7 +155,12 @@ impl Upstream {
     pub fn sent_runs(&self) -> Vec<Value> {
         self.events()
             .iter()
-            .flat_map(|e| e.body["workflow_runs"].as_array().cloned().unwrap_or_default())
+            .flat_map(|e| {
+                e.body["workflow_runs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
@@ -374,8 +379,7 @@ fn update(existing: &mut UpstreamRun, status: &str, duration: Option<i64>, condu
         };
         existing.status = status.to_owned();
         existing.conducted_at = conducted_at.to_owned();
-    } else if status == "PENDING" && existing.status != "PENDING" && existing.duration.is_none()
-    {
+    } else if status == "PENDING" && existing.status != "PENDING" && existing.duration.is_none() {
         existing.duration = millis_between(conducted_at, &existing.conducted_at);
     }
 }
@@ -410,11 +414,7 @@ pub fn py39_fromisoformat(value: &Value) -> Option<DateTime<FixedOffset>> {
     if !fraction_ok || !offset_ok || date.as_bytes().get(4) != Some(&b'-') {
         return None;
     }
-    let naive = NaiveDateTime::parse_from_str(&format!("{date}T{time}"), "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()?;
-    DateTime::parse_from_rfc3339(&format!(
-        "{}{offset}",
-        naive.format("%Y-%m-%dT%H:%M:%S%.f")
-    ))
-    .ok()
+    let naive =
+        NaiveDateTime::parse_from_str(&format!("{date}T{time}"), "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    DateTime::parse_from_rfc3339(&format!("{}{offset}", naive.format("%Y-%m-%dT%H:%M:%S%.f"))).ok()
 }

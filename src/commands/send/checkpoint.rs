@@ -132,15 +132,19 @@ impl Earlier {
             "{batches} {} ({} {}) accepted",
             if batches == 1 { "batch" } else { "batches" },
             self.accepted_runs,
-            if self.accepted_runs == 1 { "run" } else { "runs" }
+            if self.accepted_runs == 1 {
+                "run"
+            } else {
+                "runs"
+            }
         );
         match &self.ended {
             Some(Ended::Interrupted) => {
                 format!("An earlier send of this file (at {at}) was interrupted after {accepted}")
             }
-            Some(Ended::Stopped { reason }) => format!(
-                "An earlier send of this file (at {at}) stopped after {accepted}: {reason}"
-            ),
+            Some(Ended::Stopped { reason }) => {
+                format!("An earlier send of this file (at {at}) stopped after {accepted}: {reason}")
+            }
             Some(Ended::Refused { runs }) => format!(
                 "An earlier send of this file (at {at}) ended with {runs} {} refused by the server; {accepted}",
                 if *runs == 1 { "run" } else { "runs" }
@@ -389,7 +393,9 @@ mod tests {
                 assert_eq!(earlier.accepted_runs, 510);
                 let said = earlier.describe();
                 assert!(
-                    said.contains("ended with 1 run refused by the server; 2 batches (510 runs) accepted"),
+                    said.contains(
+                        "ended with 1 run refused by the server; 2 batches (510 runs) accepted"
+                    ),
                     "{said}"
                 );
             }

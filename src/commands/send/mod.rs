@@ -276,6 +276,15 @@ impl Sent {
     }
 }
 
+/// What the server said when it refused a request.
+struct Refusal {
+    event_id: Option<String>,
+    error: String,
+    resolution: Option<String>,
+    exception_type: Option<String>,
+    errors: Vec<FieldError>,
+}
+
 /// The sending task's state.
 struct Backfill<'a> {
     p: &'a Printer,
@@ -503,11 +512,13 @@ impl Backfill<'_> {
             } => self.rejected(
                 batch,
                 sent,
-                event_id,
-                error,
-                resolution,
-                exception_type,
-                errors,
+                Refusal {
+                    event_id,
+                    error,
+                    resolution,
+                    exception_type,
+                    errors,
+                },
             )?,
         }
         Ok(())
@@ -515,17 +526,14 @@ impl Backfill<'_> {
 
     /// A request the server refused. Its runs are not stored. With --skip-invalid, the runs
     /// it names are set aside and the others sent again (once); otherwise the send stops.
-    #[allow(clippy::too_many_arguments)]
-    fn rejected(
-        &mut self,
-        batch: Outgoing,
-        sent: Sent,
-        event_id: Option<String>,
-        error: String,
-        resolution: Option<String>,
-        exception_type: Option<String>,
-        errors: Vec<FieldError>,
-    ) -> anyhow::Result<()> {
+    fn rejected(&mut self, batch: Outgoing, sent: Sent, refusal: Refusal) -> anyhow::Result<()> {
+        let Refusal {
+            event_id,
+            error,
+            resolution,
+            exception_type,
+            errors,
+        } = refusal;
         let what = sent.describe(batch.index);
         // Positions in the body become record numbers.
         let by_record: Vec<FieldError> = errors

@@ -247,7 +247,10 @@ impl Summary {
         let on_server = runs(self.accepted + self.resumed);
         let next = match &self.resume_command {
             Some(command) => command.clone(),
-            None => "run the same pipeline again (the server recognises the batches it already has)".to_owned(),
+            None => {
+                "run the same pipeline again (the server recognises the batches it already has)"
+                    .to_owned()
+            }
         };
         match self.outcome {
             Outcome::Complete | Outcome::DryRun => {}
@@ -288,7 +291,6 @@ impl Summary {
             }
         }
     }
-
 }
 
 /// The repositories of the valid runs as sent (`https://host/org/name`), after `header`, with
@@ -330,7 +332,11 @@ pub fn names_only_note(repos: &Repositories) -> String {
     format!(
         "{} {} only repo_names (first: record {}); upstream Middleware refuses such runs (it needs repo_urls): give repo_urls (e.g. https://github.com/org/name) if the server is upstream Middleware",
         runs(repos.names_only_runs),
-        if repos.names_only_runs == 1 { "gives" } else { "give" },
+        if repos.names_only_runs == 1 {
+            "gives"
+        } else {
+            "give"
+        },
         repos.first_names_only.unwrap_or_default()
     )
 }
