@@ -56,7 +56,20 @@ impl Shape {
         // The prefix is usually cut mid-value: the error at its end is expected, and what was
         // seen until then is all detection needs.
         let mut de = serde_json::Deserializer::from_slice(prefix);
-        let _ = Top(&mut shape).deserialize(&mut de);
+        let top = Top(&mut shape).deserialize(&mut de);
+        if top.is_ok() && shape.first == Some(b'{') && !shape.wrapped() {
+            // Perhaps one record per line: the next lines say too (the first may be odd).
+            shape.records.push(shape.top_keys.clone());
+            while shape.records.len() < PROBED_RECORDS {
+                shape.records.push(Vec::new());
+                let Some(keys) = shape.records.last_mut() else {
+                    break;
+                };
+                if Keys(keys, None).deserialize(&mut de).is_err() {
+                    break;
+                }
+            }
+        }
         shape
     }
 
@@ -120,7 +133,7 @@ pub(crate) fn detect(
     }
     let object = shape.first == Some(b'{');
     // A top-level object that is not a wrapper is a record: one per line.
-    let record_per_line = object && !shape.wrapped() && classify(&shape.top_keys).is_some();
+    let record_per_line = object && !shape.wrapped() && shape.records_format().is_some();
     let layout = if !object && shape.pages {
         Container::Pages
     } else {
@@ -136,7 +149,7 @@ pub(crate) fn detect(
         return Ok((format, container));
     }
     let detected = if record_per_line {
-        match classify(&shape.top_keys) {
+        match shape.records_format() {
             Some(Format::Json) | None => (Format::Ndjson, Container::Lines),
             Some(export) => (export, Container::Lines),
         }
@@ -472,6 +485,15 @@ mod tests {
         assert_eq!(
             auto(&format!("[{{}}, 3, {gh}]")),
             (Format::Github, Container::Json)
+        );
+        // One record per line whose first line says nothing: the next lines decide.
+        assert_eq!(
+            auto(&format!("{{\"note\": 1}}\n{gh}\n{gh}\n")),
+            (Format::Github, Container::Lines)
+        );
+        assert_eq!(
+            auto(&format!("{{}}\n{run}\n")),
+            (Format::Ndjson, Container::Lines)
         );
         // Empty pages of an export: GitHub's wrapper.
         assert_eq!(

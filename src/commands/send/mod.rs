@@ -535,17 +535,20 @@ impl Backfill<'_> {
             errors,
         } = refusal;
         let what = sent.describe(batch.index);
-        // Positions in the body become record numbers.
+        // Positions in the body become record numbers; what the server quotes keeps no
+        // credentials.
         let by_record: Vec<FieldError> = errors
             .iter()
             .filter_map(|e| {
                 Some(FieldError {
                     index: usize::try_from(*sent.runs.get(e.index)?).ok()?,
-                    ..e.clone()
+                    field: e.field.clone(),
+                    message: strip_credentials_in_text(&e.message),
                 })
             })
             .collect();
         let error = strip_credentials_in_text(&error);
+        let resolution = resolution.map(|r| strip_credentials_in_text(&r));
         let named_runs = errors.iter().filter(|e| e.index < sent.runs.len());
         let refused: std::collections::BTreeSet<usize> = named_runs.map(|e| e.index).collect();
         let per_run = !refused.is_empty() && by_record.len() == errors.len();
