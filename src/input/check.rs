@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::{Decoder, Format, InputError, Overrides, RecordBatch};
-use crate::protocol::validate::{one_repository, repo_keys, validate_element_for_wire};
+use crate::protocol::run::wire_time;
+use crate::protocol::validate::{WireForm, one_repository, repo_keys, validate_element_for_wire};
 use crate::protocol::{FieldError, RawRun, Run};
 
 /// A valid run, as it will be sent.
@@ -205,9 +206,10 @@ impl Checker {
             let spelled = first_repo_url(&element);
             let mut errors = Vec::new();
             let mut run = validate_element_for_wire(element, index, self.now, &mut errors);
-            if let Some((run, rewritten)) = &mut run {
+            if let Some((run, wire)) = &mut run {
                 match one_repository(run) {
-                    Ok(changed) => *rewritten |= changed,
+                    Ok(true) => *wire = WireForm::Rewritten,
+                    Ok(false) => {}
                     Err(message) => errors.push(FieldError {
                         index,
                         field: "repo_urls".to_owned(),
@@ -229,12 +231,18 @@ impl Checker {
                 });
             }
             match run {
-                Some((run, rewritten)) if errors.is_empty() => {
+                Some((run, wire)) if errors.is_empty() => {
                     checked
                         .repositories
                         .add(record.number, &run, spelled.as_deref());
-                    let json = match self.decoder.format {
-                        Format::Json | Format::Ndjson if !rewritten => record.text,
+                    let json = match (self.decoder.format, wire) {
+                        (Format::Json | Format::Ndjson, WireForm::AsReceived) => record.text,
+                        (Format::Json | Format::Ndjson, WireForm::TimeOnly(received)) => {
+                            match with_time(&record.text, &received, &run) {
+                                Some(text) => text,
+                                None => encode(&run)?,
+                            }
+                        }
                         _ => encode(&run)?,
                     };
                     checked.runs.push(CheckedRun {
@@ -291,6 +299,32 @@ fn encode(run: &Run) -> Result<Box<str>, InputError> {
     serde_json::to_string(run)
         .map(String::into_boxed_str)
         .map_err(|e| InputError::new(format!("cannot encode a run: {e}"), "report this as a bug"))
+}
+
+/// `text` with its `workflow_run_conducted_at` string (`received`) in wire form, when it is
+/// spelled plainly and only once (no escapes, no same key in `meta`); `None` otherwise. Most
+/// runs files write times with `Z`: this keeps them from being re-encoded whole.
+fn with_time(text: &str, received: &str, run: &Run) -> Option<Box<str>> {
+    const KEY: &str = "\"workflow_run_conducted_at\"";
+    let at = text.find(KEY)?;
+    let after_key = at + KEY.len();
+    if text[after_key..].contains(KEY) {
+        return None;
+    }
+    let rest = &text[after_key..];
+    let value = rest.trim_start().strip_prefix(':')?.trim_start();
+    let literal = value.strip_prefix('"')?.strip_prefix(received)?;
+    if !literal.starts_with('"') {
+        return None;
+    }
+    let start = text.len() - value.len() + 1;
+    let end = start + received.len();
+    let wire = wire_time(&run.workflow_run_conducted_at);
+    let mut out = String::with_capacity(text.len() + wire.len());
+    out.push_str(&text[..start]);
+    out.push_str(&wire);
+    out.push_str(&text[end..]);
+    Some(out.into_boxed_str())
 }
 
 fn id_hash(repo: &str, run: &Run) -> u64 {
@@ -386,6 +420,55 @@ mod tests {
         assert_eq!(
             repos.listed["https://github.com/a/b"].written_as,
             ["git@GitHub.com:a/b.git"]
+        );
+    }
+
+    #[test]
+    fn a_time_spelled_otherwise_is_rewritten_in_place() {
+        let mut checker = Checker::new("f", Format::Json, Overrides::default(), Utc::now());
+        let zulu = RUN
+            .replace("+00:00", "Z")
+            .replace("\"main\"", "\"main\", \"extra\": {\"kept\": true}");
+        let spaced = zulu.replace(
+            "\"workflow_run_conducted_at\":",
+            "\"workflow_run_conducted_at\" :  ",
+        );
+        let in_meta = zulu.replace(
+            "\"extra\"",
+            "\"meta\": {\"workflow_run_conducted_at\": \"2024-01-01T00:00:00Z\"}, \"extra\"",
+        );
+        let checked = checker
+            .check(batch(
+                0,
+                0,
+                &[
+                    &zulu,
+                    &spaced.replace("\"1\"", "\"2\""),
+                    &in_meta.replace("\"1\"", "\"3\""),
+                ],
+            ))
+            .expect("checks");
+        assert!(checked.rejects.is_empty(), "{:?}", checked.rejects);
+        // In place: the rest of the record, unknown fields included, as it was.
+        assert_eq!(
+            &*checked.runs[0].json,
+            zulu.replace("00:00Z", "00:00+00:00")
+        );
+        assert!(
+            checked.runs[1]
+                .json
+                .contains("\"workflow_run_conducted_at\" :  \"2024-01-01T00:00:00+00:00\"")
+        );
+        // The key twice: re-encoded (without the unknown field).
+        assert!(
+            !checked.runs[2].json.contains("extra"),
+            "{}",
+            checked.runs[2].json
+        );
+        assert!(
+            checked.runs[2]
+                .json
+                .contains("\"workflow_run_conducted_at\":\"2024-01-01T00:00:00+00:00\"")
         );
     }
 

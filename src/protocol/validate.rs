@@ -39,22 +39,34 @@ pub fn validate_run(
     validate_run_for_wire(raw, index, now, errors).map(|(run, _)| run)
 }
 
-/// [`validate_run`], also saying whether the run's wire form differs from what was received:
-/// a repository URL that is not in canonical form, a numeric id, a status or a timestamp
-/// spelled another way, a duration that is not a whole number, credentials in `html_url`.
-/// `mwctl send` sends a record's own text when it does not (re-encoding costs as much as
-/// parsing), and the run re-encoded when it does.
+/// How a valid run's wire form compares with what was received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireForm {
+    /// The same: the received JSON can be sent as it is.
+    AsReceived,
+    /// Only `workflow_run_conducted_at` is spelled otherwise (e.g. `…Z` for `…+00:00`): the
+    /// received string.
+    TimeOnly(String),
+    /// Anything else differs: a repository URL not in canonical form, a numeric id, a status
+    /// spelled another way, a duration that is not a whole number, credentials in `html_url`.
+    Rewritten,
+}
+
+/// [`validate_run`], also saying how the run's wire form compares with what was received.
+/// `mwctl send` sends a record's own text when it is the same (re-encoding costs as much as
+/// parsing), and the run re-encoded when not.
 pub fn validate_run_for_wire(
     raw: RawRun,
     index: usize,
     now: DateTime<Utc>,
     errors: &mut Vec<FieldError>,
-) -> Option<(Run, bool)> {
+) -> Option<(Run, WireForm)> {
     let before = errors.len();
     let mut c = Checker {
         index,
         errors,
         rewritten: false,
+        time_as_received: None,
     };
 
     let workflow_name = c.text("workflow_name", raw.workflow_name);
@@ -108,7 +120,11 @@ pub fn validate_run_for_wire(
         }
     }
 
-    let rewritten = c.rewritten;
+    let wire = match (c.rewritten, c.time_as_received.take()) {
+        (true, _) => WireForm::Rewritten,
+        (false, Some(time)) => WireForm::TimeOnly(time),
+        (false, None) => WireForm::AsReceived,
+    };
     if errors.len() > before {
         return None;
     }
@@ -126,7 +142,7 @@ pub fn validate_run_for_wire(
         commit_sha: commit_sha?,
         meta: meta?,
     };
-    Some((run, rewritten))
+    Some((run, wire))
 }
 
 /// mwctl's own rule for what it sends, stricter than the protocol's: one repository per run.
@@ -202,7 +218,7 @@ pub fn validate_element_for_wire(
     index: usize,
     now: DateTime<Utc>,
     errors: &mut Vec<FieldError>,
-) -> Option<(Run, bool)> {
+) -> Option<(Run, WireForm)> {
     match element {
         RunElement::Object(raw) => validate_run_for_wire(*raw, index, now, errors),
         RunElement::NotAnObject(kind) => {
@@ -357,8 +373,10 @@ pub fn parse_batch(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Run>, Rejectio
 struct Checker<'a> {
     index: usize,
     errors: &'a mut Vec<FieldError>,
-    /// The wire form differs from what was received (see [`validate_run_for_wire`]).
+    /// The wire form differs from what was received (see [`validate_run_for_wire`]) ...
     rewritten: bool,
+    /// ... or only the time does: as received.
+    time_as_received: Option<String>,
 }
 
 impl Checker<'_> {
@@ -512,7 +530,7 @@ impl Checker<'_> {
             return None;
         }
         if s != wire_time(&at) {
-            self.rewritten = true;
+            self.time_as_received = Some(s);
         }
         Some(at)
     }
