@@ -157,9 +157,11 @@ pub enum Command {
     ///
     /// Streams the input (any size, in constant memory): a JSON array of runs,
     /// {"workflow_runs": [...]}, NDJSON, a GitHub Actions runs export
-    /// (`gh api repos/O/R/actions/runs --paginate`) or a GitLab pipelines export. Each batch of
-    /// at most 500 runs is validated with the server's rules, then sent, signed, with
-    /// --concurrency requests in flight; failed requests are retried with backoff.
+    /// (`gh api repos/O/R/actions/runs --paginate`, with or without --slurp) or a GitLab
+    /// pipelines or jobs export, told apart by their records. Each batch of at most 500 runs is
+    /// validated with the server's rules, then sent, signed, with --concurrency requests in
+    /// flight; failed requests are retried with backoff. Each run goes out with one
+    /// repository URL in canonical form (https://host/org/name), as upstream Middleware needs.
     ///
     /// Every batch carries a webhook-id derived from its position and content, so a batch sent
     /// twice is stored once. A checkpoint records the batches the server acknowledged: after an
@@ -167,7 +169,8 @@ pub enum Command {
     ///
     /// By default the first invalid run stops the send before its batch; --skip-invalid
     /// --rejects FILE sets invalid runs aside and sends the rest. Exits non-zero when any valid
-    /// run was not accepted.
+    /// run was not accepted (130 after Ctrl-C), saying what remains and the command that
+    /// sends it.
     Send(SendArgs),
 
     /// Check a runs file or export against the protocol's rules, offline

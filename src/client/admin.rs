@@ -22,9 +22,14 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<(T, reqwest::StatusCode), ApiError> {
+        let url = request
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .map_or_else(|| self.base.clone(), |r| r.url().to_string());
         let answer = self.fetch(&self.base, request).await?;
         if !answer.status.is_success() {
-            return Err(ApiError::from_status(
+            return Err(ApiError::from_admin_status(
+                &url,
                 answer.status,
                 &answer.headers,
                 &answer.body,

@@ -41,6 +41,9 @@ impl RetryPolicy {
 pub struct SendOutcome {
     pub receipt: Receipt,
     pub attempts: usize,
+    /// The server refused the gzip-compressed body (upstream Middleware answers HTTP 400), so
+    /// it was sent again uncompressed: send the next ones uncompressed too.
+    pub compression_refused: bool,
 }
 
 impl Client {
@@ -60,7 +63,9 @@ impl Client {
     }
 
     /// [`Client::send_runs`] with the body optionally sent gzip-compressed (`gzip` holds
-    /// `json` compressed). The signature covers the JSON, as the protocol defines it.
+    /// `json` compressed). The signature covers the JSON, as the protocol defines it. A server
+    /// that refuses the compressed body (HTTP 400 or 415, or our `UnsupportedMediaType`) gets
+    /// it again uncompressed, with the same `webhook-id`: nothing was stored of the first.
     pub async fn send_encoded(
         &self,
         json: &[u8],
@@ -68,6 +73,36 @@ impl Client {
         webhook_id: &str,
         policy: RetryPolicy,
         mut on_retry: impl FnMut(&ApiError, Duration),
+    ) -> Result<SendOutcome, ApiError> {
+        let first = self
+            .send_with_retries(json, gzip, webhook_id, policy, &mut on_retry)
+            .await;
+        let refused = gzip.is_some()
+            && match &first {
+                Err(ApiError::Status { status, .. }) => matches!(status, 400 | 415),
+                Ok(SendOutcome {
+                    receipt: Receipt::Rejected { exception_type, .. },
+                    ..
+                }) => exception_type.as_deref() == Some("UnsupportedMediaType"),
+                _ => false,
+            };
+        if !refused {
+            return first;
+        }
+        let mut outcome = self
+            .send_with_retries(json, None, webhook_id, policy, &mut on_retry)
+            .await?;
+        outcome.compression_refused = true;
+        Ok(outcome)
+    }
+
+    async fn send_with_retries(
+        &self,
+        json: &[u8],
+        gzip: Option<&[u8]>,
+        webhook_id: &str,
+        policy: RetryPolicy,
+        on_retry: &mut impl FnMut(&ApiError, Duration),
     ) -> Result<SendOutcome, ApiError> {
         let attempts = AtomicU64::new(0);
         let backoff = ExponentialBuilder::default()
@@ -96,6 +131,7 @@ impl Client {
         Ok(SendOutcome {
             receipt,
             attempts: attempts.load(Ordering::Relaxed) as usize,
+            compression_refused: false,
         })
     }
 

@@ -63,6 +63,12 @@ impl Printer {
         eprintln!("warning: {}", inert::text(msg.as_ref()));
     }
 
+    /// A problem found in the input or in the answer (stderr, shown even with -q), labelled
+    /// as what it is: an error, not a warning.
+    pub fn error(&self, msg: impl AsRef<str>) {
+        eprintln!("error: {}", msg.as_ref());
+    }
+
     /// A line of data (stdout).
     pub fn line(&self, msg: impl AsRef<str>) {
         let mut out = std::io::stdout().lock();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod action;
+pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

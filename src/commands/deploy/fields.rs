@@ -4,6 +4,7 @@
 use crate::ci::git::Git;
 use crate::ci::{CiFacts, Field};
 use crate::cli::RunFieldArgs;
+use crate::protocol::repo::canonical_repo_url;
 use crate::protocol::strip_credentials;
 
 /// The fields of a deployment run, each with where it came from.
@@ -92,6 +93,12 @@ impl Fields {
             .flatten()
         {
             url.value = strip_credentials(&url.value);
+        }
+        // The one form mwctl sends (upstream Middleware matches repositories by exact URL).
+        if let Some(repo) = &mut fields.repo_url
+            && let Ok(canonical) = canonical_repo_url(&repo.value)
+        {
+            repo.value = canonical;
         }
         fields
     }
@@ -183,7 +190,7 @@ mod tests {
         let f = Fields::resolve(&args, &Fields::default(), &facts);
         assert_eq!(
             f.repo_url.map(|r| r.value).as_deref(),
-            Some("https://git.example.com/acme/shop.git")
+            Some("https://git.example.com/acme/shop")
         );
         assert_eq!(
             f.run_url.map(|r| r.value).as_deref(),
