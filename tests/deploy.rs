@@ -1330,7 +1330,10 @@ fn finish_without_the_starts_state_says_the_start_is_unknown() {
             .is_some_and(|s| s.starts_with("deploy start's state")),
         "{report}"
     );
-    assert_eq!(report["run"]["workflow_run_conducted_at"], started.as_str());
+    let sent = report["run"]["workflow_run_conducted_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    assert_eq!(sent, chrono::DateTime::parse_from_rfc3339(&started).ok());
     assert!(
         report["run"]["duration"]
             .as_i64()
