@@ -1,4 +1,5 @@
-//! Files written whole or not at all: the config, deploy state, send checkpoints.
+//! Files written whole or not at all: the config, deploy state and send checkpoints (the
+//! rejects file streams into a private temp file of its own and is renamed the same way).
 
 use std::io::{self, Write};
 use std::path::Path;

@@ -185,20 +185,10 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// A fresh, unique `webhook-id` (`msg_` + 32 hex digits), for requests that are not derived
-/// from a file position (pipeline steps).
+/// A fresh, unique `webhook-id` (`msg_` + 32 hex digits of a random UUID), for requests that
+/// are not derived from a file position (pipeline steps).
 pub fn new_webhook_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut hasher = Sha256::new();
-    hasher.update(nanos.to_le_bytes());
-    hasher.update(std::process::id().to_le_bytes());
-    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    // Stack addresses differ between runs under ASLR: one more bit of uniqueness for free.
-    hasher.update((&nanos as *const u128 as usize).to_le_bytes());
-    hex_id(&hasher.finalize())
+    format!("msg_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// A `webhook-id` derived from content: the same batch always gets the same id, so a batch sent
@@ -222,12 +212,7 @@ pub fn batch_webhook_id(index: u64, body: &[u8]) -> String {
 
 /// `msg_` + the first 16 bytes of a digest, as hex.
 fn hex_id(digest: &[u8]) -> String {
-    let mut id = String::with_capacity(36);
-    id.push_str("msg_");
-    for b in digest.iter().take(16) {
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
+    format!("msg_{}", hex::encode(&digest[..16.min(digest.len())]))
 }
 
 #[cfg(test)]

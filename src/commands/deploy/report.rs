@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::fields::NAMES;
 use super::{BadValue, Ctx, Deadline, Draft, Problem, StartNote};
 use crate::protocol::Run;
-use crate::report::Verbosity;
 use crate::report::ci::{CiReporter, markdown_cell};
+use crate::report::{Verbosity, inert};
 
 /// The JSON a deploy command prints with `-o json`.
 #[derive(Serialize)]
@@ -150,7 +150,12 @@ pub(super) fn show_fields(ctx: &Ctx, reporter: &CiReporter, draft: &Draft, run: 
     );
     for name in NAMES {
         if let Some(f) = draft.fields.get(name) {
-            eprintln!("  {name:<26} {}  ({})", f.value, f.source);
+            // Values come from the environment, flags and git: shown inert, as all foreign text.
+            eprintln!(
+                "  {name:<26} {}  ({})",
+                inert::cell(&f.value),
+                inert::cell(&f.source)
+            );
         }
     }
     eprintln!(

@@ -9,7 +9,6 @@
 //! the checkpoint only saves time).
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -209,7 +208,7 @@ impl Checkpoint {
             workflow_name: overrides.workflow_name.clone(),
         };
         let digest = Sha256::digest(serde_json::to_vec(&key).unwrap_or_default());
-        let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        let name = hex::encode(&digest[..12]);
         Checkpoint {
             path: dir.join(format!("{name}.json")),
             stored: Stored {
@@ -319,14 +318,10 @@ impl Checkpoint {
         self.stored.updated_at = Utc::now();
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let tmp = self
-            .path
-            .with_extension(format!("json.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&tmp)?;
-            serde_json::to_writer(&mut file, &self.stored)?;
-            file.write_all(b"\n")?;
-            std::fs::rename(&tmp, &self.path)
+            let mut bytes = serde_json::to_vec(&self.stored)?;
+            bytes.push(b'\n');
+            crate::fsutil::write_atomic(&self.path, &bytes, 0o600)
         };
         write().with_context(|| format!("cannot write the checkpoint {}", self.path.display()))?;
         self.dirty = false;

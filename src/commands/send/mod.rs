@@ -33,7 +33,7 @@ use crate::input::{Checker, Format, Input, InputError};
 use crate::protocol::gzip;
 use crate::protocol::repo::strip_credentials_in_text;
 use crate::protocol::{FieldError, Receipt};
-use crate::report::{Printer, Progress, Verbosity};
+use crate::report::{Printer, Progress, Verbosity, inert};
 
 /// How often the progress bar and the checkpoint catch up.
 const TICK: Duration = Duration::from_millis(200);
@@ -238,7 +238,13 @@ fn retry_notes(p: &Printer, progress: &Progress) -> OnRetry {
     Arc::new(move |index: u64, e: &ApiError, wait: Duration| {
         if !quiet {
             progress.suspend(|| {
-                eprintln!("batch {index}: {e}; retrying in {:.1}s", wait.as_secs_f64());
+                // The error may quote the server: shown inert.
+                let e = e.to_string();
+                eprintln!(
+                    "batch {index}: {}; retrying in {:.1}s",
+                    inert::cell(&e),
+                    wait.as_secs_f64()
+                );
             });
         }
     })
