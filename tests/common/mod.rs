@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod action;
+pub mod release;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
