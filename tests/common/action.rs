@@ -16,6 +16,8 @@ use tempfile::TempDir;
 /// One job: its runner files live as long as it does, across several uses of the action.
 pub struct GithubJob {
     pub runner_temp: TempDir,
+    /// RUNNER_TOOL_CACHE: outside the job's temp dir, as on a runner.
+    pub tool_cache: TempDir,
     env: Vec<(String, String)>,
     path: OsString,
 }
@@ -33,6 +35,7 @@ impl GithubJob {
     /// `env`: the job's environment (GITHUB_* …); `path`: its PATH.
     pub fn new(env: &[(String, String)], path: OsString) -> GithubJob {
         let runner_temp = tempfile::tempdir().expect("tempdir");
+        let tool_cache = tempfile::tempdir().expect("tempdir");
         let file = |name: &str| {
             let p = runner_temp.path().join(name);
             std::fs::write(&p, "").expect("runner file");
@@ -46,11 +49,23 @@ impl GithubJob {
             "RUNNER_TEMP".into(),
             runner_temp.path().display().to_string(),
         ));
+        env.push((
+            "RUNNER_TOOL_CACHE".into(),
+            tool_cache.path().display().to_string(),
+        ));
         GithubJob {
             runner_temp,
+            tool_cache,
             env,
             path,
         }
+    }
+
+    /// Shares another job's RUNNER_TOOL_CACHE, as later jobs on the same runner do.
+    pub fn with_tool_cache(mut self, dir: &Path) -> GithubJob {
+        self.env
+            .push(("RUNNER_TOOL_CACHE".into(), dir.display().to_string()));
+        self
     }
 
     pub fn summary(&self) -> String {
