@@ -316,6 +316,199 @@ fn gitlab_ci_template() {
     assert_eq!(runs[0].status, "FAILURE");
 }
 
+/// templates/mwctl-deploy.yml with `inputs` interpolated as GitLab does: the spec's defaults,
+/// then `inputs` on top; returns the `.mwctl-deploy` job.
+fn gitlab_component(inputs: &[(&str, &str)]) -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/mwctl-deploy.yml"
+    ))
+    .expect("templates/mwctl-deploy.yml");
+    let (spec, body) = text.split_once("\n---\n").expect("a spec, then the jobs");
+    let spec: Value = serde_yaml_ng::from_str(spec).expect("the spec is YAML");
+    let declared = spec["spec"]["inputs"].as_object().expect("spec: inputs");
+    let mut body = body.to_owned();
+    for (name, input) in declared {
+        let value = inputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| (*v).to_owned())
+            .unwrap_or_else(|| match &input["default"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+        if let Some(regex) = input["regex"].as_str() {
+            // The regexes are anchored character classes; check the values used here by hand.
+            assert!(
+                regex.starts_with('^') && regex.ends_with('$'),
+                "{name}: {regex}"
+            );
+        }
+        body = body.replace(&format!("$[[ inputs.{name} ]]"), &value);
+    }
+    for (name, _) in inputs {
+        assert!(
+            declared.contains_key(*name),
+            "the component has no input {name}"
+        );
+    }
+    assert!(!body.contains("$[["), "every input interpolated: {body}");
+    let yaml: Value = serde_yaml_ng::from_str(&body).expect("the jobs are YAML");
+    yaml[".mwctl-deploy"].clone()
+}
+
+/// A job's `before_script` or `after_script`, in one shell as GitLab runs each, in an image
+/// without mwctl or cargo.
+fn run_gitlab_script(
+    job: &Value,
+    key: &str,
+    work: &Path,
+    env: &[(String, String)],
+) -> std::process::Output {
+    let script: Vec<&str> = job[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} is a list"))
+        .iter()
+        .map(|l| l.as_str().expect("a command"))
+        .collect();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+        .arg(script.join("\n"))
+        .env_clear()
+        .env("PATH", common::release::bare_path())
+        .env("HOME", work)
+        .env("TMPDIR", work)
+        .env("MW_CONFIG", work.join("mwctl-config.toml"))
+        .current_dir(work)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in job["variables"].as_object().expect("variables") {
+        cmd.env(k, v.as_str().expect("a string"));
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("bash runs")
+}
+
+/// templates/mwctl-deploy.yml: the catalog component installs the verified mwctl from a
+/// release (here a loopback one), then reports start and finish with the key from the named
+/// variable.
+#[test]
+fn gitlab_component_installs_the_verified_binary_and_reports() {
+    use common::release::{ReleaseServer, VERSION, release_tree};
+
+    let server = Server::start();
+    server.link("https://gitlab.com/acme/platform/api");
+    let (_, key) = server.create_key("gitlab", &["--scope", "deployments"]);
+    let tree = release_tree();
+    let releases = ReleaseServer::serve(tree.path());
+    let job = gitlab_component(&[
+        ("url", server.url.as_str()),
+        ("api-key-variable", "DEPLOY_KEY"),
+        ("workflow", "Production"),
+        ("release-url", releases.url.as_str()),
+    ]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut env: Vec<(String, String)> = gitlab_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.push(("DEPLOY_KEY".into(), key));
+
+    let before = run_gitlab_script(&job, "before_script", work.path(), &env);
+    let stderr = String::from_utf8_lossy(&before.stderr);
+    assert_eq!(before.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let installed = work.path().join(format!("mwctl-v{VERSION}/mwctl"));
+    assert!(installed.is_file(), "{stderr}");
+    assert_eq!(
+        releases.requests(),
+        3,
+        "install.sh, SHA256SUMS, the archive"
+    );
+
+    env.push(("CI_JOB_STATUS".into(), "success".into()));
+    let after = run_gitlab_script(&job, "after_script", work.path(), &env);
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert_eq!(releases.requests(), 3, "after_script downloads nothing");
+
+    server.wait_processed();
+    let sent = server.sent_runs();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[0]["status"], "PENDING");
+    assert_eq!(sent[1]["status"], "SUCCESS");
+    assert_eq!(sent[1]["workflow_name"], "Production");
+    assert_eq!(sent[1]["workflow_run_unique_id"], "4242");
+    let runs = server.runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "SUCCESS");
+}
+
+/// A release that is missing, tampered with, or hangs: a warning and exit 0, nothing
+/// installed; with `strict`, the job fails.
+#[test]
+fn gitlab_component_warns_when_the_binary_cannot_be_installed() {
+    use common::release::{ReleaseServer, VERSION, host_archive, release_tree};
+
+    let tree = release_tree();
+    let mut bytes = std::fs::read(host_archive(tree.path())).expect("archive");
+    bytes.push(b'!');
+    std::fs::write(host_archive(tree.path()), bytes).expect("tampers");
+    let tampered = ReleaseServer::serve(tree.path());
+    let hanging = ReleaseServer::hanging();
+    let env: Vec<(String, String)> = gitlab_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain([("MW_INSTALL_TIMEOUT".to_owned(), "2".to_owned())])
+        .collect();
+
+    for (release_url, version, why) in [
+        (tampered.url.as_str(), "9.9.9", "404"),
+        (tampered.url.as_str(), VERSION, "checksum mismatch"),
+        (hanging.url.as_str(), VERSION, "no answer"),
+    ] {
+        for strict in ["false", "true"] {
+            let case = format!("{why}, strict {strict}");
+            let job = gitlab_component(&[
+                ("url", "http://127.0.0.1:9"),
+                ("release-url", release_url),
+                ("version", version),
+                ("strict", strict),
+            ]);
+            let work = tempfile::tempdir().expect("tempdir");
+            let before = run_gitlab_script(&job, "before_script", work.path(), &env);
+            let stderr = String::from_utf8_lossy(&before.stderr);
+            if strict == "true" {
+                assert_eq!(before.status.code(), Some(1), "{case}: {stderr}");
+                assert!(
+                    stderr.contains("mwctl: error: could not install mwctl"),
+                    "{case}: {stderr}"
+                );
+            } else {
+                assert_eq!(before.status.code(), Some(0), "{case}: {stderr}");
+                assert!(
+                    stderr.contains("mwctl: warning: could not install mwctl"),
+                    "{case}: {stderr}"
+                );
+                let after = run_gitlab_script(&job, "after_script", work.path(), &env);
+                assert_eq!(after.status.code(), Some(0), "{case}: {after:?}");
+            }
+            if why == "checksum mismatch" {
+                assert!(stderr.contains("checksum mismatch"), "{case}: {stderr}");
+            }
+            assert!(
+                !work.path().join(format!("mwctl-v{version}/mwctl")).exists(),
+                "{case}: nothing installed"
+            );
+        }
+    }
+}
+
 #[test]
 fn circleci() {
     run_case(Case {

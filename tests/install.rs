@@ -196,7 +196,7 @@ fn install_sh_installs_the_verified_binary_also_piped_from_curl() {
     let out = install_sh(&releases.url, &["--version", "v0.1.0", "--to", &dir_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(listing(&dir), ["mwctl"], "only mwctl, no temp files");
-    let version = run(&mut Command::new(dir.join("mwctl")).arg("--version"));
+    let version = run(Command::new(dir.join("mwctl")).arg("--version"));
     assert_eq!(text(&version.stdout).trim(), format!("mwctl {VERSION}"));
     assert!(text(&out.stderr).contains(&format!("installed mwctl {VERSION} to {dir_arg}/mwctl")));
 
