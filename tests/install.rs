@@ -281,3 +281,55 @@ fn install_sh_refuses_a_mismatch_and_reports_a_missing_release_and_a_hang() {
     let out = install_sh(&releases.url, &["--version"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `[package.metadata.binstall]` in Cargo.toml, rendered as cargo-binstall does for `target`.
+fn binstall(target: &str, suffix: &str, ext: &str) -> (String, String) {
+    let manifest: toml::Table =
+        toml::from_str(include_str!("../Cargo.toml")).expect("Cargo.toml is TOML");
+    let meta = &manifest["package"]["metadata"]["binstall"];
+    let field = |name: &str| {
+        meta.get("overrides")
+            .and_then(|o| o.get(target))
+            .and_then(|o| o.get(name))
+            .or_else(|| meta.get(name))
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("binstall {name} for {target}"))
+            .replace("{ name }", "mwctl")
+            .replace("{ version }", VERSION)
+            .replace("{ target }", target)
+            .replace("{ archive-suffix }", suffix)
+            .replace("{ bin }", "mwctl")
+            .replace("{ binary-ext }", ext)
+    };
+    (field("pkg-url"), field("bin-dir"))
+}
+
+#[test]
+fn cargo_binstall_metadata_names_the_released_archives() {
+    let tree = release::release_tree();
+    let archive = release::host_archive(tree.path());
+    let archive_name = archive.file_name().expect("name").to_string_lossy();
+    let listed = run(Command::new("tar").arg("-tzf").arg(&archive));
+    let listed = sorted_lines(&listed.stdout);
+    // This machine's own target (glibc) gets the static build; so does the musl target.
+    let gnu = host_target().replace("-musl", "-gnu");
+    for target in [gnu, host_target()] {
+        let (url, bin_dir) = binstall(&target, ".tar.gz", "");
+        assert_eq!(
+            url,
+            format!("https://github.com/acme/mwctl/releases/download/v{VERSION}/{archive_name}"),
+            "{target}"
+        );
+        assert!(
+            listed.contains(&bin_dir),
+            "{target}: {bin_dir} in {listed:?}"
+        );
+    }
+    let win = "x86_64-pc-windows-msvc";
+    let (url, bin_dir) = binstall(win, ".zip", ".exe");
+    assert!(
+        url.ends_with(&format!("/v{VERSION}/mwctl-v{VERSION}-{win}.zip")),
+        "{url}"
+    );
+    assert_eq!(bin_dir, format!("mwctl-v{VERSION}-{win}/mwctl.exe"));
+}
