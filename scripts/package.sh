@@ -50,7 +50,7 @@ case "$version" in
 esac
 case "$target" in
   *-windows-*) ext=.exe format=zip ;;
-  *) ext= format=tar.gz ;;
+  *) ext='' format=tar.gz ;;
 esac
 
 mkdir -p "$out"
