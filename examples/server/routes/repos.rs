@@ -35,7 +35,7 @@ async fn link(
             "give the repository's URL, e.g. https://github.com/org/name",
         )
     })?;
-    let (repo, created) = state.db(move |store| store.link_repo(&repo, now())).await?;
+    let (repo, created) = state.store.link_repo(&repo, now()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -45,7 +45,7 @@ async fn link(
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<Repo>>, AppError> {
-    Ok(Json(state.db(|store| store.list_repos()).await?))
+    Ok(Json(state.store.list_repos().await?))
 }
 
 async fn unlink(
@@ -60,7 +60,8 @@ async fn unlink(
     };
     let repo_id: i64 = id.trim().parse().map_err(|_| missing())?;
     state
-        .db(move |store| store.unlink_repo(repo_id))
+        .store
+        .unlink_repo(repo_id)
         .await?
         .map(Json)
         .ok_or_else(missing)
@@ -86,7 +87,7 @@ async fn runs(
         workflow: params.workflow.filter(|w| !w.is_empty()),
         limit: parse_limit(params.limit.as_deref(), DEFAULT_RUNS, MAX_RUNS)?,
     };
-    Ok(Json(state.db(move |store| store.list_runs(&query)).await?))
+    Ok(Json(state.store.list_runs(&query).await?))
 }
 
 /// `org/name`, a bare `name`, or a repository URL.
