@@ -9,18 +9,21 @@ use serde_json::{Value, json};
 
 const REPO: &str = "https://github.com/acme/shop";
 
-/// POSTs a signed ingest request; returns the answer and the `x-request-id` header.
-fn signed_ingest(server: &Server, key: &str, body: &[u8], signature: &str) -> (Value, String) {
+/// POSTs an ingest request signed at `ts`; returns the answer and the `x-request-id` header.
+fn signed_ingest(
+    server: &Server,
+    key: &str,
+    body: &[u8],
+    ts: i64,
+    signature: &str,
+) -> (Value, String) {
     let response = server
         .http()
         .post(format!("{}/public/webhook/workflow", server.url))
         .header("content-type", "application/json")
         .header("x-api-key", key)
         .header("webhook-id", "batch-logs-1")
-        .header(
-            "webhook-timestamp",
-            chrono::Utc::now().timestamp().to_string(),
-        )
+        .header("webhook-timestamp", ts.to_string())
         .header("webhook-signature", signature)
         .body(body.to_vec())
         .send()
@@ -54,7 +57,7 @@ fn text_lines_say_what_happened_to_each_request_without_secrets() {
     let sent = body(vec![run_json(REPO, "logs-1", "SUCCESS")]);
     let ts = chrono::Utc::now().timestamp();
     let signature = sign(&key_digest(&key), "batch-logs-1", ts, &sent);
-    let (answer, request_id) = signed_ingest(&server, &key, &sent, &signature);
+    let (answer, request_id) = signed_ingest(&server, &key, &sent, ts, &signature);
     assert_eq!(answer["status"], "accepted", "{answer}");
     let event_id = answer["event_id"].as_str().expect("event id").to_owned();
 

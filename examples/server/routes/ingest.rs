@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use mwctl::protocol::admin::{EventStatus, Scope};
+use mwctl::protocol::admin::{EventStatus, Repo, Scope};
 use mwctl::protocol::signing::{
     HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignatureError, TOLERANCE_SECS, verify,
 };
@@ -24,7 +24,7 @@ use crate::body::{BodyError, drain, gunzip, is_json, read_limited};
 use crate::ids;
 use crate::log::LogNote;
 use crate::rules::{resolve_runs, unknown_repo};
-use crate::store::{Inserted, KeyRecord, NewEvent, Store, StoreError, now};
+use crate::store::{Inserted, KeyRecord, NewEvent, Store, StoreError, StoreResult, now};
 
 /// The event type of run ingest (incidents will get their own).
 pub const REQUEST_TYPE: &str = "workflow";
@@ -141,14 +141,25 @@ async fn handle(
         max_body,
         require_signature: state.config.require_signature,
     };
-    // Decompression, signature and validation are CPU work: off the async threads.
+    // Decompression, signature and validation are CPU work: off the async threads. The two
+    // reads that later checks need run meanwhile (their results are used in the protocol's
+    // order; a twin stored since is caught by insert_event, a repo unlinked since by the worker).
+    let store = state.store.as_ref();
+    let key_id = req.key.key.id.clone();
+    let webhook_id = req.webhook_id.clone();
+    let duplicate = async {
+        match &webhook_id {
+            Some(webhook_id) => store.find_duplicate(&key_id, webhook_id).await,
+            None => Ok(None),
+        }
+    };
     let checked = tokio::task::spawn_blocking(move || {
         let checked = check(&mut req);
         (req, checked)
-    })
-    .await;
+    });
+    let (checked, duplicate, repos) = tokio::join!(checked, duplicate, store.list_repos());
     match checked {
-        Ok((req, checked)) => process(state.store.as_ref(), req, checked).await,
+        Ok((req, checked)) => process(store, req, checked, duplicate, repos).await,
         Err(e) => Outcome::server_error(&StoreError::Other(format!("ingest task failed: {e}"))),
     }
 }
@@ -235,9 +246,15 @@ fn check(req: &mut Incoming) -> Checked {
     Checked::Body(body, runs)
 }
 
-/// The checks that need the database, then storing: every outcome with a valid key is stored
-/// as an event before it is answered.
-async fn process(store: &dyn Store, req: Incoming, checked: Checked) -> Outcome {
+/// The checks that need the database (with what was read for them), then storing: every
+/// outcome with a valid key is stored as an event before it is answered.
+async fn process(
+    store: &dyn Store,
+    req: Incoming,
+    checked: Checked,
+    duplicate: StoreResult<Option<String>>,
+    repos: StoreResult<Vec<Repo>>,
+) -> Outcome {
     let event_id = ids::event_id();
     let (body, runs) = match checked {
         Checked::Refused(rejection, body) => {
@@ -247,9 +264,9 @@ async fn process(store: &dyn Store, req: Incoming, checked: Checked) -> Outcome 
     };
 
     // 4. A repeated webhook-id gets the first answer, and nothing is stored.
-    if let Some(webhook_id) = &req.webhook_id {
-        match store.find_duplicate(&req.key.key.id, webhook_id).await {
-            Ok(Some(response)) => return duplicate(&req, &response),
+    if req.webhook_id.is_some() {
+        match duplicate {
+            Ok(Some(response)) => return answer_duplicate(&req, &response),
             Ok(None) => {}
             Err(e) => return Outcome::server_error(&e),
         }
@@ -274,7 +291,7 @@ async fn process(store: &dyn Store, req: Incoming, checked: Checked) -> Outcome 
     };
 
     // 7. Their repositories.
-    let repos = match store.list_repos().await {
+    let repos = match repos {
         Ok(repos) => repos,
         Err(e) => return Outcome::server_error(&e),
     };
@@ -307,7 +324,7 @@ async fn process(store: &dyn Store, req: Incoming, checked: Checked) -> Outcome 
             outbox: false,
         },
         // A concurrent twin with the same webhook-id was stored first.
-        Ok(Inserted::Duplicate(response)) => duplicate(&req, &response),
+        Ok(Inserted::Duplicate(response)) => answer_duplicate(&req, &response),
         Err(e) => Outcome::server_error(&e),
     }
 }
@@ -357,7 +374,7 @@ fn too_large(limit: usize) -> Rejection {
     )
 }
 
-fn duplicate(req: &Incoming, response: &str) -> Outcome {
+fn answer_duplicate(req: &Incoming, response: &str) -> Outcome {
     match serde_json::from_str::<Answer>(response) {
         Ok(first) => Outcome {
             note: LogNote::new("duplicate")
