@@ -74,9 +74,11 @@ sleep 1
 run events list
 run runs list --workflow production --limit 5
 echo
-"$mwctl" runs list --limit 10000 -o json | python3 -c '
+"$mwctl" runs list --all -o json | python3 -c '
 import json, sys, collections
-runs = json.load(sys.stdin)
+page = json.load(sys.stdin)
+runs = page["runs"]
+assert len(runs) == page["total"], "--all lists every run"
 by = collections.Counter(r["status"] for r in runs)
 live = [r for r in runs if r["workflow_run_unique_id"] == "demo-1"][0]
 print(f"stored runs: {len(runs)} ({dict(by)})")

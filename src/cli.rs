@@ -5,19 +5,54 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::protocol::RepoFilter;
 use crate::protocol::admin::{EventStatus, Scope};
 
 const AFTER_HELP: &str = "\
 Examples:
   mwctl login --url https://middleware.example.com        # store the server and key once
   mwctl repos link https://github.com/acme/shop            # let the server accept runs of a repo
-  mwctl deploy start && ./deploy.sh && mwctl deploy finish --status success
+  mwctl deploy start; s=0; ./deploy.sh || s=$?             # report a deployment, failed ones too:
+  mwctl deploy finish --status $s; exit $s                 # exit status 0 = success, else failure
   mwctl send runs.json                                     # backfill exported history
 
 Settings come from flags, then MW_* environment variables, then the config file
 (`mwctl config show` tells which). Docs: docs/protocol.md";
+
+/// The exit codes of `deploy start|finish|record`, shown in each one's help.
+macro_rules! deploy_exit_codes {
+    () => {
+        "\
+Exit codes:
+  0  reported; or not reported, with a warning: by default reporting never fails a deployment.
+     A server that is down, slow or refusing, a missing key, or a value that cannot be used
+     (MW_TIMEOUT=soon, --status \"\", --meta novalue...) is a warning; a bad value is replaced
+     by its default, or the run is not sent when it has none (an unknown status)
+  1  only with --strict / MW_STRICT=1: the deployment was not reported, or a value could not
+     be used (then nothing is sent)
+  2  the command line itself is wrong: a mistyped flag name, a value that starts with - and
+     is not a number (write --timeout=-5s instead), or --status / --started-at missing from
+     `deploy record`. A flag left without its value (--branch $UNSET) counts as not given
+
+--strict=BOOL and MW_STRICT take 1/0, true/false, yes/no, on/off (any case); empty is unset. Any
+other value is a warning and counts as not strict: a deployment fails only when clearly asked to."
+    };
+}
+const DEPLOY_EXIT_CODES: &str = deploy_exit_codes!();
+
+/// `mwctl deploy --help`: how to finish a failed deployment too, and the exit codes.
+const DEPLOY_AFTER_HELP: &str = concat!(
+    "\
+Finish the run whatever happens, or a failed deployment stays PENDING (works under set -e):
+  mwctl deploy start; s=0; ./deploy.sh || s=$?
+  mwctl deploy finish --status $s; exit $s
+
+",
+    deploy_exit_codes!()
+);
 
 /// Send deployments from any CI to Middleware, the open-source DORA metrics platform.
 ///
@@ -34,8 +69,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command takes.
+/// Flags every command takes, listed apart from each command's own in its help.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Middleware server URL, e.g. https://middleware.example.com
     #[arg(long, global = true, env = "MW_URL", value_name = "URL")]
@@ -56,11 +92,12 @@ pub struct GlobalArgs {
     pub profile: Option<String>,
 
     /// Config file [default: <config dir>/mwctl/config.toml]
-    #[arg(long, global = true, env = "MW_CONFIG", value_name = "FILE")]
+    // An empty MW_CONFIG (an unset pipeline variable) means the default, not a usage error.
+    #[arg(long, global = true, env = "MW_CONFIG", value_name = "FILE", value_parser = path_or_empty())]
     pub config: Option<PathBuf>,
 
-    /// Output format: text for people, json for scripts
-    #[arg(long, short = 'o', global = true, value_enum, env = "MW_OUTPUT", default_value_t = OutputFormat::Text)]
+    /// Output format: text for people, json for scripts (empty: text)
+    #[arg(long, short = 'o', global = true, env = "MW_OUTPUT", value_name = "FORMAT", default_value = "text", value_parser = parse_output)]
     pub output: OutputFormat,
 
     /// Print only data and errors
@@ -76,6 +113,21 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+/// `text` or `json` in any case; empty is the default, text (an unset `MW_OUTPUT` in a
+/// pipeline must not make every command a usage error).
+fn parse_output(s: &str) -> Result<OutputFormat, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "text" => Ok(OutputFormat::Text),
+        "json" => Ok(OutputFormat::Json),
+        _ => Err(format!("{s:?} is not an output format; use text or json")),
+    }
+}
+
+/// A path, where an empty value is allowed (and means "not given", see `main`).
+fn path_or_empty() -> impl TypedValueParser<Value = PathBuf> {
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 // Parsed once per process: the size difference between variants costs nothing.
@@ -96,18 +148,20 @@ pub enum Command {
     /// Report a deployment from a pipeline (start, finish, or one that already happened)
     ///
     /// Fields come from flags, else the CI environment, else git. These commands never fail
-    /// the pipeline unless --strict: a server that is down, slow or refusing gives a warning
-    /// and exit code 0, within --timeout.
-    #[command(subcommand)]
+    /// the pipeline unless --strict: a server that is down, slow or refusing, or a value that
+    /// cannot be used, gives a warning and exit code 0, within --timeout.
+    #[command(subcommand, after_help = DEPLOY_AFTER_HELP)]
     Deploy(DeployCommand),
 
     /// Backfill runs from a file or stdin: a runs file, or a GitHub / GitLab export
     ///
     /// Streams the input (any size, in constant memory): a JSON array of runs,
     /// {"workflow_runs": [...]}, NDJSON, a GitHub Actions runs export
-    /// (`gh api repos/O/R/actions/runs --paginate`) or a GitLab pipelines export. Each batch of
-    /// at most 500 runs is validated with the server's rules, then sent, signed, with
-    /// --concurrency requests in flight; failed requests are retried with backoff.
+    /// (`gh api repos/O/R/actions/runs --paginate`, with or without --slurp) or a GitLab
+    /// pipelines or jobs export, told apart by their records. Each batch of at most 500 runs is
+    /// validated with the server's rules, then sent, signed, with --concurrency requests in
+    /// flight; failed requests are retried with backoff. Each run goes out with one
+    /// repository URL in canonical form (https://host/org/name), as upstream Middleware needs.
     ///
     /// Every batch carries a webhook-id derived from its position and content, so a batch sent
     /// twice is stored once. A checkpoint records the batches the server acknowledged: after an
@@ -115,7 +169,8 @@ pub enum Command {
     ///
     /// By default the first invalid run stops the send before its batch; --skip-invalid
     /// --rejects FILE sets invalid runs aside and sends the rest. Exits non-zero when any valid
-    /// run was not accepted.
+    /// run was not accepted (130 after Ctrl-C), saying what remains and the command that
+    /// sends it.
     Send(SendArgs),
 
     /// Check a runs file or export against the protocol's rules, offline
@@ -177,16 +232,23 @@ pub enum DeployCommand {
     ///
     /// Keeps the run's id and start time in a state file that `deploy finish` in the same
     /// job finds.
+    #[command(after_help = DEPLOY_EXIT_CODES)]
     Start(StartArgs),
 
     /// Report that a deployment finished, with its status and duration
     ///
     /// Uses the state `deploy start` left in this job; without it, sends the final status with
-    /// the CI's start time when it has one (the server then works out the duration from the
-    /// PENDING run when there is one).
+    /// the CI's start time when it has one. When no start is known at all, it says so and
+    /// sends the finish time without a duration: a server that has the run's PENDING start
+    /// keeps that start and works out the duration.
+    #[command(after_help = DEPLOY_EXIT_CODES)]
     Finish(FinishArgs),
 
     /// Report a deployment that already happened, in one request
+    ///
+    /// Outside CI, the run id derives from the workflow, the repository and the start instant
+    /// (whatever its time zone), so recording the same deployment twice updates it.
+    #[command(after_help = DEPLOY_EXIT_CODES)]
     Record(RecordArgs),
 }
 
@@ -194,52 +256,119 @@ pub enum DeployCommand {
 #[derive(Clone, Debug, Default, Args)]
 pub struct RunFieldArgs {
     /// Repository URL [default: from CI, else `git remote get-url origin`]
-    #[arg(long, env = "MW_REPO", value_name = "URL")]
+    #[arg(
+        long,
+        env = "MW_REPO",
+        value_name = "URL",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
     pub repo: Option<String>,
 
     /// Workflow (deployment pipeline) name [default: the CI workflow or job name]
-    #[arg(long, env = "MW_WORKFLOW", value_name = "NAME")]
+    #[arg(
+        long,
+        env = "MW_WORKFLOW",
+        value_name = "NAME",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
     pub workflow: Option<String>,
 
     /// Branch deployed; must be the PRs' base branch (e.g. main) for lead time [default: from CI, else git]
-    #[arg(long, env = "MW_BRANCH", value_name = "BRANCH")]
+    #[arg(
+        long,
+        env = "MW_BRANCH",
+        value_name = "BRANCH",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
     pub branch: Option<String>,
 
     /// Commit deployed [default: from CI, else `git rev-parse HEAD`]
-    #[arg(long, env = "MW_COMMIT", value_name = "SHA")]
+    #[arg(
+        long,
+        env = "MW_COMMIT",
+        value_name = "SHA",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
     pub commit: Option<String>,
 
     /// Unique id of this deployment run [default: the CI run id and attempt]
-    #[arg(long, env = "MW_RUN_ID", value_name = "ID")]
+    #[arg(
+        long,
+        env = "MW_RUN_ID",
+        value_name = "ID",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
     pub run_id: Option<String>,
 
     /// Link to the run [default: the CI run URL]
-    #[arg(long, env = "MW_RUN_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "MW_RUN_URL",
+        value_name = "URL",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
     pub run_url: Option<String>,
 
     /// Who triggered the deployment [default: the CI actor, else $USER]
-    #[arg(long, env = "MW_ACTOR", value_name = "NAME")]
+    #[arg(
+        long,
+        env = "MW_ACTOR",
+        value_name = "NAME",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
     pub actor: Option<String>,
 
     /// Extra metadata stored with the run (repeatable)
-    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub meta: Vec<(String, String)>,
+    // Deploy commands take their values as text and parse them themselves, so that a bad one
+    // is a warning, never a usage error; a flag whose value a pipeline left empty
+    // (`--branch $UNSET`) counts as not given.
+    #[arg(
+        long = "meta",
+        value_name = "KEY=VALUE",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub meta: Vec<String>,
 }
 
 /// How a deploy command is delivered.
 #[derive(Clone, Debug, Args)]
 pub struct DeliveryArgs {
     /// Give up after this long, for the whole command (DNS, connect, TLS, retries, answer)
-    #[arg(long, env = "MW_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// [default: 10s]
+    #[arg(
+        long,
+        env = "MW_TIMEOUT",
+        value_name = "DURATION",
+        num_args = 0..=1,
+        default_missing_value = "",
+        allow_negative_numbers = true
+    )]
+    pub timeout: Option<String>,
 
-    /// Exit non-zero when the deployment could not be reported (default: warn and exit 0)
+    /// Exit 1 when the deployment could not be reported (default: warn and exit 0)
     ///
     /// Without it, a missing key, a broken config, a server that is down, slow or refusing
-    /// the run only print a warning (an annotation on GitHub Actions) and exit 0, so reporting
-    /// never fails a deployment.
-    #[arg(long, env = "MW_STRICT")]
-    pub strict: bool,
+    /// the run, or a value that cannot be used only print a warning (an annotation on GitHub
+    /// Actions) and exit 0, so reporting never fails a deployment. With it, a value that
+    /// cannot be used also stops the command before anything is sent. Takes 1/0, true/false,
+    /// yes/no, on/off; empty is unset; anything else is a warning and counts as false.
+    #[arg(
+        long,
+        env = "MW_STRICT",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub strict: Option<String>,
 
     /// Print each field of the run, its value and where it came from, and the request body;
     /// send nothing
@@ -247,7 +376,7 @@ pub struct DeliveryArgs {
     pub dry_run: bool,
 
     /// Where start keeps the run for finish [default: a file in the CI's temp dir keyed by the job]
-    #[arg(long, env = "MW_STATE_FILE", value_name = "FILE")]
+    #[arg(long, env = "MW_STATE_FILE", value_name = "FILE", value_parser = path_or_empty())]
     pub state_file: Option<PathBuf>,
 }
 
@@ -256,9 +385,14 @@ pub struct StartArgs {
     #[command(flatten)]
     pub fields: RunFieldArgs,
 
-    /// When the deployment started [default: now]
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub started_at: Option<DateTime<FixedOffset>>,
+    /// When the deployment started (RFC 3339, e.g. 2024-05-01T12:00:00Z) [default: now]
+    #[arg(
+        long,
+        value_name = "TIME",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub started_at: Option<String>,
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
@@ -266,21 +400,36 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct FinishArgs {
-    /// How it ended: success, failure or cancelled (also: passed, failed, error, canceled, aborted...)
+    /// How it ended: success, failure or cancelled (also: passed, failed, error, canceled, aborted, an exit code...)
     ///
     /// Takes what CIs say: GitHub's `${{ job.status }}`, GitLab's $CI_JOB_STATUS, Jenkins'
-    /// currentBuild.currentResult, Azure's $AGENT_JOBSTATUS. [default: the job's status where
-    /// the CI tells it (GitLab, Azure, Bitbucket, Buildkite, CodeBuild, Drone, Woodpecker,
-    /// Travis)]
-    #[arg(long, env = "MW_STATUS", value_parser = parse_final_status)]
-    pub status: Option<FinalStatus>,
+    /// currentBuild.currentResult, Azure's $AGENT_JOBSTATUS, or a command's exit code (0 is
+    /// success, any other number failure). Empty counts as not given. [default: the job's
+    /// status where the CI tells it (GitLab, Azure, Bitbucket, Buildkite, CodeBuild, Drone,
+    /// Woodpecker, Travis)]
+    #[arg(
+        long,
+        env = "MW_STATUS",
+        value_name = "STATUS",
+        num_args = 0..=1,
+        default_missing_value = "",
+        allow_negative_numbers = true
+    )]
+    pub status: Option<String>,
 
     #[command(flatten)]
     pub fields: RunFieldArgs,
 
-    /// Duration: seconds (90) or a duration (1m30s) [default: now minus the start time]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs)]
-    pub duration: Option<u64>,
+    /// Duration: seconds (90) or a duration (1m30s), at most ten years [default: now minus the
+    /// start time]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        num_args = 0..=1,
+        default_missing_value = "",
+        allow_negative_numbers = true
+    )]
+    pub duration: Option<String>,
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
@@ -288,21 +437,44 @@ pub struct FinishArgs {
 
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// How it ended: success, failure, cancelled, or pending
-    #[arg(long, value_parser = parse_any_status)]
-    pub status: crate::protocol::RunStatus,
+    /// How it ended: success, failure, cancelled, or pending (or an exit code: 0 is success)
+    #[arg(
+        long,
+        value_name = "STATUS",
+        num_args = 0..=1,
+        default_missing_value = "",
+        allow_negative_numbers = true
+    )]
+    pub status: String,
 
     /// When the deployment started (RFC 3339, e.g. 2024-05-01T12:00:00Z)
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub started_at: DateTime<FixedOffset>,
+    #[arg(
+        long,
+        value_name = "TIME",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub started_at: String,
 
     /// When it finished; the duration is the difference
-    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "duration")]
-    pub finished_at: Option<DateTime<FixedOffset>>,
+    #[arg(
+        long,
+        value_name = "TIME",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub finished_at: Option<String>,
 
-    /// Duration: seconds (90) or a duration (1m30s)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs)]
-    pub duration: Option<u64>,
+    /// Duration: seconds (90) or a duration (1m30s), at most ten years; wins over
+    /// --finished-at
+    #[arg(
+        long,
+        value_name = "DURATION",
+        num_args = 0..=1,
+        default_missing_value = "",
+        allow_negative_numbers = true
+    )]
+    pub duration: Option<String>,
 
     #[command(flatten)]
     pub fields: RunFieldArgs,
@@ -330,9 +502,14 @@ impl From<FinalStatus> for crate::protocol::RunStatus {
 }
 
 /// Accepts the spellings CIs use: GitHub's `job.status`, GitLab's `CI_JOB_STATUS`, Jenkins'
-/// `currentBuild.result`, Buildkite's exit states and plain words.
+/// `currentBuild.result`, Buildkite's exit states, plain words, and a command's exit code
+/// (`--status $?`: 0 is success, any other number failure).
 pub fn parse_final_status(s: &str) -> Result<FinalStatus, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
+    let word = s.trim().to_ascii_lowercase();
+    if word.parse::<i64>().is_ok_and(|code| code != 0) {
+        return Ok(FinalStatus::Failure);
+    }
+    match word.as_str() {
         "success"
         | "succeeded"
         | "successful"
@@ -352,13 +529,15 @@ pub fn parse_final_status(s: &str) -> Result<FinalStatus, String> {
              the CI knows the outcome (GitLab: after_script; GitHub: a step with if: always()), \
              or use success, failure or cancelled"
         )),
+        "" => Err("no status given (an empty value); use success, failure or cancelled".to_owned()),
         _ => Err(format!(
             "{s:?} is not a final status; use success, failure or cancelled"
         )),
     }
 }
 
-fn parse_any_status(s: &str) -> Result<crate::protocol::RunStatus, String> {
+/// [`parse_final_status`]'s spellings, and `pending` for a run that has not ended.
+pub fn parse_any_status(s: &str) -> Result<crate::protocol::RunStatus, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "pending" | "running" | "started" | "in_progress" => {
             Ok(crate::protocol::RunStatus::Pending)
@@ -446,8 +625,8 @@ pub struct SendArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Per-request timeout
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    /// Per-request timeout (at most a day)
+    #[arg(long, default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
 }
 
@@ -475,17 +654,19 @@ pub struct KeyCreateArgs {
     #[arg(long)]
     pub name: String,
 
-    /// What the key may do (repeatable): deployments, incidents, admin
-    #[arg(long = "scope", value_name = "SCOPE", default_value = "deployments", value_parser = clap::builder::ValueParser::new(parse_scope))]
+    /// What the key may do (repeatable); admin is for keys, repos, runs, events and prune
+    #[arg(long = "scope", value_name = "SCOPE", default_value = "deployments", value_parser = scope_parser())]
     pub scopes: Vec<Scope>,
 
-    /// Lifetime, e.g. 90d or 12h [default: never expires]
+    /// Lifetime, e.g. 90d or 12h, at most 100 years [default: never expires]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expires: Option<Duration>,
 }
 
-fn parse_scope(s: &str) -> Result<Scope, String> {
-    s.parse()
+/// The scopes, listed in `--help` and completed by the shells.
+fn scope_parser() -> impl clap::builder::TypedValueParser<Value = Scope> {
+    clap::builder::PossibleValuesParser::new(Scope::ALL.map(Scope::as_str))
+        .try_map(|s| s.parse::<Scope>())
 }
 
 #[derive(Debug, Args)]
@@ -519,17 +700,26 @@ pub enum RunsCommand {
 
 #[derive(Debug, Args)]
 pub struct RunsListArgs {
-    /// Only this repository (org/name or URL)
-    #[arg(long)]
-    pub repo: Option<String>,
+    /// Only this repository, in any form mwctl prints: https://host/org/name, host/org/name,
+    /// org/name, name or git@host:org/name.git (case ignored)
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_repo_filter))]
+    pub repo: Option<RepoFilter>,
 
-    /// Only this workflow
+    /// Only this workflow (case ignored)
     #[arg(long)]
     pub workflow: Option<String>,
 
-    /// At most this many
-    #[arg(long, default_value_t = 100)]
+    /// At most this many, fetched page by page; a note says how many more exist
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
+
+    /// Every matching run, however many (instead of --limit)
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+
+    /// Continue a list: the `next` that `-o json` printed
+    #[arg(long, value_name = "NEXT")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -542,21 +732,32 @@ pub enum EventsCommand {
 
 #[derive(Debug, Args)]
 pub struct EventsListArgs {
-    /// Only events in this state
-    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_event_status))]
+    /// Only events in this state (any case)
+    #[arg(long, ignore_case = true, value_parser = event_status_parser())]
     pub status: Option<EventStatus>,
 
-    /// At most this many
-    #[arg(long, default_value_t = 50)]
+    /// At most this many, fetched page by page; a note says how many more exist
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
 
-    /// Only events older than this event id (for paging)
+    /// Every matching event, however many (instead of --limit)
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+
+    /// Only events older than this event id; the `next` that `-o json` printed continues a list
     #[arg(long, value_name = "EVENT_ID")]
     pub before: Option<String>,
 }
 
-fn parse_event_status(s: &str) -> Result<EventStatus, String> {
-    s.parse()
+/// The event states, as `events list` shows them, listed in `--help` and completed by the
+/// shells.
+fn event_status_parser() -> impl clap::builder::TypedValueParser<Value = EventStatus> {
+    clap::builder::PossibleValuesParser::new(EventStatus::ALL.map(EventStatus::as_str))
+        .try_map(|s| s.parse::<EventStatus>())
+}
+
+fn parse_repo_filter(s: &str) -> Result<RepoFilter, String> {
+    RepoFilter::parse(s)
 }
 
 #[derive(Debug, Args)]
@@ -578,32 +779,105 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// `10s`, `500ms`, `90d`, or plain seconds.
+/// The longest duration any flag takes: 100 years (a key's lifetime). Longer is a typo, and
+/// would overflow the clock arithmetic done with it.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 366 * 24 * 3600);
+
+/// The longest `--timeout`: a day.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// `10s`, `500ms`, `90d`, or plain seconds; at most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.trim().parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    const EXAMPLES: &str = "use e.g. 10s, 5m, 90d";
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(format!("no duration given (an empty value); {EXAMPLES}"));
     }
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 10s, 5m, 90d"))
+    if t.starts_with('-') {
+        return Err(format!("{s:?} is negative; {EXAMPLES}"));
+    }
+    let d = match t.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        // Digits that overflow u64 are a number still, just too large.
+        Err(_) if t.bytes().all(|b| b.is_ascii_digit()) => MAX_DURATION + Duration::from_secs(1),
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| format!("{s:?} is not a duration ({e}); {EXAMPLES}"))?,
+    };
+    if d > MAX_DURATION {
+        return Err(format!("{s:?} is more than 100 years; {EXAMPLES}"));
+    }
+    Ok(d)
+}
+
+/// A timeout: [`parse_duration`], more than zero and at most [`MAX_TIMEOUT`].
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{s:?} would give up before starting; use e.g. 10s or 1m"
+        ));
+    }
+    if d > MAX_TIMEOUT {
+        return Err(format!("{s:?} is more than a day; use e.g. 10s or 1m"));
+    }
+    Ok(d)
 }
 
 /// A run's duration in whole seconds (what the protocol carries), from [`parse_duration`]'s
-/// forms; a fraction of a second is rounded to the nearest second.
-fn parse_duration_secs(s: &str) -> Result<u64, String> {
-    let d = parse_duration(s)?;
-    Ok(d.as_secs() + u64::from(d.subsec_millis() >= 500))
+/// forms, at most the protocol's ten years; a fraction of a second is rounded to the nearest
+/// second.
+pub fn parse_duration_secs(s: &str) -> Result<i64, String> {
+    let too_long = || {
+        format!(
+            "{s:?} is more than ten years, the longest duration a run may have; give it in \
+             seconds (90) or as a duration (1m30s)"
+        )
+    };
+    let d = parse_duration(s).map_err(|e| {
+        if e.contains("more than 100 years") {
+            too_long()
+        } else {
+            e
+        }
+    })?;
+    let secs = d.as_secs() + u64::from(d.subsec_millis() >= 500);
+    i64::try_from(secs)
+        .ok()
+        .filter(|secs| *secs <= crate::protocol::validate::MAX_DURATION_SECS)
+        .ok_or_else(too_long)
 }
 
-fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
+/// A timestamp with an offset (RFC 3339, or the space-separated form some CIs print).
+pub fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
     crate::protocol::validate::parse_timestamp(s).ok_or_else(|| {
-        format!("{s:?} is not a timestamp with an offset; use e.g. 2024-05-01T12:00:00Z")
+        if s.trim().is_empty() {
+            "no time given (an empty value); use e.g. 2024-05-01T12:00:00Z".to_owned()
+        } else {
+            format!("{s:?} is not a timestamp with an offset; use e.g. 2024-05-01T12:00:00Z")
+        }
     })
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
+/// `KEY=VALUE`, with a non-empty key.
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("{s:?} is not KEY=VALUE")),
+        _ => Err(format!(
+            "{s:?} is not KEY=VALUE; use e.g. --meta env=production"
+        )),
+    }
+}
+
+/// A boolean as CIs and people spell it: 1/0, true/false, yes/no, on/off, in any case. Empty
+/// is `None` (unset): that is what an undefined `${{ vars.MW_STRICT }}` expands to.
+pub fn parse_bool(s: &str) -> Result<Option<bool>, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(format!(
+            "{s:?} is not a boolean; use 1 or 0 (or true/false, yes/no, on/off)"
+        )),
     }
 }
 
@@ -634,9 +908,13 @@ mod tests {
         assert_eq!(cli.global.output, OutputFormat::Json);
         match cli.command {
             Command::Deploy(DeployCommand::Finish(args)) => {
-                assert_eq!(args.status, Some(FinalStatus::Success));
+                assert_eq!(args.status.as_deref(), Some("Passed"));
                 assert_eq!(args.fields.workflow.as_deref(), Some("w"));
-                assert_eq!(args.delivery.timeout, Duration::from_secs(10));
+                assert_eq!(
+                    args.delivery.timeout, None,
+                    "the command applies the default"
+                );
+                assert_eq!(args.delivery.strict, None);
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -685,33 +963,156 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
+        use clap::error::ErrorKind;
+        for (argv, kind, says) in [
+            (
+                &["mwctl", "send", "f.json", "--batch-size", "501"][..],
+                ErrorKind::ValueValidation,
+                "501 is not in 1..=500",
+            ),
+            (
+                &["mwctl", "send", "f.json", "--batch-size", "0"],
+                ErrorKind::ValueValidation,
+                "0 is not in 1..=500",
+            ),
+            (
+                &["mwctl", "send", "f.json", "--concurrency", "0"],
+                ErrorKind::ValueValidation,
+                "0 is not in 1..=64",
+            ),
+            (
+                &["mwctl", "send", "f.json", "--timeout", "0"],
+                ErrorKind::ValueValidation,
+                "would give up before starting",
+            ),
+            (
+                &["mwctl", "send", "f.json", "--skip-invalid"],
+                ErrorKind::MissingRequiredArgument,
+                "--rejects <FILE>",
+            ),
+            (
+                &["mwctl", "send", "f.json", "--rejects", "r.ndjson"],
+                ErrorKind::MissingRequiredArgument,
+                "--skip-invalid",
+            ),
+            (
+                &["mwctl", "send", "f.json", "--format", "csv"],
+                ErrorKind::InvalidValue,
+                "[possible values: auto, json, ndjson, github, gitlab]",
+            ),
+            (
+                &["mwctl", "keys", "create", "--name", "x", "--scope", "root"],
+                ErrorKind::InvalidValue,
+                "[possible values: deployments, incidents, admin]",
+            ),
+            (
+                &[
+                    "mwctl",
+                    "keys",
+                    "create",
+                    "--name",
+                    "x",
+                    "--expires",
+                    "100000000000d",
+                ],
+                ErrorKind::ValueValidation,
+                "is more than 100 years; use e.g. 10s, 5m, 90d",
+            ),
+            (
+                &["mwctl", "events", "list", "--status", "lost"],
+                ErrorKind::InvalidValue,
+                "[possible values: WAITING, RUNNING, SUCCESS, FAILURE, REJECTED, PRUNED]",
+            ),
+            (
+                &["mwctl", "-q", "-v", "keys", "list"],
+                ErrorKind::ArgumentConflict,
+                "cannot be used with",
+            ),
+            // Deploy steps: only the shape of the command line is clap's business.
+            (
+                &["mwctl", "deploy", "finish", "--stauts", "success"],
+                ErrorKind::UnknownArgument,
+                "--stauts",
+            ),
+            (
+                &["mwctl", "deploy", "record", "--status", "success"],
+                ErrorKind::MissingRequiredArgument,
+                "--started-at [<TIME>]",
+            ),
+        ] {
+            let err = Cli::try_parse_from(argv).expect_err(&format!("{argv:?}"));
+            assert_eq!(err.kind(), kind, "{argv:?}: {err}");
+            let text = err.to_string();
+            assert!(text.contains(says), "{argv:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn deploy_values_are_the_commands_to_judge() {
+        // Each of these comes from a pipeline variable or expression as often as from a
+        // person: the command warns (tests/deploy.rs), clap must not refuse them.
         for argv in [
             &["mwctl", "deploy", "finish", "--status", "maybe"][..],
-            &["mwctl", "send", "f.json", "--batch-size", "501"],
-            &["mwctl", "send", "f.json", "--batch-size", "0"],
-            &["mwctl", "send", "f.json", "--concurrency", "0"],
-            &["mwctl", "send", "f.json", "--skip-invalid"],
-            &["mwctl", "send", "f.json", "--rejects", "r.ndjson"],
-            &["mwctl", "send", "f.json", "--format", "csv"],
-            &["mwctl", "keys", "create", "--name", "x", "--scope", "root"],
-            &["mwctl", "events", "list", "--status", "lost"],
+            &["mwctl", "deploy", "finish", "--status", ""],
+            &["mwctl", "deploy", "finish", "--duration", "-5"],
+            &["mwctl", "deploy", "finish", "--duration", "a while"],
+            &[
+                "mwctl",
+                "deploy",
+                "finish",
+                "--duration",
+                "18446744073709551615",
+            ],
+            &["mwctl", "deploy", "start", "--timeout", "soon"],
+            &["mwctl", "deploy", "start", "--meta", "novalue"],
+            &["mwctl", "deploy", "start", "--started-at", "yesterday"],
+            &["mwctl", "deploy", "start", "--strict=maybe"],
+            &["mwctl", "deploy", "start", "--strict="],
             &[
                 "mwctl",
                 "deploy",
                 "record",
                 "--status",
-                "success",
+                "",
                 "--started-at",
                 "yesterday",
+                "--finished-at",
+                "later",
+                "--duration",
+                "5",
             ],
-            &["mwctl", "deploy", "start", "--timeout", "soon"],
-            &["mwctl", "deploy", "finish", "--duration", "-5"],
-            &["mwctl", "deploy", "finish", "--duration", "a while"],
-            &["mwctl", "deploy", "start", "--meta", "novalue"],
-            &["mwctl", "-q", "-v", "keys", "list"],
         ] {
-            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+            if let Err(e) = Cli::try_parse_from(argv) {
+                panic!("{argv:?}: {e}");
+            }
         }
+        let strict = |argv: &[&str]| match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Deploy(DeployCommand::Start(args)) => args.delivery.strict,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(
+            strict(&["mwctl", "deploy", "start", "--strict"]).as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            strict(&["mwctl", "deploy", "start", "--strict=no"]).as_deref(),
+            Some("no")
+        );
+        assert_eq!(strict(&["mwctl", "deploy", "start"]), None);
+    }
+
+    #[test]
+    fn booleans_in_every_usual_spelling() {
+        for s in ["1", "true", "TRUE", "Yes", "on", " ON "] {
+            assert_eq!(parse_bool(s), Ok(Some(true)), "{s}");
+        }
+        for s in ["0", "false", "False", "no", "OFF"] {
+            assert_eq!(parse_bool(s), Ok(Some(false)), "{s}");
+        }
+        assert_eq!(parse_bool(""), Ok(None));
+        assert_eq!(parse_bool("  "), Ok(None));
+        let err = parse_bool("maybe").expect_err("not a boolean");
+        assert!(err.contains("use 1 or 0"), "{err}");
     }
 
     #[test]
@@ -719,8 +1120,22 @@ mod tests {
         for (given, secs) in [("90", 90), ("1m30s", 90), ("2h", 7200), ("1500ms", 2)] {
             assert_eq!(parse_duration_secs(given), Ok(secs), "{given}");
         }
-        let err = parse_duration_secs("soon").expect_err("not a duration");
-        assert!(err.contains("use e.g. 10s"), "{err}");
+        for (given, says) in [
+            ("soon", "use e.g. 10s"),
+            ("-5", "is negative"),
+            ("", "no duration given"),
+            ("18446744073709551615", "more than ten years"),
+            ("99999999999999999999999", "more than ten years"),
+            ("3661d", "more than ten years"),
+        ] {
+            let err = parse_duration_secs(given).expect_err(given);
+            assert!(err.contains(says), "{given}: {err}");
+        }
+        assert_eq!(parse_duration_secs("3650d"), Ok(3650 * 86400));
+        assert!(parse_duration("36600d").is_ok());
+        assert!(parse_duration("36601d").is_err());
+        assert!(parse_timeout("1d").is_ok());
+        assert!(parse_timeout("25h").is_err());
     }
 
     #[test]
@@ -778,5 +1193,10 @@ mod tests {
         }
         let running = parse_final_status("running").expect_err("not final");
         assert!(running.contains("after_script"), "{running}");
+        // An exit code, as in `--status $?`.
+        assert_eq!(parse_final_status("0"), Ok(FinalStatus::Success));
+        assert_eq!(parse_final_status("1"), Ok(FinalStatus::Failure));
+        assert_eq!(parse_final_status("137"), Ok(FinalStatus::Failure));
+        assert!(parse_final_status("").is_err());
     }
 }

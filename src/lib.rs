@@ -7,6 +7,7 @@ pub mod ci;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod fsutil;
 pub mod input;
 pub mod protocol;
 pub mod report;

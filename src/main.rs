@@ -7,7 +7,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use mwctl::cli::{Cli, OutputFormat};
 use mwctl::commands::{self, Ctx, ExitStatus};
-use mwctl::report::{Printer, Verbosity};
+use mwctl::report::{Printer, Verbosity, inert};
 use mwctl::settings::{Given, Inputs, Settings};
 
 fn main() -> ExitCode {
@@ -33,9 +33,18 @@ fn main() -> ExitCode {
     let settings = Settings::resolve(Inputs {
         url: cli.global.url.clone().map(|u| (u, url_given)),
         api_key: cli.global.api_key.clone().map(|k| (k, key_given)),
-        profile: cli.global.profile.clone(),
-        config: cli.global.config.clone(),
+        // Empty variables (unset in a pipeline expression) count as not given.
+        profile: cli.global.profile.clone().filter(|p| !p.trim().is_empty()),
+        config: cli
+            .global
+            .config
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty()),
     });
+    // Once per run, whatever the command: the key in the file is what is at risk.
+    if let Some(warning) = &settings.config_exposed {
+        printer.warn(warning);
+    }
     let ctx = Ctx { settings, printer };
 
     // One thread is plenty for a CLI and starts fastest; `send` spawns its own workers.
@@ -59,7 +68,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the cause chain to stderr; a closed stdout (`mwctl ... | head`) is not an error.
+/// Prints the cause chain to stderr, made inert (an error may quote the server or an input
+/// file); a closed stdout (`mwctl ... | head`) is not an error.
 fn report_error(e: &anyhow::Error) -> ExitCode {
     let broken_pipe = e.chain().any(|cause| {
         let io_kind = cause
@@ -75,14 +85,15 @@ fn report_error(e: &anyhow::Error) -> ExitCode {
     if broken_pipe {
         return ExitStatus::Success.into();
     }
-    eprintln!("error: {e}");
+    let shown = |s: String| inert::text(&s).into_owned();
+    eprintln!("error: {}", shown(e.to_string()));
     for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        eprintln!("  caused by: {}", shown(cause.to_string()));
     }
     if let Some(api) = e.downcast_ref::<mwctl::client::ApiError>()
         && let Some(resolution) = api.resolution()
     {
-        eprintln!("  to fix: {resolution}");
+        eprintln!("  to fix: {}", shown(resolution));
     }
     ExitStatus::Failure.into()
 }

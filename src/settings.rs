@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
 
 /// An API key. Never printed: `Debug` and `Display` redact it.
 #[derive(Clone, PartialEq, Eq)]
@@ -113,6 +114,8 @@ pub struct Settings {
     /// Why the config file could not be read, when it could not (the deploy commands warn
     /// instead of failing).
     pub config_problem: Option<String>,
+    /// A warning to print once: the config file holds a key and is open to other users.
+    pub config_exposed: Option<String>,
 }
 
 impl Settings {
@@ -125,6 +128,7 @@ impl Settings {
             Ok(file) => (file.unwrap_or_default(), None),
             Err(e) => (ConfigFile::default(), Some(format!("{e:#}"))),
         };
+        let config_exposed = exposure(&config_path, &file);
         let stored = file.profiles.get(&profile).cloned().unwrap_or_default();
         let from_file = |value: Option<String>| {
             value.filter(|v| !v.trim().is_empty()).map(|value| Sourced {
@@ -155,6 +159,7 @@ impl Settings {
             url,
             api_key,
             config_problem,
+            config_exposed,
         }
     }
 
@@ -220,39 +225,59 @@ pub fn load(path: &Path) -> anyhow::Result<Option<ConfigFile>> {
     Ok(Some(file))
 }
 
-/// Writes the config file atomically (temp file, mode 0600, rename), so a crash never leaves a
-/// half-written file and the key is never readable by others, not even for an instant.
+/// Writes the config file atomically with mode 0600 ([`write_atomic`]): a crash never leaves a
+/// half-written file and the key is never readable by others, not even for an instant. A
+/// directory created for it is private too (0700).
 pub fn save(path: &Path, file: &ConfigFile) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let text = toml::to_string_pretty(file).context("cannot serialise the config")?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("config.toml"),
-        std::process::id()
-    ));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
-    let write = || -> std::io::Result<()> {
-        let mut f = options.open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let text = toml::to_string_pretty(file).context("cannot serialise the config")?;
+    write_atomic(path, text.as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A warning when the config file holds a key and other users may read or change it (a file
+/// written by hand or copied keeps the umask's 0644); `None` when it is private or holds no key.
+fn exposure(path: &Path, file: &ConfigFile) -> Option<String> {
+    let holds_key = file
+        .profiles
+        .values()
+        .any(|p| p.api_key.as_deref().is_some_and(|k| !k.trim().is_empty()));
+    if !holds_key {
+        return None;
+    }
+    exposed_mode(path).map(|mode| {
+        format!(
+            "{path} holds an API key and other users can read or change it (mode {mode:04o}); \
+             make it private: chmod 600 {path}",
+            path = path.display()
+        )
     })
+}
+
+/// The file's permission bits when its group or others have any of them.
+#[cfg(unix)]
+fn exposed_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn exposed_mode(_path: &Path) -> Option<u32> {
+    None
 }
 
 #[cfg(test)]
@@ -333,6 +358,42 @@ mod tests {
         save(&path, &ConfigFile::default()).expect("saves");
         let mode = fs::metadata(&path).expect("exists").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_open_to_others_is_reported_once_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        let chmod = |mode: u32| {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        fs::write(&path, "[profiles.ci]\nurl = \"http://mw\"\n").expect("writes");
+        chmod(0o644);
+        assert_eq!(
+            Settings::resolve(inputs(dir.path())).config_exposed,
+            None,
+            "no key"
+        );
+
+        fs::write(&path, "[profiles.ci]\napi_key = \"mwk_secret_key_1234\"\n").expect("writes");
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            chmod(mode);
+            let warning = Settings::resolve(inputs(dir.path()))
+                .config_exposed
+                .expect("warned");
+            assert!(
+                warning.contains(&format!("chmod 600 {}", path.display()))
+                    && warning.contains(&format!("{mode:04o}")),
+                "{warning}"
+            );
+            assert!(!warning.contains("mwk_secret"), "{warning}");
+        }
+        chmod(0o600);
+        assert_eq!(Settings::resolve(inputs(dir.path())).config_exposed, None);
+        chmod(0o400);
+        assert_eq!(Settings::resolve(inputs(dir.path())).config_exposed, None);
     }
 
     #[test]

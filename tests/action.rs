@@ -190,45 +190,63 @@ fn problems_are_warnings_unless_strict() {
             ("command", "start"),
             ("url", url.as_str()),
             ("api-key", "mwk_not_checked"),
-            ("timeout", "3s"),
+            ("timeout", "1s"),
             ("strict", strict),
         ]
     };
+    // The job's environment, with MW_STRICT set at the workflow level when `workflow_strict`.
+    let env = |workflow_strict: Option<&str>| {
+        let mut env = github_env();
+        env.extend(workflow_strict.map(|v| ("MW_STRICT".to_owned(), v.to_owned())));
+        env
+    };
 
-    let job = GithubJob::new(&github_env(), path_with_mwctl());
-    let lenient = job.run_action(action_dir(), &with("false"));
-    assert!(lenient.success, "{}", lenient.log);
-    assert!(
-        lenient
-            .log
-            .contains("::warning title=mwctl::deploy start could not report"),
-        "{}",
-        lenient.log
-    );
-    let strict = job.run_action(action_dir(), &with("true"));
-    assert!(!strict.success, "{}", strict.log);
-    assert!(
-        strict.log.contains("::error title=mwctl::"),
-        "{}",
-        strict.log
-    );
+    // "" is the default, and what an undefined `${{ vars.MW_STRICT }}` expands to.
+    for (input, workflow, strict) in [
+        ("false", None, false),
+        ("", None, false),
+        ("0", Some("1"), false),
+        ("maybe", None, false),
+        ("true", None, true),
+        ("TRUE", None, true),
+        ("1", None, true),
+        ("On", None, true),
+        ("", Some("yes"), true),
+    ] {
+        let job = GithubJob::new(&env(workflow), path_with_mwctl());
+        let run = job.run_action(action_dir(), &with(input));
+        let case = format!("strict: {input:?}, MW_STRICT={workflow:?}");
+        assert_eq!(run.success, !strict, "{case}: {}", run.log);
+        let annotation = if strict {
+            "::error title=mwctl::deploy start could not report"
+        } else {
+            "::warning title=mwctl::deploy start could not report"
+        };
+        assert!(run.log.contains(annotation), "{case}: {}", run.log);
+        assert_eq!(
+            run.log.contains("\"maybe\" is not a boolean"),
+            input == "maybe",
+            "{case}: {}",
+            run.log
+        );
+    }
 
     // Neither mwctl nor cargo: a warning, and the job goes on (unless strict).
-    let job = GithubJob::new(&github_env(), bare_path());
-    let lenient = job.run_action(action_dir(), &with("false"));
-    assert!(lenient.success, "{}", lenient.log);
-    assert!(
-        lenient
-            .log
-            .contains("::warning title=mwctl::could not install mwctl"),
-        "{}",
-        lenient.log
-    );
-    let strict = job.run_action(action_dir(), &with("true"));
-    assert!(!strict.success, "{}", strict.log);
-    assert!(
-        strict
-            .log
-            .contains("::error title=mwctl::could not install mwctl")
-    );
+    for (input, workflow, strict) in [
+        ("false", None, false),
+        ("", None, false),
+        ("ON", None, true),
+        ("", Some("True"), true),
+    ] {
+        let job = GithubJob::new(&env(workflow), bare_path());
+        let run = job.run_action(action_dir(), &with(input));
+        let case = format!("no mwctl, strict: {input:?}, MW_STRICT={workflow:?}");
+        assert_eq!(run.success, !strict, "{case}: {}", run.log);
+        let annotation = if strict {
+            "::error title=mwctl::could not install mwctl"
+        } else {
+            "::warning title=mwctl::could not install mwctl"
+        };
+        assert!(run.log.contains(annotation), "{case}: {}", run.log);
+    }
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Server, run_json, stdout_json};
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use serde_json::json;
 
@@ -166,9 +167,34 @@ fn repos_link_list_unlink() {
     );
     let id = repos[0]["id"].to_string();
 
-    // Linking again is harmless.
-    server.link("git@github.com:acme/shop.git");
+    // Linking again is harmless, and says so rather than claiming a new link.
+    let out = server
+        .mwctl()
+        .args(["repos", "link", "git@github.com:acme/shop.git"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("github.com/Acme/Shop was already linked")
+            && said.contains("nothing changed"),
+        "{said}"
+    );
+    assert!(!said.contains("now accepted"), "{said}");
     assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+    // -o json: the repo, as for a new link.
+    let out = server
+        .mwctl()
+        .args([
+            "repos",
+            "link",
+            "https://github.com/acme/shop",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(stdout_json(&out)["id"].to_string(), id);
 
     server
         .mwctl()
@@ -299,6 +325,8 @@ fn events_list_and_show() {
             .output()
             .expect("runs"),
     );
+    assert_eq!((&list["total"], &list["next"]), (&json!(1), &json!(null)));
+    let list = &list["events"];
     assert_eq!(list[0]["id"], id.as_str());
     assert_eq!(list[0]["status"], "SUCCESS");
     assert_eq!(list[0]["runs_created"], 1);
@@ -425,26 +453,165 @@ fn events_page_newest_first() {
             cmd.args(["--before", before]);
         }
         let page = stdout_json(&cmd.output().expect("runs"));
-        let ids: Vec<String> = page
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|e| e["id"].as_str().expect("id").to_owned())
-            .collect();
-        if ids.is_empty() {
-            break;
+        assert_eq!(page["total"], 5, "{page}");
+        seen.extend(
+            page["events"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .map(|e| e["id"].as_str().expect("id").to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => before = Some(next.to_owned()),
+            None => break,
         }
-        before = ids.last().cloned();
-        seen.extend(ids);
     }
     let newest_first: Vec<String> = sent.iter().rev().cloned().collect();
     assert_eq!(seen, newest_first);
 
-    // A full page says how to get the next one.
+    // A full page says how many more exist and how to get them.
     server
         .mwctl()
         .args(["events", "list", "--limit", "2"])
         .assert()
-        .success()
-        .stderr(contains(format!("mwctl events list --before {}", sent[3])));
+        .code(0)
+        .stderr(contains(format!(
+            "Showing 2 of 5 events; --limit N or --all for more (next page: --before {})",
+            sent[3]
+        )));
+}
+
+#[test]
+fn keys_list_shows_when_each_key_expires() {
+    let server = Server::start();
+    let (expiring, _) = server.create_key("quarterly", &["--expires", "90d"]);
+    let out = server
+        .mwctl()
+        .args(["keys", "list"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let row = |id: &str| -> Vec<String> {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} listed: {listed}"))
+            .split('\t')
+            .map(str::to_owned)
+            .collect()
+    };
+    // ID NAME PREFIX SCOPES STATE EXPIRES LAST-USED CREATED
+    let quarterly = row(&expiring);
+    assert_eq!(quarterly.len(), 8, "{quarterly:?}");
+    let expires = chrono::DateTime::parse_from_rfc3339(&quarterly[5])
+        .unwrap_or_else(|e| panic!("EXPIRES is a time ({e}): {quarterly:?}"));
+    let in_90_days = chrono::Utc::now() + chrono::TimeDelta::days(90);
+    assert!(
+        (expires.to_utc() - in_90_days).num_minutes().abs() < 5,
+        "{quarterly:?}"
+    );
+    let keys = stdout_json(
+        &server
+            .mwctl()
+            .args(["keys", "list", "-o", "json"])
+            .output()
+            .expect("runs"),
+    );
+    let admin_id = keys
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|k| k["name"] != "quarterly")
+        .and_then(|k| k["id"].as_str())
+        .expect("the admin key")
+        .to_owned();
+    assert_eq!(row(&admin_id)[5], "never");
+
+    // A lifetime past any calendar is a usage error, not a crash.
+    server
+        .mwctl()
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "forever",
+            "--expires",
+            "100000000000d",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("more than 100 years"));
+}
+
+#[test]
+fn revoking_says_what_changed() {
+    let server = Server::start();
+    let (id, _) = server.create_key("old-ci", &[]);
+    server
+        .mwctl()
+        .args(["keys", "revoke", &id])
+        .assert()
+        .code(0)
+        .stderr(contains(format!("Revoked key {id} (old-ci)")).and(contains("refused from now on")))
+        .stderr(contains("warning").not());
+    let first = server.get("/api/keys");
+    // Again: nothing happens, and mwctl does not claim otherwise.
+    let out = server
+        .mwctl()
+        .args(["keys", "revoke", &id])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("Key {id} (old-ci) was already revoked"))
+            && said.contains("nothing changed"),
+        "{said}"
+    );
+    assert!(!said.contains("from now on"), "{said}");
+    assert_eq!(
+        server.get("/api/keys"),
+        first,
+        "the revocation time is kept"
+    );
+    let out = server
+        .mwctl()
+        .args(["keys", "revoke", &id, "-o", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(stdout_json(&out)["id"], id.as_str());
+}
+
+#[test]
+fn revoking_the_key_in_use_warns() {
+    let server = Server::start();
+    let (spare_id, spare) = server.create_key("spare-admin", &["--scope", "admin"]);
+    // Logged in with the spare key (the config file), revoking the spare key itself.
+    let home = tempfile::tempdir().expect("tempdir");
+    common::mwctl_isolated(home.path())
+        .args(["login", "--api-key-stdin", "--url", &server.url])
+        .write_stdin(format!("{spare}\n"))
+        .assert()
+        .code(0);
+    let out = common::mwctl_isolated(home.path())
+        .args(["keys", "revoke", &spare_id])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&format!("Revoked key {spare_id}")), "{said}");
+    assert!(
+        said.contains(&format!("warning: {spare_id} is the key mwctl itself uses"))
+            && said.contains("config profile \"default\"")
+            && said.contains("mwctl login"),
+        "{said}"
+    );
+    assert!(!said.contains(&spare), "the key is never printed: {said}");
+    // It was: the next command with it is refused.
+    common::mwctl_isolated(home.path())
+        .args(["keys", "list"])
+        .assert()
+        .code(1)
+        .stderr(contains("refused the API key"));
 }

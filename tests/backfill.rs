@@ -140,7 +140,8 @@ fn a_paginated_github_export_is_mapped_like_middleware_does() {
 
     server.wait_processed();
     let stored = by_id(&server);
-    let done = &stored["9001"];
+    // ID-ATTEMPT, as `mwctl deploy` names the run in the job.
+    let done = &stored["9001-1"];
     assert_eq!(done.workflow, "Deploy production");
     assert_eq!(done.repo, "acme/shop");
     assert_eq!(done.event_actor, "octocat");
@@ -153,10 +154,10 @@ fn a_paginated_github_export_is_mapped_like_middleware_does() {
         Some("https://github.com/acme/shop/actions/runs/9001")
     );
     assert_eq!(done.commit_sha.as_deref(), Some(&*format!("{:040x}", 9001)));
-    assert_eq!(stored["9002"].status, "FAILURE");
-    assert_eq!(stored["9003"].status, "CANCELLED");
-    assert_eq!(stored["9004"].status, "PENDING");
-    assert_eq!(stored["9004"].duration, None);
+    assert_eq!(stored["9002-1"].status, "FAILURE");
+    assert_eq!(stored["9003-1"].status, "CANCELLED");
+    assert_eq!(stored["9004-1"].status, "PENDING");
+    assert_eq!(stored["9004-1"].duration, None);
 }
 
 #[test]
@@ -809,4 +810,581 @@ fn resume_needs_a_file() {
         .assert()
         .code(2)
         .stderr(contains("--resume needs a file"));
+}
+
+/// The GitHub Actions variables of run `id`, attempt `attempt`, of workflow "Deploy production".
+fn in_github_actions(cmd: &mut assert_cmd::Command, dir: &Path, id: &str, attempt: &str) {
+    cmd.env("CI", "true")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_REF_NAME", "main")
+        .env("GITHUB_SHA", "9fceb02d0ae598e95dc970b74767f19372d61af8")
+        .env("GITHUB_RUN_ID", id)
+        .env("GITHUB_RUN_ATTEMPT", attempt)
+        .env("GITHUB_ACTOR", "octocat")
+        .env("GITHUB_TRIGGERING_ACTOR", "monalisa")
+        .env("GITHUB_WORKFLOW", "Deploy production")
+        .env("GITHUB_JOB", "deploy")
+        .env("RUNNER_TEMP", dir);
+}
+
+#[test]
+fn a_github_run_reported_live_then_backfilled_from_an_export_is_one_run() {
+    let server = Server::start();
+    server.link(REPO);
+    for step in [
+        &["deploy", "start"][..],
+        &["deploy", "finish", "--status", "success"],
+    ] {
+        let mut cmd = server.mwctl();
+        cmd.args(step);
+        in_github_actions(&mut cmd, server.dir.path(), "1658821493", "2");
+        cmd.assert().code(0);
+    }
+    // The same run in `gh api repos/acme/shop/actions/runs`, with another of the workflow.
+    let mut live = github_run(1658821493, "completed", json!("success"), REPO);
+    live["run_attempt"] = json!(2);
+    live["triggering_actor"] = json!({"login": "monalisa"});
+    let page = json!({"total_count": 2, "workflow_runs": [
+        live,
+        github_run(1658821400, "completed", json!("failure"), REPO),
+    ]});
+    let file = server.write("gh-runs.json", page.to_string());
+    let (code, summary) = send(&server, &file, &[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["accepted"], 2);
+
+    server.wait_processed();
+    let stored = by_id(&server);
+    assert_eq!(
+        stored.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["1658821493-2".to_owned(), "1658821400-1".to_owned()]),
+        "one row for the run reported live and backfilled"
+    );
+    let run = &stored["1658821493-2"];
+    assert_eq!(run.workflow, "Deploy production");
+    assert_eq!(run.event_actor, "monalisa");
+    assert_eq!(run.status, "SUCCESS");
+}
+
+#[test]
+fn per_repository_build_numbers_are_runs_of_their_own_repository() {
+    let server = Server::start();
+    let other = "https://gitlab.com/acme/api";
+    server.link(REPO);
+    server.link(other);
+    // Build numbers restart in each repository: id 1 of `deploy` exists in both.
+    let all = json!([
+        run_json(REPO, "1", "SUCCESS"),
+        run_json(other, "1", "SUCCESS"),
+        run_json(REPO, "2", "FAILURE"),
+        run_json("git@gitlab.com:acme/api.git", "2", "SUCCESS"),
+    ]);
+    let file = server.write("multi.json", all.to_string());
+    server.mwctl().arg("validate").arg(&file).assert().code(0);
+    let (code, summary) = send(&server, &file, &[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["accepted"], 4);
+    server.wait_processed();
+    let mut stored: Vec<(String, String)> = server
+        .runs()
+        .into_iter()
+        .map(|r| (r.repo, r.workflow_run_unique_id))
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            ("acme/api".to_owned(), "1".to_owned()),
+            ("acme/api".to_owned(), "2".to_owned()),
+            ("acme/shop".to_owned(), "1".to_owned()),
+            ("acme/shop".to_owned(), "2".to_owned()),
+        ]
+    );
+    // The same repository in another spelling is the same run: still a repeat.
+    let again = json!([
+        run_json(REPO, "3", "SUCCESS"),
+        run_json("git@github.com:ACME/shop.git", "3", "SUCCESS"),
+    ]);
+    let file = server.write("again.json", again.to_string());
+    server
+        .mwctl()
+        .arg("validate")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "already used by an earlier run of workflow \"deploy\" of github.com/acme/shop",
+        ));
+    // The server's own batch check agrees.
+    let body =
+        json!({"workflow_runs": [run_json(REPO, "9", "SUCCESS"), run_json(other, "9", "SUCCESS")]});
+    let (status, answer) = server.ingest(Some(&server.admin_key), body.to_string());
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("accepted")),
+        "{answer}"
+    );
+}
+
+#[test]
+fn formats_are_told_by_their_records_not_the_keys_around_them() {
+    let server = Server::start();
+    server.link(REPO);
+    // Our own runs in GitHub's page wrapper.
+    let wrapped = json!({"total_count": 3, "workflow_runs": runs("w", 3)});
+    let file = server.write("wrapped.json", wrapped.to_string());
+    let (code, summary) = send(&server, &file, &[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["format"], "json");
+    assert_eq!(summary["accepted"], 3);
+
+    // `gh api --paginate --slurp`: an array of pages.
+    let slurped = json!([
+        {"total_count": 3, "workflow_runs": [
+            github_run(7001, "completed", json!("success"), REPO),
+            github_run(7002, "completed", json!("failure"), REPO),
+        ]},
+        {"total_count": 3, "workflow_runs": [github_run(7003, "completed", json!("success"), REPO)]},
+    ]);
+    let file = server.write("slurped.json", slurped.to_string());
+    let (code, summary) = send(&server, &file, &["--batch-size", "2"]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["format"], "github");
+    assert_eq!(summary["read"], 3);
+    assert_eq!(summary["accepted"], 3);
+    server.wait_processed();
+    let stored = by_id(&server);
+    assert!(
+        stored.contains_key("w2") && stored.contains_key("7003-1"),
+        "{:?}",
+        stored.keys()
+    );
+}
+
+/// `mwctl send ARGS` as the summary's resume command spells it: the binary as run, quoted.
+fn command(args: &[&str]) -> String {
+    let bin = env!("CARGO_BIN_EXE_mwctl");
+    shlex::try_join(std::iter::once(bin).chain(args.iter().copied())).expect("quotable")
+}
+
+#[tokio::test]
+async fn ctrl_c_mid_send_says_what_remains_and_the_exact_command_to_resume() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    // A slow server: each batch takes 300 ms to be answered.
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/public/webhook/workflow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"status": "accepted", "event_id": "evt_1", "accepted": 2, "message": "ok"}))
+                .set_delay(Duration::from_millis(300)),
+        )
+        .mount(&mock)
+        .await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = home.path().join("my runs.json");
+    std::fs::write(&file, serde_json::to_vec(&runs("c", 40)).expect("json")).expect("writes");
+    let file_arg = file.to_str().expect("utf-8").to_owned();
+    let args = [
+        "send",
+        "-o",
+        "json",
+        &file_arg,
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
+    ];
+    let child = common::mwctl_process(home.path())
+        .env("MW_URL", mock.uri())
+        .env("MW_API_KEY", "mwk_test")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    // Ctrl-C once a few batches are in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mock.received_requests().await.map_or(0, |r| r.len()) < 3 {
+        assert!(Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("finishes"))
+        .await
+        .expect("joins");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let summary = stdout_json(&out);
+    assert_eq!(summary["outcome"], "interrupted", "{summary}");
+    let accepted = summary["accepted"].as_u64().expect("accepted");
+    assert!((3..40).contains(&accepted), "{summary}");
+    let remaining = &summary["remaining"];
+    assert_eq!(
+        remaining["total"].as_u64(),
+        Some(40 - accepted),
+        "{summary}"
+    );
+    assert_eq!(
+        remaining["not_sent"].as_u64().unwrap_or(0) + remaining["unread"].as_u64().unwrap_or(0),
+        40 - accepted,
+        "{summary}"
+    );
+    let resume = command(&[
+        "send",
+        "-o",
+        "json",
+        &file_arg,
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
+        "--resume",
+    ]);
+    assert!(
+        resume.contains("'"),
+        "the path with a space is quoted: {resume}"
+    );
+    assert_eq!(summary["resume_command"].as_str(), Some(resume.as_str()));
+
+    // Said for people too (the same numbers, without -o json).
+    let words = shlex::split(&resume).expect("a shell command");
+    assert_eq!(words[0], env!("CARGO_BIN_EXE_mwctl"));
+    let url = mock.uri();
+    let home_path = home.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        common::mwctl_process(&home_path)
+            .env("MW_URL", url)
+            .env("MW_API_KEY", "mwk_test")
+            .args(&words[1..])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("joins");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the command resumes: {stderr}");
+    let resumed = stdout_json(&out);
+    assert_eq!(resumed["outcome"], "complete");
+    assert_eq!(resumed["resumed"].as_u64(), Some(accepted), "{resumed}");
+    assert_eq!(
+        resumed["accepted"].as_u64(),
+        Some(40 - accepted),
+        "{resumed}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "Resuming: {} batches ({accepted} runs) accepted before",
+            accepted / 2
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_interrupted_send_says_so_in_words() {
+    // The text summary of an interruption, with the real server slowed by nothing but a
+    // small batch size: SIGINT as soon as a checkpoint exists.
+    let server = Server::start();
+    server.link(REPO);
+    let n = 3000;
+    let file = server.write("big.json", serde_json::to_vec(&runs("t", n)).expect("json"));
+    let child = server
+        .mwctl_process()
+        .args(["send", "--batch-size", "2", "--concurrency", "1"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpoints(server.dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "no checkpoint written");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let out = child.wait_with_output().expect("finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("warning: interrupted: "), "{stderr}");
+    assert!(stderr.contains(" runs on the server; "), "{stderr}");
+    assert!(stderr.contains(" not read yet)"), "{stderr}");
+    let resume = command(&[
+        "send",
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
+        file.to_str().expect("utf-8"),
+        "--resume",
+    ]);
+    assert!(
+        stderr.contains(&format!("warning: to send the rest: {resume}\n")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_send_that_ended_with_a_refused_run_is_not_called_interrupted() {
+    let server = Server::start();
+    server.link(REPO);
+    let unlinked = "https://github.com/acme/unlinked";
+    let all = json!([
+        run_json(REPO, "f0", "SUCCESS"),
+        run_json(REPO, "f1", "SUCCESS"),
+        run_json(REPO, "f2", "SUCCESS"),
+        run_json(unlinked, "f3", "SUCCESS"),
+    ]);
+    let file = server.write("runs.json", all.to_string());
+    let rejects = server.dir.path().join("rejects.ndjson");
+    let args = [
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
+        "--skip-invalid",
+        "--rejects",
+        rejects.to_str().expect("utf-8"),
+    ];
+    let out = server
+        .mwctl()
+        .arg("send")
+        .arg(&file)
+        .args(args)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("warning: not every run was accepted: 3 runs on the server; 1 run remains (1 refused by the server)"),
+        "{stderr}"
+    );
+    let mut resume_args = vec!["send", file.to_str().expect("utf-8")];
+    resume_args.extend(args);
+    resume_args.push("--resume");
+    assert!(
+        stderr.contains(&format!("to send the rest: {}", command(&resume_args))),
+        "{stderr}"
+    );
+
+    // The next send of the file says how the last one ended.
+    let out = server
+        .mwctl()
+        .arg("send")
+        .arg(&file)
+        .args(args)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "ended with 1 run refused by the server; 1 batch (2 runs) accepted; pass --resume"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+
+    // Fixed (the repository linked), --resume sends the batch that held the refused run.
+    server.link(unlinked);
+    let (code, summary) = send(&server, &file, &[&args[..], &["--resume"]].concat());
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["outcome"], "complete");
+    assert_eq!(summary["resumed"], 2);
+    assert_eq!(summary["accepted"], 2);
+    server.wait_processed();
+    assert_eq!(server.runs().len(), 4);
+}
+
+#[test]
+fn a_send_that_sent_nothing_does_not_advise_resume() {
+    let server = Server::start();
+    server.link(REPO);
+    let mut all = runs("s", 3);
+    all[0]["status"] = json!("finished");
+    let file = server.write("runs.json", serde_json::to_vec(&all).expect("json"));
+    let out = server
+        .mwctl()
+        .arg("send")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("--resume"), "{stderr}");
+    assert!(
+        stderr.contains("warning: stopped: nothing is on the server; 3 runs remain (2 read but not sent, 1 invalid)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "warning: once fixed, to send it: {}",
+            command(&["send", file.to_str().expect("utf-8")])
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error: record 0: status"), "{stderr}");
+    assert!(server.events().is_empty());
+}
+
+#[test]
+fn a_complete_send_says_nothing_remains() {
+    let server = Server::start();
+    server.link(REPO);
+    let file = server.write(
+        "runs.json",
+        serde_json::to_vec(&runs("e", 5)).expect("json"),
+    );
+    let (code, summary) = send(&server, &file, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(summary["outcome"], "complete");
+    assert!(summary.get("remaining").is_none() && summary.get("resume_command").is_none());
+    let out = server
+        .mwctl()
+        .arg("send")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(
+        stderr.contains("Repositories of the valid runs read, as mwctl sends them:\n  https://github.com/acme/shop: 5 runs\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_server_gone_mid_send_stops_with_what_remains_and_how_to_resume() {
+    let mut server = Server::start();
+    server.link(REPO);
+    let n = 4000;
+    let file = server.write("big.json", serde_json::to_vec(&runs("g", n)).expect("json"));
+    let args = [
+        "send",
+        "-o",
+        "json",
+        "--batch-size",
+        "4",
+        "--concurrency",
+        "1",
+    ];
+    let child = server
+        .mwctl_process()
+        .args(args)
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpoints(server.dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Gone for good: mwctl retries (about 15 to 30 s), then gives up.
+    server.kill9();
+    let out = child.wait_with_output().expect("finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let summary = stdout_json(&out);
+    assert_eq!(summary["outcome"], "stopped", "{summary}");
+    assert!(
+        summary["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot reach")),
+        "{summary}"
+    );
+    let accepted = summary["accepted"].as_u64().expect("accepted");
+    assert!(accepted > 0 && accepted < n as u64, "{summary}");
+    assert_eq!(
+        summary["remaining"]["total"].as_u64(),
+        Some(n as u64 - accepted),
+        "{summary}"
+    );
+    let file_arg = file.to_str().expect("utf-8");
+    let resume = command(&[&args[..], &[file_arg, "--resume"]].concat());
+    assert_eq!(summary["resume_command"].as_str(), Some(resume.as_str()));
+
+    // Back, the command sends the rest and nothing twice.
+    server.restart_with(&[]);
+    let words = shlex::split(&resume).expect("a shell command");
+    let out = server
+        .mwctl_process()
+        .args(&words[1..])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resumed = stdout_json(&out);
+    assert_eq!(
+        resumed["accepted"].as_u64().unwrap_or(0) + resumed["resumed"].as_u64().unwrap_or(0),
+        n as u64,
+        "{resumed}"
+    );
+    assert_stored_once(&server, n as u64, n / 4);
+}
+
+#[test]
+fn a_gitlab_job_reported_live_then_backfilled_from_a_jobs_export_is_one_run() {
+    let server = Server::start();
+    let project = "https://gitlab.com/acme/platform/api";
+    server.link(project);
+    let mut live = server.mwctl();
+    live.args(["deploy", "finish", "--status", "success"])
+        .env("CI", "true")
+        .env("GITLAB_CI", "true")
+        .env("CI_PROJECT_URL", project)
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_COMMIT_SHA", "1ecfd275763eff1d6b4844ea3168962458c9f27a")
+        .env("CI_PIPELINE_ID", "1000")
+        .env("CI_JOB_ID", "4242")
+        .env("CI_JOB_URL", format!("{project}/-/jobs/4242"))
+        .env("CI_JOB_NAME", "deploy:production")
+        .env("CI_JOB_STARTED_AT", "2025-02-01T09:00:00Z")
+        .env("GITLAB_USER_LOGIN", "dev1");
+    live.assert().code(0);
+    // `glab api projects/:id/jobs` filtered to the deployment job, one job per line.
+    let job = |id: u64| {
+        json!({
+            "id": id, "name": "deploy:production", "stage": "deploy", "status": "success",
+            "ref": "main", "tag": false, "created_at": "2025-02-01T08:59:00.000Z",
+            "started_at": "2025-02-01T09:00:00.000Z", "finished_at": "2025-02-01T09:04:00.000Z",
+            "duration": 240.2, "queued_duration": 1.5,
+            "web_url": format!("{project}/-/jobs/{id}"),
+            "commit": {"id": "1ecfd275763eff1d6b4844ea3168962458c9f27a", "short_id": "1ecfd275"},
+            "pipeline": {"id": 1000, "project_id": 7, "ref": "main", "sha": "1ecfd275763eff1d6b4844ea3168962458c9f27a", "status": "success"},
+            "user": {"id": 1, "username": "dev1"}
+        })
+    };
+    let file = server.write("jobs.ndjson", format!("{}\n{}\n", job(4242), job(4100)));
+    let (code, summary) = send(&server, &file, &[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["format"], "gitlab");
+    server.wait_processed();
+    let stored = by_id(&server);
+    assert_eq!(
+        stored.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["4242".to_owned(), "4100".to_owned()])
+    );
+    assert_eq!(stored["4242"].workflow, "deploy:production");
+    assert_eq!(
+        stored["4100"].commit_sha.as_deref(),
+        Some("1ecfd275763eff1d6b4844ea3168962458c9f27a")
+    );
 }

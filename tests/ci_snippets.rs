@@ -348,7 +348,7 @@ fn circleci() {
         link: "https://github.com/acme/shop",
         expect: Expect {
             provider: "circleci",
-            repo_url: "git@github.com:acme/shop.git",
+            repo_url: "https://github.com/acme/shop",
             workflow: "deploy-production",
             run_id: "4512",
             branch: "main",
@@ -389,7 +389,7 @@ fn jenkins() {
         link: "https://github.com/acme/shop",
         expect: Expect {
             provider: "jenkins",
-            repo_url: "https://github.com/acme/shop.git",
+            repo_url: "https://github.com/acme/shop",
             workflow: "shop-deploy",
             run_id: "87",
             branch: "main",
@@ -428,7 +428,7 @@ fn buildkite() {
         link: "https://github.com/acme/shop",
         expect: Expect {
             provider: "buildkite",
-            repo_url: "git@github.com:acme/shop.git",
+            repo_url: "https://github.com/acme/shop",
             workflow: "shop-deploy",
             run_id: "1514-1",
             branch: "main",
@@ -649,7 +649,7 @@ fn aws_codebuild() {
         link: "https://github.com/acme/shop",
         expect: Expect {
             provider: "aws-codebuild",
-            repo_url: "https://github.com/acme/shop.git",
+            repo_url: "https://github.com/acme/shop",
             workflow: "shop-deploy",
             run_id: "17",
             branch: "main",
@@ -702,7 +702,7 @@ fn teamcity() {
         link: "https://github.com/acme/shop",
         expect: Expect {
             provider: "teamcity",
-            repo_url: "https://github.com/acme/shop.git",
+            repo_url: "https://github.com/acme/shop",
             workflow: "Deploy production",
             run_id: "4021",
             branch: "main",

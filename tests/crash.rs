@@ -35,22 +35,6 @@ struct Told {
     event_id: Option<String>,
 }
 
-/// Every event, paging through the list.
-fn all_events(server: &Server) -> Vec<Event> {
-    let mut events: Vec<Event> = Vec::new();
-    loop {
-        let path = match events.last() {
-            Some(last) => format!("/api/events?limit=500&before={}", last.id),
-            None => "/api/events?limit=500".to_owned(),
-        };
-        let page: Vec<Event> = serde_json::from_value(server.get(&path)).expect("events");
-        if page.is_empty() {
-            return events;
-        }
-        events.extend(page);
-    }
-}
-
 /// A pipeline: deploy start, then deploy finish, for run ids p{n}-0, p{n}-1, ... until stopped.
 fn pipeline(
     n: usize,
@@ -180,7 +164,7 @@ fn kill_9_under_load_loses_nothing_and_repeats_nothing() {
     // Kill when the backfill is under way and the pipelines have been busy a while.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let events = all_events(&server);
+        let events = server.all_events();
         let backfilled = events.iter().filter(|e| e.key_id == backfill_id).count();
         let deployed = events.iter().filter(|e| e.key_id == ci_id).count();
         if backfilled >= 5 && deployed >= 40 {
@@ -192,7 +176,7 @@ fn kill_9_under_load_loses_nothing_and_repeats_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let before_kill = all_events(&server).len();
+    let before_kill = server.all_events().len();
     server.restart_with(&[]); // SIGKILL, then start again on the same port and data
     println!("killed with {before_kill} events stored; restarted");
     // The pipelines carry on against the restarted server for a while.
@@ -208,7 +192,7 @@ fn kill_9_under_load_loses_nothing_and_repeats_nothing() {
     assert!(ok, "the backfill completes on a second run: {resumed}");
     server.wait_processed();
 
-    let events = all_events(&server);
+    let events = server.all_events();
     let by_id: HashMap<&str, &Event> = events.iter().map(|e| (e.id.as_str(), e)).collect();
     let accepted_on_server: BTreeSet<&str> = events
         .iter()

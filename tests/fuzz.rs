@@ -4,12 +4,14 @@
 //!
 //! Properties: neither panics on any input; every rejection says what is wrong and how to fix
 //! it, pointing at runs that exist; whatever the validator accepts is within the protocol's
-//! limits and reads back the same; and mwctl's local check agrees with the server's, so a file
-//! `mwctl validate` passes is never refused for its content.
+//! limits and reads back the same; and mwctl's local check agrees with the server's: what
+//! mwctl sends of a file `mwctl validate` passes is never refused for its content, and mwctl
+//! refuses nothing the server takes but runs naming several repositories (its own rule).
 //!
 //! Budget: `MW_FUZZ_CASES` cases per property (default 300; CI runs the default, a few seconds).
 
 use chrono::{DateTime, TimeZone, Utc};
+use mwctl::protocol::validate::one_repository;
 use mwctl::protocol::{ExceptionType, MAX_RUNS_PER_BATCH, Rejection, Run, parse_batch};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
@@ -31,6 +33,7 @@ fn read_file(bytes: &[u8], now: DateTime<Utc>) -> Result<ReadFile, String> {
     let mut checker = Checker::new("runs.json", input.format(), Overrides::default(), now);
     let mut file = ReadFile {
         runs: Vec::new(),
+        sent: Vec::new(),
         invalid: 0,
     };
     let mut failure: Option<InputError> = None;
@@ -44,6 +47,8 @@ fn read_file(bytes: &[u8], now: DateTime<Utc>) -> Result<ReadFile, String> {
                     .sum::<usize>();
                 for run in checked.runs {
                     let element = serde_json::from_str(&run.json).expect("a valid run is JSON");
+                    file.sent
+                        .push(serde_json::from_str(&run.json).expect("JSON"));
                     let mut errors = Vec::new();
                     let run = validate_element(element, 0, now, &mut errors)
                         .expect("what the reader passed, the rules pass");
@@ -65,6 +70,8 @@ fn read_file(bytes: &[u8], now: DateTime<Utc>) -> Result<ReadFile, String> {
 
 struct ReadFile {
     runs: Vec<Run>,
+    /// The runs as mwctl sends them.
+    sent: Vec<Value>,
     /// Problems found in individual runs.
     invalid: usize,
 }
@@ -130,6 +137,8 @@ fn run_soup() -> impl Strategy<Value = Value> {
     let repo_urls = prop_oneof![
         4 => Just(Some(json!(["https://github.com/acme/shop"]))),
         1 => Just(Some(json!(["git@gitlab.com:group/sub/app.git", "https://github.com/acme/shop"]))),
+        1 => Just(Some(json!(["git@GitHub.com:acme/shop.git", "https://u:tok@www.github.com/acme/shop/"]))),
+        1 => Just(Some(json!(["ssh://git@gitlab.com:2222/group/app.git"]))),
         1 => Just(Some(json!([]))),
         1 => Just(Some(json!(["ftp://example.com/a/b"]))),
         1 => any_text(30).prop_map(|s| Some(json!([s]))),
@@ -159,6 +168,8 @@ fn run_soup() -> impl Strategy<Value = Value> {
     let conducted_at = prop_oneof![
         3 => (0i64..1_760_000_000).prop_map(|t| Some(json!(Utc.timestamp_opt(t, 0).single().map(|d| d.to_rfc3339()).unwrap_or_default()))),
         1 => Just(Some(json!("2025-06-01T12:00:00+02:00"))),
+        1 => Just(Some(json!("2025-05-01T12:00:00.123456789Z"))),
+        1 => Just(Some(json!("2025-05-01 12:00:00+0530"))),
         1 => Just(Some(json!("2025-06-01T12:00:00"))),
         1 => Just(Some(json!("2025-06-09T12:00:00Z"))),
         1 => any_text(25).prop_map(|s| Some(json!(s))),
@@ -176,6 +187,7 @@ fn run_soup() -> impl Strategy<Value = Value> {
     let html_url = prop_oneof![
         3 => Just(None),
         1 => Just(Some(json!("https://ci.example.com/run/1"))),
+        1 => Just(Some(json!("https://ci:tok@ci.example.com/run/1"))),
         1 => Just(Some(json!("javascript:alert(1)"))),
         1 => any_text(20).prop_map(|s| Some(json!(s))),
     ];
@@ -378,8 +390,9 @@ proptest! {
         }
     }
 
-    /// mwctl's local check and the server agree: a file with no problems is a batch the
-    /// validator accepts (same runs), and a batch the validator accepts is a clean file.
+    /// mwctl's local check and the server agree: what mwctl sends of a file with no problems
+    /// is a batch the validator accepts (the same runs), and whatever the validator accepts of
+    /// the file as it is, mwctl sends too, unless a run names several repositories.
     #[test]
     fn the_reader_and_the_validator_agree(runs in elements(), wrapped in any::<bool>()) {
         let file = if wrapped {
@@ -391,12 +404,46 @@ proptest! {
         let body = serde_json::to_vec(&json!({ "workflow_runs": &runs })).expect("json");
         let local = read_file(&file, now());
         let server = parse_batch(&body, now());
+        // mwctl's own rule on top of the protocol's: one repository per run.
+        let sendable = |accepted: &[Run]| -> (Vec<Run>, usize) {
+            let mut several = 0;
+            let runs = accepted
+                .iter()
+                .cloned()
+                .filter_map(|mut run| match one_repository(&mut run) {
+                    Ok(_) => Some(run),
+                    Err(_) => {
+                        several += 1;
+                        None
+                    }
+                })
+                .collect();
+            (runs, several)
+        };
         match (&local, &server) {
-            (Ok(file), Ok(accepted)) => {
-                prop_assert_eq!(file.invalid, 0, "the server accepted runs mwctl calls invalid");
+            (Ok(file), _) if file.invalid == 0 && !file.sent.is_empty() => {
+                let sent = serde_json::to_vec(&json!({ "workflow_runs": &file.sent })).expect("json");
+                let taken = parse_batch(&sent, now()).map_err(|r| {
+                    TestCaseError::fail(format!("the server refused what mwctl sends: {}", r.error))
+                })?;
                 prop_assert_eq!(
-                    serde_json::to_value(&file.runs).ok(),
-                    serde_json::to_value(accepted).ok()
+                    serde_json::to_value(&taken).ok(),
+                    serde_json::to_value(&file.runs).ok()
+                );
+                if let Ok(accepted) = &server {
+                    let (accepted, several) = sendable(accepted);
+                    prop_assert_eq!(several, 0);
+                    prop_assert_eq!(
+                        serde_json::to_value(&accepted).ok(),
+                        serde_json::to_value(&file.runs).ok()
+                    );
+                }
+            }
+            (Ok(file), Ok(accepted)) => {
+                let (_, several) = sendable(accepted);
+                prop_assert_eq!(
+                    file.invalid, several,
+                    "mwctl refuses runs the server takes, beyond those naming several repositories"
                 );
             }
             (Ok(file), Err(rejection)) => {

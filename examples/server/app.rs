@@ -29,6 +29,15 @@ pub struct Config {
     /// Longest pause while a request body arrives: a client that stalls mid-body is answered
     /// (its body unreadable) and its connection closed.
     pub body_timeout: Duration,
+    /// Largest page of `GET /api/runs` and `/api/events`, below their own maximum (tests).
+    pub max_page: Option<u32>,
+}
+
+impl Config {
+    /// A list's page maximum: its own, or less when `max_page` says so.
+    pub fn page_max(&self, list_max: u32) -> u32 {
+        self.max_page.map_or(list_max, |max| max.clamp(1, list_max))
+    }
 }
 
 impl Default for Config {
@@ -37,6 +46,7 @@ impl Default for Config {
             max_body: 8 << 20,
             require_signature: false,
             body_timeout: Duration::from_secs(10),
+            max_page: None,
         }
     }
 }

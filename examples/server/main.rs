@@ -93,6 +93,11 @@ struct Args {
     /// Keys and signatures are never logged. RUST_LOG filters (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "MW_LOG_FORMAT")]
     log_format: LogFormat,
+
+    /// Largest page of the runs and events lists (tests of paging; the defaults are 10,000 and
+    /// 500).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    max_page: Option<u32>,
 }
 
 #[tokio::main]
@@ -129,6 +134,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_body: args.max_body,
         require_signature: args.require_signature,
         body_timeout: args.body_timeout,
+        max_page: args.max_page,
     };
     let notifier = match &args.notify_url {
         Some(url) => Notifier::start(url, Arc::clone(&store))?,

@@ -1,6 +1,7 @@
 //! Git as the last source of repo URL, branch, commit and author, for fields the CI (or the
 //! lack of one) leaves open. Each git process costs a millisecond or two, so each runs only
-//! when a field needs it, and branch and commit share one.
+//! when a field needs it, and each answers one question: the commit (`git rev-parse`) and the
+//! branch (`git symbolic-ref`) are separate, so neither can be mistaken for the other.
 
 use std::cell::OnceCell;
 use std::process::{Command, Stdio};
@@ -11,7 +12,8 @@ use crate::protocol::strip_credentials;
 /// Lazily asked, remembered answers from the git checkout in the working directory.
 #[derive(Default)]
 pub struct Git {
-    head: OnceCell<(Option<String>, Option<String>)>,
+    branch: OnceCell<Option<String>>,
+    commit: OnceCell<Option<String>>,
 }
 
 impl Git {
@@ -21,41 +23,44 @@ impl Git {
             .map(|url| Field::new(strip_credentials(&url), "git remote get-url origin"))
     }
 
-    /// The checked-out branch; none on a detached HEAD.
+    /// The checked-out branch: none on a detached HEAD or outside a repository. A repository
+    /// without commits yet is on its (unborn) branch.
     pub fn branch(&self) -> Option<Field> {
-        self.head()
-            .0
+        self.branch
+            .get_or_init(|| git(&["symbolic-ref", "--short", "-q", "HEAD"]))
             .clone()
-            .map(|b| Field::new(b, "git rev-parse --abbrev-ref HEAD"))
+            .map(|b| Field::new(b, "git symbolic-ref --short HEAD"))
     }
 
+    /// The commit checked out: none before the first commit or outside a repository.
     pub fn commit(&self) -> Option<Field> {
-        self.head()
-            .1
+        self.commit
+            .get_or_init(|| {
+                // `--verify` prints the object name or fails: never the argument back.
+                git(&["rev-parse", "--verify", "-q", "HEAD^{commit}"])
+                    .filter(|sha| sha.len() >= 7 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+            })
             .clone()
             .map(|c| Field::new(c, "git rev-parse HEAD"))
+    }
+
+    /// Why git names no branch, when it names a commit: the checkout is on a detached HEAD
+    /// (as CIs and `git checkout <sha>` leave it).
+    pub fn no_branch_reason(&self) -> Option<String> {
+        if self.branch().is_some() {
+            return None;
+        }
+        let commit = self.commit()?;
+        Some(format!(
+            "the git checkout is on a detached HEAD (commit {}), which names no branch",
+            &commit.value[..commit.value.len().min(12)]
+        ))
     }
 
     /// The author of the commit checked out: in a CI that does not say who started the run,
     /// the closest to a person responsible.
     pub fn author(&self) -> Option<Field> {
         git(&["log", "-1", "--format=%an"]).map(|a| Field::new(a, "git log -1 --format=%an"))
-    }
-
-    /// Branch and commit from one `git rev-parse`.
-    fn head(&self) -> &(Option<String>, Option<String>) {
-        self.head.get_or_init(|| {
-            let Some(out) = git(&["rev-parse", "--abbrev-ref", "HEAD", "HEAD"]) else {
-                return (None, None);
-            };
-            let mut lines = out.lines().map(str::trim);
-            let branch = lines
-                .next()
-                .filter(|b| !b.is_empty() && *b != "HEAD")
-                .map(str::to_owned);
-            let commit = lines.next().filter(|c| !c.is_empty()).map(str::to_owned);
-            (branch, commit)
-        })
     }
 }
 

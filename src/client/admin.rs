@@ -5,8 +5,8 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, Client};
 use crate::protocol::admin::{
-    ApiKey, CreateKey, CreatedKey, Event, EventDetail, EventStatus, LinkRepo, PruneReport, Repo,
-    StoredRun,
+    ApiKey, CreateKey, CreatedKey, EventDetail, EventPage, EventStatus, LinkRepo, PruneReport,
+    Repo, RunPage,
 };
 
 impl Client {
@@ -14,15 +14,29 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
+        Ok(self.call_with_status(request).await?.0)
+    }
+
+    /// [`Self::call`], with the answer's status (201 Created and 200 OK say different things).
+    async fn call_with_status<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(T, reqwest::StatusCode), ApiError> {
+        let url = request
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .map_or_else(|| self.base.clone(), |r| r.url().to_string());
         let answer = self.fetch(&self.base, request).await?;
         if !answer.status.is_success() {
-            return Err(ApiError::from_status(
+            return Err(ApiError::from_admin_status(
+                &url,
                 answer.status,
                 &answer.headers,
                 &answer.body,
             ));
         }
         serde_json::from_slice(&answer.body)
+            .map(|value| (value, answer.status))
             .map_err(|e| ApiError::Protocol(format!("{e} in {:?}", answer.snippet())))
     }
 
@@ -39,13 +53,21 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, ApiError> {
+        Ok(self.post_with_status(path, body).await?.0)
+    }
+
+    async fn post_with_status<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<(T, reqwest::StatusCode), ApiError> {
         let body = serde_json::to_vec(body).map_err(|e| ApiError::Protocol(e.to_string()))?;
         let request = self
             .http
             .post(self.url(path))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        self.call(request).await
+        self.call_with_status(request).await
     }
 
     /// Reachability without a key: `GET /healthz`.
@@ -70,11 +92,14 @@ impl Client {
         .await
     }
 
-    pub async fn link_repo(&self, url: &str) -> Result<Repo, ApiError> {
+    /// Links a repo; the flag is `true` when it was not linked before (the server answers
+    /// 201 Created for a new link, 200 OK for one that exists).
+    pub async fn link_repo(&self, url: &str) -> Result<(Repo, bool), ApiError> {
         let request = LinkRepo {
             url: url.to_owned(),
         };
-        self.post("/api/repos", &request).await
+        let (repo, status) = self.post_with_status("/api/repos", &request).await?;
+        Ok((repo, status == reqwest::StatusCode::CREATED))
     }
 
     pub async fn list_repos(&self) -> Result<Vec<Repo>, ApiError> {
@@ -89,34 +114,37 @@ impl Client {
         .await
     }
 
+    /// One page of runs, newest first; `cursor` is the previous page's `next`.
     pub async fn list_runs(
         &self,
         repo: Option<&str>,
         workflow: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<StoredRun>, ApiError> {
+        cursor: Option<&str>,
+    ) -> Result<RunPage, ApiError> {
         let mut query = vec![("limit", limit.to_string())];
-        if let Some(repo) = repo {
-            query.push(("repo", repo.to_owned()));
-        }
-        if let Some(workflow) = workflow {
-            query.push(("workflow", workflow.to_owned()));
+        for (name, value) in [("repo", repo), ("workflow", workflow), ("cursor", cursor)] {
+            if let Some(value) = value {
+                query.push((name, value.to_owned()));
+            }
         }
         self.get("/api/runs", &query).await
     }
 
+    /// One page of events, newest first; `cursor` is the previous page's `next` (or an event
+    /// id: only older events).
     pub async fn list_events(
         &self,
         status: Option<EventStatus>,
         limit: u32,
-        before: Option<&str>,
-    ) -> Result<Vec<Event>, ApiError> {
+        cursor: Option<&str>,
+    ) -> Result<EventPage, ApiError> {
         let mut query = vec![("limit", limit.to_string())];
         if let Some(status) = status {
             query.push(("status", status.as_str().to_owned()));
         }
-        if let Some(before) = before {
-            query.push(("before", before.to_owned()));
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_owned()));
         }
         self.get("/api/events", &query).await
     }

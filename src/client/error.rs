@@ -26,6 +26,11 @@ pub enum ApiError {
     #[error("{error}")]
     NotFound { error: String, resolution: String },
 
+    /// 404 from `/api/...` without our error body: the server has no admin API (upstream
+    /// Middleware has none; it manages keys and repositories in its web UI).
+    #[error("{url} answered HTTP 404: this server has no mwctl admin API")]
+    NoAdminApi { url: String },
+
     /// Any other non-2xx answer. 5xx and 429 are retryable.
     #[error("the server answered HTTP {status}: {error}")]
     Status {
@@ -39,6 +44,9 @@ pub enum ApiError {
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
 }
+
+/// What to do against a server without the admin API.
+pub const NO_ADMIN_API: &str = "upstream Middleware has no admin API: it manages API keys and linked repositories in its web UI (Manage Integrations → Webhook), and mwctl's `deploy` and `send` work with it as they are; `keys`, `repos`, `events`, `runs` and `prune` need the companion server (examples/server)";
 
 impl ApiError {
     /// Worth another attempt: the request may succeed later unchanged.
@@ -59,6 +67,7 @@ impl ApiError {
             ApiError::Forbidden { resolution, .. } | ApiError::NotFound { resolution, .. } => {
                 Some(resolution.clone())
             }
+            ApiError::NoAdminApi { .. } => Some(NO_ADMIN_API.to_owned()),
             ApiError::Status { resolution, .. } => resolution.clone(),
             ApiError::Unreachable { .. } => Some(
                 "check the URL (--url, MW_URL or `mwctl config show`) and that the server is running"
@@ -98,6 +107,24 @@ impl ApiError {
             url: url.to_owned(),
             reason,
         }
+    }
+
+    /// The error for a non-2xx answer to an admin call (`/api/...`, `/healthz`): a 404 that is
+    /// not our error body means the server has no admin API at all.
+    pub(crate) fn from_admin_status(
+        url: &str,
+        status: reqwest::StatusCode,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> ApiError {
+        if status == reqwest::StatusCode::NOT_FOUND
+            && serde_json::from_slice::<ApiErrorBody>(body).is_err()
+        {
+            return ApiError::NoAdminApi {
+                url: crate::protocol::strip_credentials(url),
+            };
+        }
+        ApiError::from_status(status, headers, body)
     }
 
     /// Builds the error for a non-2xx answer from its status, headers and body.
@@ -179,6 +206,28 @@ fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn a_404_without_our_body_is_a_server_without_admin_api() {
+        let h = HeaderMap::new();
+        let html = b"<!doctype html><title>404 Not Found</title>";
+        let e = ApiError::from_admin_status(
+            "http://mw/api/keys",
+            reqwest::StatusCode::NOT_FOUND,
+            &h,
+            html,
+        );
+        assert!(matches!(e, ApiError::NoAdminApi { .. }), "{e:?}");
+        assert!(e.resolution().is_some_and(|r| r.contains("web UI")));
+        let ours = br#"{"error":"no event evt_1","resolution":"check the id"}"#;
+        let e = ApiError::from_admin_status(
+            "http://mw/api/events/evt_1",
+            reqwest::StatusCode::NOT_FOUND,
+            &h,
+            ours,
+        );
+        assert!(matches!(e, ApiError::NotFound { .. }), "{e:?}");
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -41,6 +41,9 @@ impl RetryPolicy {
 pub struct SendOutcome {
     pub receipt: Receipt,
     pub attempts: usize,
+    /// The server refused the gzip-compressed body (upstream Middleware answers HTTP 400), so
+    /// it was sent again uncompressed: send the next ones uncompressed too.
+    pub compression_refused: bool,
 }
 
 impl Client {
@@ -60,7 +63,9 @@ impl Client {
     }
 
     /// [`Client::send_runs`] with the body optionally sent gzip-compressed (`gzip` holds
-    /// `json` compressed). The signature covers the JSON, as the protocol defines it.
+    /// `json` compressed). The signature covers the JSON, as the protocol defines it. A server
+    /// that refuses the compressed body (HTTP 400 or 415, or our `UnsupportedMediaType`) gets
+    /// it again uncompressed, with the same `webhook-id`: nothing was stored of the first.
     pub async fn send_encoded(
         &self,
         json: &[u8],
@@ -68,6 +73,36 @@ impl Client {
         webhook_id: &str,
         policy: RetryPolicy,
         mut on_retry: impl FnMut(&ApiError, Duration),
+    ) -> Result<SendOutcome, ApiError> {
+        let first = self
+            .send_with_retries(json, gzip, webhook_id, policy, &mut on_retry)
+            .await;
+        let refused = gzip.is_some()
+            && match &first {
+                Err(ApiError::Status { status, .. }) => matches!(status, 400 | 415),
+                Ok(SendOutcome {
+                    receipt: Receipt::Rejected { exception_type, .. },
+                    ..
+                }) => exception_type.as_deref() == Some("UnsupportedMediaType"),
+                _ => false,
+            };
+        if !refused {
+            return first;
+        }
+        let mut outcome = self
+            .send_with_retries(json, None, webhook_id, policy, &mut on_retry)
+            .await?;
+        outcome.compression_refused = true;
+        Ok(outcome)
+    }
+
+    async fn send_with_retries(
+        &self,
+        json: &[u8],
+        gzip: Option<&[u8]>,
+        webhook_id: &str,
+        policy: RetryPolicy,
+        on_retry: &mut impl FnMut(&ApiError, Duration),
     ) -> Result<SendOutcome, ApiError> {
         let attempts = AtomicU64::new(0);
         let backoff = ExponentialBuilder::default()
@@ -96,6 +131,7 @@ impl Client {
         Ok(SendOutcome {
             receipt,
             attempts: attempts.load(Ordering::Relaxed) as usize,
+            compression_refused: false,
         })
     }
 
@@ -149,20 +185,10 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// A fresh, unique `webhook-id` (`msg_` + 32 hex digits), for requests that are not derived
-/// from a file position (pipeline steps).
+/// A fresh, unique `webhook-id` (`msg_` + 32 hex digits of a random UUID), for requests that
+/// are not derived from a file position (pipeline steps).
 pub fn new_webhook_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut hasher = Sha256::new();
-    hasher.update(nanos.to_le_bytes());
-    hasher.update(std::process::id().to_le_bytes());
-    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    // Stack addresses differ between runs under ASLR: one more bit of uniqueness for free.
-    hasher.update((&nanos as *const u128 as usize).to_le_bytes());
-    hex_id(&hasher.finalize())
+    format!("msg_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// A `webhook-id` derived from content: the same batch always gets the same id, so a batch sent
@@ -186,12 +212,7 @@ pub fn batch_webhook_id(index: u64, body: &[u8]) -> String {
 
 /// `msg_` + the first 16 bytes of a digest, as hex.
 fn hex_id(digest: &[u8]) -> String {
-    let mut id = String::with_capacity(36);
-    id.push_str("msg_");
-    for b in digest.iter().take(16) {
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
+    format!("msg_{}", hex::encode(&digest[..16.min(digest.len())]))
 }
 
 #[cfg(test)]

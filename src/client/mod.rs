@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use anyhow::bail;
 use reqwest::header::{HeaderMap, HeaderValue};
+use url::Url;
 
 pub use error::ApiError;
 pub use ingest::{RetryPolicy, SendOutcome, batch_webhook_id, content_webhook_id, new_webhook_id};
 
 use crate::protocol::signing::HEADER_API_KEY;
+use crate::protocol::strip_credentials;
 use crate::settings::Secret;
 
 /// A connection to one server with one key.
@@ -105,30 +107,40 @@ impl Fetched {
     }
 }
 
-/// Checks the scheme and drops a trailing slash, so paths join cleanly.
-pub fn normalise_base_url(url: &str) -> anyhow::Result<String> {
-    let url = url.trim().trim_end_matches('/');
-    let Some(rest) = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    else {
-        bail!(
-            "server URL {url:?} must start with http:// or https:// (e.g. https://middleware.example.com)"
-        );
+/// Checks the server URL with the `url` crate (scheme, host, no credentials) and drops a
+/// trailing slash, so paths join cleanly; the host comes back in lower case.
+pub fn normalise_base_url(input: &str) -> anyhow::Result<String> {
+    let input = input.trim();
+    let scheme_hint = || {
+        format!(
+            "server URL {:?} must start with http:// or https:// (e.g. https://middleware.example.com)",
+            strip_credentials(input)
+        )
     };
-    if rest.is_empty() || rest.starts_with('/') {
-        bail!("server URL {url:?} has no host");
+    let url = match Url::parse(input) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => bail!(scheme_hint()),
+        Err(url::ParseError::EmptyHost) => bail!("server URL {input:?} has no host"),
+        Err(e) => bail!(
+            "server URL {:?} is not a valid URL ({e}); e.g. https://middleware.example.com",
+            strip_credentials(input)
+        ),
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!(scheme_hint());
     }
-    if rest
-        .split('/')
-        .next()
-        .is_some_and(|authority| authority.contains('@'))
-    {
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("server URL {input:?} has no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
         bail!(
             "server URL must not contain credentials; pass the key with MW_API_KEY or `mwctl login`"
         );
     }
-    Ok(url.to_owned())
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("server URL {input:?} must not have a query (?…) or a fragment (#…)");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -145,8 +157,21 @@ mod tests {
             normalise_base_url(" https://mw.example.com/prefix ").expect("valid"),
             "https://mw.example.com/prefix"
         );
-        for bad in ["mw.example.com", "ftp://x", "http://", "https://u:p@x"] {
+        assert_eq!(
+            normalise_base_url("https://MW.Example.com:443/").expect("valid"),
+            "https://mw.example.com"
+        );
+        for bad in [
+            "mw.example.com",
+            "ftp://x",
+            "http://",
+            "https://u:p@x",
+            "https://x/?a=1",
+            "https://x y/",
+        ] {
             assert!(normalise_base_url(bad).is_err(), "{bad}");
         }
+        let err = normalise_base_url("https://u:secret@x y").expect_err("invalid");
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //! keep-alive connections, each retried on its own (same `webhook-id` every time).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -38,6 +38,8 @@ pub struct Pipeline {
     in_flight: JoinSet<Delivery>,
     retries: Arc<AtomicU64>,
     on_retry: OnRetry,
+    /// Set once the server refused a compressed body: later batches go uncompressed.
+    uncompressed: Arc<AtomicBool>,
 }
 
 impl Pipeline {
@@ -49,7 +51,13 @@ impl Pipeline {
             in_flight: JoinSet::new(),
             retries: Arc::new(AtomicU64::new(0)),
             on_retry,
+            uncompressed: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Whether the server refused a compressed body (everything is sent uncompressed since).
+    pub fn compression_refused(&self) -> bool {
+        self.uncompressed.load(Ordering::Relaxed)
     }
 
     /// Whether another batch may be submitted now.
@@ -67,11 +75,15 @@ impl Pipeline {
     }
 
     /// Starts sending a batch; its [`Delivery`] comes out of [`Pipeline::next`].
-    pub fn submit(&mut self, batch: Outgoing) {
+    pub fn submit(&mut self, mut batch: Outgoing) {
         let client = self.client.clone();
         let policy = self.policy;
         let retries = Arc::clone(&self.retries);
         let on_retry = Arc::clone(&self.on_retry);
+        let uncompressed = Arc::clone(&self.uncompressed);
+        if uncompressed.load(Ordering::Relaxed) {
+            batch.gzip = None;
+        }
         self.in_flight.spawn(async move {
             let outcome = client
                 .send_encoded(
@@ -85,6 +97,9 @@ impl Pipeline {
                     },
                 )
                 .await;
+            if outcome.as_ref().is_ok_and(|o| o.compression_refused) {
+                uncompressed.store(true, Ordering::Relaxed);
+            }
             Delivery { batch, outcome }
         });
     }

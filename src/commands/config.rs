@@ -15,6 +15,8 @@ struct Shown {
     api_key: Option<String>,
     api_key_source: Option<Source>,
     config_problem: Option<String>,
+    /// Set when the file holds a key and other users can read it (also warned on stderr).
+    config_exposed: Option<String>,
 }
 
 pub fn show(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
@@ -27,6 +29,7 @@ pub fn show(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         api_key: s.api_key.as_ref().map(|k| k.value.redacted()),
         api_key_source: s.api_key.as_ref().map(|k| k.source.clone()),
         config_problem: s.config_problem.clone(),
+        config_exposed: s.config_exposed.clone(),
     };
     ctx.printer.data(&shown, |p| {
         let with_source = |value: &Option<String>, source: &Option<Source>, missing: &str| match (

@@ -1,18 +1,41 @@
 //! `mwctl events list|show`.
 
+use super::paging::{self, Page};
 use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
 use crate::cli::{EventsListArgs, IdArg};
-use crate::protocol::admin::{Event, RunRef};
-use crate::report::{Printer, Table};
+use crate::protocol::admin::{Event, EventPage, RunRef};
+use crate::report::{Printer, Table, inert};
 
 pub async fn list(args: EventsListArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
-    let events = ctx
-        .client(ADMIN_TIMEOUT)?
-        .list_events(args.status, args.limit, args.before.as_deref())
-        .await?;
-    ctx.printer.data(&events, |p| {
+    let client = ctx.client(ADMIN_TIMEOUT)?;
+    let status = args.status;
+    let want = (!args.all).then_some(u64::from(args.limit));
+    let listing = paging::fetch(
+        &ctx.printer,
+        "events",
+        want,
+        args.before,
+        |limit, cursor| {
+            let client = &client;
+            async move {
+                let page = client.list_events(status, limit, cursor.as_deref()).await?;
+                Ok(Page {
+                    items: page.events,
+                    total: page.total,
+                    next: page.next,
+                })
+            }
+        },
+    )
+    .await?;
+    let page = EventPage {
+        events: listing.items,
+        total: listing.total,
+        next: listing.next,
+    };
+    ctx.printer.data(&page, |p| {
         let mut table = Table::new(&["ID", "RECEIVED", "STATUS", "RUNS", "WRITTEN", "ERROR"]);
-        for event in &events {
+        for event in &page.events {
             table.row(vec![
                 event.id.clone(),
                 p.time(event.received_at),
@@ -23,15 +46,16 @@ pub async fn list(args: EventsListArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus>
             ]);
         }
         p.table(table, "No events");
-        if events.len() as u32 == args.limit
-            && let Some(last) = events.last()
-        {
-            p.info(format!(
-                "More may exist: mwctl events list --before {}",
-                last.id
-            ));
-        }
     })?;
+    let next = page.next.as_deref();
+    paging::note_more(
+        &ctx.printer,
+        page.events.len(),
+        page.total,
+        next,
+        "events",
+        "--before",
+    );
     Ok(ExitStatus::Success)
 }
 
@@ -39,7 +63,8 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let detail = ctx.client(ADMIN_TIMEOUT)?.event(&args.id).await?;
     ctx.printer.data(&detail, |p| {
         let e = &detail.event;
-        let field = |name: &str, value: &str| p.line(format!("{name:<13}{value}"));
+        // One line per field: a newline in a value cannot forge another field.
+        let field = |name: &str, value: &str| p.line(format!("{name:<13}{}", inert::cell(value)));
         field("event", &e.id);
         field("status", e.status.as_str());
         field("received", &p.time(e.received_at));
@@ -64,8 +89,8 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
                 p.line(format!(
                     "  run {}: {}: {}",
                     err["index"],
-                    err["field"].as_str().unwrap_or("?"),
-                    err["message"].as_str().unwrap_or("?")
+                    inert::cell(err["field"].as_str().unwrap_or("?")),
+                    inert::cell(err["message"].as_str().unwrap_or("?"))
                 ));
             }
             if errors.len() > 20 {

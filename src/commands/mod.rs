@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod events;
 pub mod keys;
 pub mod login;
+mod paging;
 pub mod prune;
 pub mod repos;
 pub mod runs;

@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use super::events::run_table;
 use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
 use crate::cli::PruneArgs;
+use crate::report::inert;
 
 pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let client = ctx.client(ADMIN_TIMEOUT)?;
@@ -48,10 +49,11 @@ pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             ));
             return Ok(ExitStatus::Success);
         }
+        // Not `info`: the question needs its context even with -q.
         eprintln!(
             "This deletes {} run(s) written by {}:",
             preview.runs.len(),
-            preview.event_id
+            inert::cell(&preview.event_id)
         );
         run_table(p, &preview.runs);
         if !confirm("Delete them?")? {

@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use super::{Ctx, ExitStatus};
 use crate::cli::{InputArgs, InputFormat, ValidateArgs};
-use crate::input::{Checker, Format, Input, InputError, Overrides, Reject};
-use crate::protocol::{FieldError, MAX_RUNS_PER_BATCH};
+use crate::input::{Checker, Format, Input, InputError, Overrides, Reject, Repositories};
+use crate::protocol::repo::canonical_repo_url;
+use crate::protocol::{FieldError, MAX_RUNS_PER_BATCH, strip_credentials};
 use crate::report::Printer;
 
 /// Problems kept for the report; beyond, they are only counted.
@@ -27,6 +28,8 @@ struct Report {
     errors: Vec<FieldError>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     errors_truncated: bool,
+    /// The repositories of the valid runs, in the form `send` sends them.
+    repositories: Repositories,
 }
 
 pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
@@ -41,6 +44,7 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         problems: 0,
         errors: Vec::new(),
         errors_truncated: false,
+        repositories: Repositories::default(),
     };
     let mut lines = Vec::new();
     let mut failure: Option<InputError> = None;
@@ -49,6 +53,7 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             report.read += checked.records;
             report.valid += checked.runs.len() as u64;
             report.invalid += checked.rejects.len() as u64;
+            report.repositories.merge(checked.repositories);
             for reject in checked.rejects {
                 for error in reject.errors {
                     report.problems += 1;
@@ -75,6 +80,11 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             .info(super::send::not_remembered_note(checker.unremembered()));
     }
     ctx.printer.data(&report, |p| {
+        super::send::print_repositories(
+            p,
+            &report.repositories,
+            "Repositories, as mwctl sends them:",
+        );
         if report.invalid == 0 {
             p.info(format!(
                 "{name}: all {} runs are valid ({}).",
@@ -109,7 +119,12 @@ pub(crate) fn open(args: &InputArgs) -> anyhow::Result<(Input, Overrides)> {
     };
     let input = Input::open(&args.file, forced)?;
     let overrides = Overrides {
-        repo: args.repo.clone(),
+        // Canonical, without credentials: it is also part of the checkpoint's key and of
+        // the messages that name the options.
+        repo: args
+            .repo
+            .as_deref()
+            .map(|repo| canonical_repo_url(repo).unwrap_or_else(|_| strip_credentials(repo))),
         workflow_name: args.workflow_name.clone(),
     };
     if !input.format().is_export()
@@ -140,11 +155,11 @@ fn print_problems(
 ) {
     for (i, e) in errors.iter().enumerate().take(limit) {
         match lines.get(i).copied().flatten() {
-            Some(line) => p.warn(format!(
+            Some(line) => p.error(format!(
                 "record {} (line {line}): {}: {}",
                 e.index, e.field, e.message
             )),
-            None => p.warn(format!("record {}: {}: {}", e.index, e.field, e.message)),
+            None => p.error(format!("record {}: {}: {}", e.index, e.field, e.message)),
         }
     }
     let shown = errors.len().min(limit) as u64;
@@ -154,7 +169,7 @@ fn print_problems(
         } else {
             format!("--output json lists the first {}", errors.len())
         };
-        p.warn(format!("… and {} more problems ({listed})", total - shown));
+        p.error(format!("… and {} more problems ({listed})", total - shown));
     }
 }
 

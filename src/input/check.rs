@@ -1,7 +1,7 @@
 //! Validation while streaming: each batch of records is parsed (and mapped, for exports) and
 //! checked with the protocol's rules, and ids already seen earlier in the input are caught.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::{Decoder, Format, InputError, Overrides, RecordBatch};
-use crate::protocol::validate::validate_element;
+use crate::protocol::run::wire_time;
+use crate::protocol::validate::{WireForm, one_repository, repo_keys, validate_element_for_wire};
 use crate::protocol::{FieldError, RawRun, Run};
 
 /// A valid run, as it will be sent.
@@ -17,9 +18,85 @@ use crate::protocol::{FieldError, RawRun, Run};
 pub struct CheckedRun {
     /// Its record number in the input (from 0).
     pub record: u64,
-    /// The run as JSON: the record's own text for runs files (the server applies the same
-    /// rules, and re-encoding would cost as much as parsing), the mapped run for exports.
+    /// The run as JSON, in its wire form: the record's own text for a run of a runs file that
+    /// is already in it (re-encoding would cost as much as parsing), else the run re-encoded
+    /// (canonical repository URL, id as a string...), and the mapped run for exports.
     pub json: Box<str>,
+}
+
+/// How many repositories [`Repositories`] lists (memory stays bounded whatever the input).
+pub const LISTED_REPOSITORIES: usize = 1000;
+
+/// The repositories the valid runs name, in the canonical form mwctl sends, with how many runs
+/// each and how the input spelled them when it differs: what `validate` and `send` show.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Repositories {
+    pub listed: BTreeMap<String, RepositoryUse>,
+    /// Runs of repositories past the first [`LISTED_REPOSITORIES`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unlisted_runs: u64,
+    /// Runs that give only `repo_names` (upstream Middleware refuses them), and the first one.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub names_only_runs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_names_only: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RepositoryUse {
+    pub runs: u64,
+    /// Other spellings in the input (the first few), e.g. `git@github.com:acme/shop.git`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub written_as: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Repositories {
+    /// Adds what `other` (a later batch's) counted.
+    pub fn merge(&mut self, other: Repositories) {
+        self.unlisted_runs += other.unlisted_runs;
+        self.names_only_runs += other.names_only_runs;
+        if self.first_names_only.is_none() {
+            self.first_names_only = other.first_names_only;
+        }
+        for (url, used) in other.listed {
+            if !self.listed.contains_key(&url) && self.listed.len() >= LISTED_REPOSITORIES {
+                self.unlisted_runs += used.runs;
+                continue;
+            }
+            let entry = self.listed.entry(url).or_default();
+            entry.runs += used.runs;
+            for spelled in used.written_as {
+                if entry.written_as.len() < 3 && !entry.written_as.contains(&spelled) {
+                    entry.written_as.push(spelled);
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, record: u64, run: &Run, spelled: Option<&str>) {
+        let Some(url) = run.repo_urls.first() else {
+            self.names_only_runs += 1;
+            self.first_names_only.get_or_insert(record);
+            return;
+        };
+        if !self.listed.contains_key(url) && self.listed.len() >= LISTED_REPOSITORIES {
+            self.unlisted_runs += 1;
+            return;
+        }
+        let entry = self.listed.entry(url.clone()).or_default();
+        entry.runs += 1;
+        if let Some(spelled) = spelled.map(crate::protocol::strip_credentials)
+            && spelled != *url
+            && entry.written_as.len() < 3
+            && !entry.written_as.contains(&spelled)
+        {
+            entry.written_as.push(spelled);
+        }
+    }
 }
 
 /// A record that is not a valid run, and why.
@@ -45,14 +122,17 @@ pub struct Checked {
     pub records: u64,
     pub runs: Vec<CheckedRun>,
     pub rejects: Vec<Reject>,
+    /// The repositories of this batch's valid runs.
+    pub repositories: Repositories,
 }
 
-/// How many (workflow, id) pairs the repeat check remembers. The table is allocated once
+/// How many (repository, workflow, id) triples the repeat check remembers. The table is allocated once
 /// (about 19 MiB: 2^21 slots of 8 bytes plus control bytes), so memory does not grow with
 /// the input; past this many runs, later runs are still checked against the ones remembered.
 pub const REMEMBERED_IDS: usize = 1_835_008;
 
-/// Checks batches in input order, remembering the (workflow, id) pairs seen so far.
+/// Checks batches in input order, remembering the (repository, workflow, id) triples seen so
+/// far: the run's identity on the server, where the same id in two repositories is two runs.
 pub struct Checker {
     name: String,
     decoder: Decoder,
@@ -81,22 +161,27 @@ impl Checker {
         self.unremembered
     }
 
-    /// Whether this run's (workflow, id) came earlier in the input; remembers it.
-    fn repeated(&mut self, run: &Run) -> bool {
+    /// The repository of this run that already had its (workflow, id) earlier in the input;
+    /// remembers them.
+    fn repeated(&mut self, run: &Run) -> Option<String> {
         if self.seen.capacity() == 0 {
             self.seen.reserve(REMEMBERED_IDS);
         }
-        let hash = id_hash(run);
-        if self.seen.contains(&hash) {
-            return true;
+        let mut repeated = None;
+        for repo in repo_keys(run) {
+            let hash = id_hash(&repo, run);
+            if self.seen.contains(&hash) {
+                repeated.get_or_insert(repo);
+                continue;
+            }
+            // Within the capacity reserved, the table never grows.
+            if self.seen.len() < REMEMBERED_IDS {
+                self.seen.insert(hash);
+            } else {
+                self.unremembered += 1;
+            }
         }
-        // Within the capacity reserved, the table never grows.
-        if self.seen.len() < REMEMBERED_IDS {
-            self.seen.insert(hash);
-        } else {
-            self.unremembered += 1;
-        }
-        false
+        repeated
     }
 
     pub fn check(&mut self, batch: RecordBatch) -> Result<Checked, InputError> {
@@ -107,6 +192,7 @@ impl Checker {
             records: batch.records.len() as u64,
             runs: Vec::with_capacity(batch.records.len()),
             rejects: Vec::new(),
+            repositories: Repositories::default(),
         };
         for record in batch.records {
             let element = self.decoder.decode(&record.text).map_err(|e| {
@@ -117,25 +203,47 @@ impl Checker {
                 InputError::json_at(&self.name, &place, &e)
             })?;
             let index = usize::try_from(record.number).unwrap_or(usize::MAX);
+            let spelled = first_repo_url(&element);
             let mut errors = Vec::new();
-            let run = validate_element(element, index, self.now, &mut errors);
-            if let Some(run) = &run
-                && self.repeated(run)
+            let mut run = validate_element_for_wire(element, index, self.now, &mut errors);
+            if let Some((run, wire)) = &mut run {
+                match one_repository(run) {
+                    Ok(true) => *wire = WireForm::Rewritten,
+                    Ok(false) => {}
+                    Err(message) => errors.push(FieldError {
+                        index,
+                        field: "repo_urls".to_owned(),
+                        message,
+                    }),
+                }
+            }
+            if let Some((run, _)) = &run
+                && errors.is_empty()
+                && let Some(repo) = self.repeated(run)
             {
                 errors.push(FieldError {
                     index,
                     field: "workflow_run_unique_id".to_owned(),
                     message: format!(
-                        "{:?} was already used by an earlier run of workflow {:?} in this input; each run needs its own id",
+                        "{:?} was already used by an earlier run of workflow {:?} of {repo} in this input; each run needs its own id",
                         run.workflow_run_unique_id, run.workflow_name
                     ),
                 });
             }
             match run {
-                Some(run) if errors.is_empty() => {
-                    let json = match self.decoder.format {
-                        Format::Json | Format::Ndjson => record.text,
-                        Format::Github | Format::Gitlab => encode(&run)?,
+                Some((run, wire)) if errors.is_empty() => {
+                    checked
+                        .repositories
+                        .add(record.number, &run, spelled.as_deref());
+                    let json = match (self.decoder.format, wire) {
+                        (Format::Json | Format::Ndjson, WireForm::AsReceived) => record.text,
+                        (Format::Json | Format::Ndjson, WireForm::TimeOnly(received)) => {
+                            match with_time(&record.text, &received, &run) {
+                                Some(text) => text,
+                                None => encode(&run)?,
+                            }
+                        }
+                        _ => encode(&run)?,
                     };
                     checked.runs.push(CheckedRun {
                         record: record.number,
@@ -193,11 +301,52 @@ fn encode(run: &Run) -> Result<Box<str>, InputError> {
         .map_err(|e| InputError::new(format!("cannot encode a run: {e}"), "report this as a bug"))
 }
 
-fn id_hash(run: &Run) -> u64 {
+/// `text` with its `workflow_run_conducted_at` string (`received`) in wire form, when it is
+/// spelled plainly and only once (no escapes, no same key in `meta`); `None` otherwise. Most
+/// runs files write times with `Z`: this keeps them from being re-encoded whole.
+fn with_time(text: &str, received: &str, run: &Run) -> Option<Box<str>> {
+    const KEY: &str = "\"workflow_run_conducted_at\"";
+    let at = text.find(KEY)?;
+    let after_key = at + KEY.len();
+    if text[after_key..].contains(KEY) {
+        return None;
+    }
+    let rest = &text[after_key..];
+    let value = rest.trim_start().strip_prefix(':')?.trim_start();
+    let literal = value.strip_prefix('"')?.strip_prefix(received)?;
+    if !literal.starts_with('"') {
+        return None;
+    }
+    let start = text.len() - value.len() + 1;
+    let end = start + received.len();
+    let wire = wire_time(&run.workflow_run_conducted_at);
+    let mut out = String::with_capacity(text.len() + wire.len());
+    out.push_str(&text[..start]);
+    out.push_str(&wire);
+    out.push_str(&text[end..]);
+    Some(out.into_boxed_str())
+}
+
+fn id_hash(repo: &str, run: &Run) -> u64 {
     // DefaultHasher::new() has fixed keys: the same ids hash the same way for the whole input.
     let mut hasher = DefaultHasher::new();
-    (&run.workflow_name, &run.workflow_run_unique_id).hash(&mut hasher);
+    (repo, &run.workflow_name, &run.workflow_run_unique_id).hash(&mut hasher);
     hasher.finish()
+}
+
+/// The first repository URL of a record as the input spells it (for showing the canonical
+/// form next to it).
+fn first_repo_url(element: &crate::protocol::RunElement) -> Option<String> {
+    match element {
+        crate::protocol::Element::Object(raw) => raw
+            .repo_urls
+            .as_ref()?
+            .as_array()?
+            .first()?
+            .as_str()
+            .map(str::to_owned),
+        crate::protocol::Element::NotAnObject(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -205,7 +354,7 @@ mod tests {
     use super::*;
     use crate::input::Record;
 
-    const RUN: &str = r#"{"workflow_name":"d","repo_urls":["https://github.com/a/b"],"event_actor":"x","head_branch":"main","workflow_run_unique_id":"1","status":"SUCCESS","workflow_run_conducted_at":"2024-01-01T00:00:00Z"}"#;
+    const RUN: &str = r#"{"workflow_name":"d","repo_urls":["https://github.com/a/b"],"event_actor":"x","head_branch":"main","workflow_run_unique_id":"1","status":"SUCCESS","workflow_run_conducted_at":"2024-01-01T00:00:00+00:00"}"#;
 
     fn batch(index: u64, first: u64, texts: &[&str]) -> RecordBatch {
         RecordBatch {
@@ -243,6 +392,126 @@ mod tests {
         assert!(again.runs.is_empty());
         assert_eq!(again.rejects[0].record, 3);
         assert!(again.rejects[0].errors[0].message.contains("already used"));
+    }
+
+    #[test]
+    fn runs_not_in_wire_form_are_re_encoded() {
+        let mut checker = Checker::new("f", Format::Json, Overrides::default(), Utc::now());
+        let odd = r#"{"workflow_name":"d","repo_urls":["git@GitHub.com:a/b.git","https://github.com/A/B/"],"repo_names":["a/b"],"event_actor":"x","head_branch":"main","workflow_run_unique_id":42,"status":"canceled","workflow_run_conducted_at":"2024-01-01T02:00:00.5+0200","duration":"7","html_url":"https://u:tok@ci.example.com/1"}"#;
+        let checked = checker.check(batch(0, 0, &[odd])).expect("checks");
+        assert!(checked.rejects.is_empty(), "{:?}", checked.rejects);
+        let sent: serde_json::Value = serde_json::from_str(&checked.runs[0].json).expect("json");
+        assert_eq!(
+            sent,
+            serde_json::json!({
+                "workflow_name": "d",
+                "repo_urls": ["https://github.com/a/b"],
+                "event_actor": "x",
+                "head_branch": "main",
+                "workflow_run_unique_id": "42",
+                "status": "CANCELLED",
+                "workflow_run_conducted_at": "2024-01-01T02:00:00.500000+02:00",
+                "duration": 7,
+                "html_url": "https://ci.example.com/1"
+            })
+        );
+        let repos = &checked.repositories;
+        assert_eq!(repos.listed["https://github.com/a/b"].runs, 1);
+        assert_eq!(
+            repos.listed["https://github.com/a/b"].written_as,
+            ["git@GitHub.com:a/b.git"]
+        );
+    }
+
+    #[test]
+    fn a_time_spelled_otherwise_is_rewritten_in_place() {
+        let mut checker = Checker::new("f", Format::Json, Overrides::default(), Utc::now());
+        let zulu = RUN
+            .replace("+00:00", "Z")
+            .replace("\"main\"", "\"main\", \"extra\": {\"kept\": true}");
+        let spaced = zulu.replace(
+            "\"workflow_run_conducted_at\":",
+            "\"workflow_run_conducted_at\" :  ",
+        );
+        let in_meta = zulu.replace(
+            "\"extra\"",
+            "\"meta\": {\"workflow_run_conducted_at\": \"2024-01-01T00:00:00Z\"}, \"extra\"",
+        );
+        let checked = checker
+            .check(batch(
+                0,
+                0,
+                &[
+                    &zulu,
+                    &spaced.replace("\"1\"", "\"2\""),
+                    &in_meta.replace("\"1\"", "\"3\""),
+                ],
+            ))
+            .expect("checks");
+        assert!(checked.rejects.is_empty(), "{:?}", checked.rejects);
+        // In place: the rest of the record, unknown fields included, as it was.
+        assert_eq!(
+            &*checked.runs[0].json,
+            zulu.replace("00:00Z", "00:00+00:00")
+        );
+        assert!(
+            checked.runs[1]
+                .json
+                .contains("\"workflow_run_conducted_at\" :  \"2024-01-01T00:00:00+00:00\"")
+        );
+        // The key twice: re-encoded (without the unknown field).
+        assert!(
+            !checked.runs[2].json.contains("extra"),
+            "{}",
+            checked.runs[2].json
+        );
+        assert!(
+            checked.runs[2]
+                .json
+                .contains("\"workflow_run_conducted_at\":\"2024-01-01T00:00:00+00:00\"")
+        );
+    }
+
+    #[test]
+    fn one_repository_per_run_and_ids_per_repository() {
+        let mut checker = Checker::new("f", Format::Json, Overrides::default(), Utc::now());
+        let in_repo = |url: &str| RUN.replace("https://github.com/a/b", url);
+        let two = RUN.replace(
+            r#"["https://github.com/a/b"]"#,
+            r#"["https://github.com/a/b","https://github.com/a/c"]"#,
+        );
+        let checked = checker
+            .check(batch(
+                0,
+                0,
+                &[
+                    RUN,
+                    &in_repo("https://github.com/a/c"),
+                    &in_repo("git@github.com:A/C.git"),
+                    &two,
+                ],
+            ))
+            .expect("checks");
+        let valid: Vec<_> = checked.runs.iter().map(|r| r.record).collect();
+        assert_eq!(
+            valid,
+            [0, 1],
+            "the same id in another repository is another run"
+        );
+        assert!(
+            checked.rejects[0].errors[0]
+                .message
+                .contains("already used"),
+            "{:?}",
+            checked.rejects[0]
+        );
+        assert!(
+            checked.rejects[1].errors[0]
+                .message
+                .contains("mwctl sends one repository per run"),
+            "{:?}",
+            checked.rejects[1]
+        );
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! GitHub Actions runs exports (`gh api repos/O/R/actions/runs --paginate`), mapped the way
-//! Middleware's own GitHub Actions sync maps a workflow run.
+//! Middleware's own GitHub Actions sync maps a workflow run, with the identity `mwctl deploy`
+//! gives the same run when it reports it live from the job: id `RUNID-ATTEMPT`, workflow = the
+//! workflow's name, actor = whoever started the attempt. A run reported live and then
+//! backfilled is one run on the server, not two.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,8 +17,10 @@ use crate::protocol::{Element, RawRun, RunElement};
 #[serde(default)]
 pub(crate) struct GithubRun {
     id: Option<Value>,
+    run_attempt: Option<Value>,
     name: Option<Value>,
     actor: Option<Element<Login>>,
+    triggering_actor: Option<Element<Login>>,
     head_branch: Option<Value>,
     head_sha: Option<Value>,
     status: Option<Value>,
@@ -66,10 +71,12 @@ pub(crate) fn map(element: Element<GithubRun>, overrides: &Overrides) -> RunElem
         Some(Element::Object(repository)) => repository.html_url,
         _ => None,
     };
-    let actor = match run.actor {
-        Some(Element::Object(actor)) => actor.login,
+    // As `mwctl deploy` reads GITHUB_TRIGGERING_ACTOR before GITHUB_ACTOR.
+    let login = |actor: Option<Element<Login>>| match actor {
+        Some(Element::Object(actor)) => actor.login.filter(|l| !l.is_null()),
         _ => None,
     };
+    let actor = login(run.triggering_actor).or_else(|| login(run.actor));
     Element::Object(Box::new(RawRun {
         workflow_name: overrides.workflow_name().or(run.name),
         repo_urls: overrides
@@ -77,7 +84,7 @@ pub(crate) fn map(element: Element<GithubRun>, overrides: &Overrides) -> RunElem
             .or_else(|| repo_url.map(|url| Value::Array(vec![url]))),
         event_actor: actor,
         head_branch: run.head_branch,
-        workflow_run_unique_id: run.id,
+        workflow_run_unique_id: run.id.map(|id| with_attempt(id, run.run_attempt.as_ref())),
         status,
         workflow_run_conducted_at: started,
         duration,
@@ -85,6 +92,23 @@ pub(crate) fn map(element: Element<GithubRun>, overrides: &Overrides) -> RunElem
         commit_sha: run.head_sha,
         ..RawRun::default()
     }))
+}
+
+/// `ID-ATTEMPT`, as `mwctl deploy` names a run in GitHub Actions (`GITHUB_RUN_ID` and
+/// `GITHUB_RUN_ATTEMPT`); the first attempt when the export has no `run_attempt`. An id of
+/// another type is left for validation to report.
+fn with_attempt(id: Value, attempt: Option<&Value>) -> Value {
+    let id = match &id {
+        Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
+        _ => return id,
+    };
+    let attempt = match attempt {
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => s.trim().to_owned(),
+        _ => "1".to_owned(),
+    };
+    Value::from(format!("{id}-{attempt}"))
 }
 
 /// Whole seconds from `from` to `to`, when both are timestamps and `to` is not earlier.
@@ -100,9 +124,9 @@ pub(crate) fn source_of(field: &str) -> Option<&'static str> {
     Some(match field.split('[').next().unwrap_or(field) {
         "workflow_name" => "the run's name (or --workflow-name)",
         "repo_urls" => "repository.html_url (or --repo)",
-        "event_actor" => "actor.login",
+        "event_actor" => "triggering_actor.login, else actor.login",
         "head_branch" => "head_branch",
-        "workflow_run_unique_id" => "id",
+        "workflow_run_unique_id" => "id and run_attempt",
         "status" => "status and conclusion",
         "workflow_run_conducted_at" => "run_started_at",
         "duration" => "updated_at - run_started_at",
@@ -145,7 +169,7 @@ mod tests {
     #[test]
     fn a_completed_run() {
         let raw = mapped(run("completed", json!("success")), &Overrides::default());
-        assert_eq!(raw.workflow_run_unique_id, Some(json!(30433642)));
+        assert_eq!(raw.workflow_run_unique_id, Some(json!("30433642-1")));
         assert_eq!(raw.workflow_name, Some(json!("Build")));
         assert_eq!(raw.event_actor, Some(json!("octocat")));
         assert_eq!(raw.head_branch, Some(json!("main")));
@@ -162,6 +186,27 @@ mod tests {
         assert_eq!(
             raw.commit_sha,
             Some(json!("acb5820ced9479c074f688cc328bf03f341a511d"))
+        );
+    }
+
+    #[test]
+    fn ids_and_actors_are_those_of_a_live_report() {
+        let mut second = run("completed", json!("success"));
+        second["run_attempt"] = json!(2);
+        second["triggering_actor"] = json!({"login": "monalisa"});
+        let raw = mapped(second, &Overrides::default());
+        assert_eq!(raw.workflow_run_unique_id, Some(json!("30433642-2")));
+        assert_eq!(raw.event_actor, Some(json!("monalisa")));
+        let raw = mapped(
+            json!({"id": "77", "run_attempt": "3"}),
+            &Overrides::default(),
+        );
+        assert_eq!(raw.workflow_run_unique_id, Some(json!("77-3")));
+        let raw = mapped(json!({"id": [1]}), &Overrides::default());
+        assert_eq!(
+            raw.workflow_run_unique_id,
+            Some(json!([1])),
+            "left for validation"
         );
     }
 

@@ -1,6 +1,11 @@
 //! GitLab pipelines exports (the pipelines API: `glab api projects/:id/pipelines --paginate`),
 //! one pipeline per run. The API has no repository URL (it is derived from `web_url`) and no
 //! workflow name unless pipelines are named: `--repo` and `--workflow-name` supply them.
+//!
+//! A jobs export (`glab api projects/:id/jobs --paginate`) is read the same way, one job per
+//! run: id = the job's id and workflow = its name, which is how `mwctl deploy` names a run it
+//! reports from a GitLab job (`CI_JOB_ID`, `CI_JOB_NAME`); so a deployment job reported live
+//! and then backfilled from a jobs export is one run. The commit is `commit.id` there.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -25,6 +30,21 @@ pub(crate) struct GitlabPipeline {
     finished_at: Option<Value>,
     duration: Option<Value>,
     user: Option<Element<User>>,
+    /// Jobs: the commit and the pipeline they ran in.
+    commit: Option<Element<Commit>>,
+    pipeline: Option<Element<PipelineRef>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Commit {
+    id: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct PipelineRef {
+    sha: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +104,15 @@ pub(crate) fn map(element: Element<GitlabPipeline>, overrides: &Overrides) -> Ru
     let name = pipeline
         .name
         .filter(|n| n.as_str().is_some_and(|s| !s.trim().is_empty()));
+    let job_commit = match pipeline.commit {
+        Some(Element::Object(commit)) => commit.id,
+        _ => None,
+    };
+    let job_pipeline = match pipeline.pipeline {
+        Some(Element::Object(p)) => p.sha,
+        _ => None,
+    };
+    let commit = pipeline.sha.or(job_commit).or(job_pipeline);
     Element::Object(Box::new(RawRun {
         workflow_name: overrides.workflow_name().or(name),
         repo_urls: repo,
@@ -94,7 +123,7 @@ pub(crate) fn map(element: Element<GitlabPipeline>, overrides: &Overrides) -> Ru
         workflow_run_conducted_at: started,
         duration,
         html_url: pipeline.web_url,
-        commit_sha: pipeline.sha,
+        commit_sha: commit,
         ..RawRun::default()
     }))
 }
@@ -113,7 +142,7 @@ pub(crate) fn source_of(field: &str) -> Option<&'static str> {
         "workflow_run_conducted_at" => "started_at or created_at",
         "duration" => "duration, or finished_at - started_at",
         "html_url" => "web_url",
-        "commit_sha" => "sha",
+        "commit_sha" => "sha (jobs: commit.id)",
         _ => return None,
     })
 }
@@ -167,6 +196,31 @@ mod tests {
             Some(json!("2016-08-11T11:28:40.000Z"))
         );
         assert_eq!(raw.duration, Some(json!(235)));
+    }
+
+    #[test]
+    fn a_job_is_named_as_a_live_report_names_it() {
+        let job = json!({
+            "id": 4242, "name": "deploy:production", "stage": "deploy", "status": "success",
+            "ref": "main", "created_at": "2025-02-01T08:59:00Z",
+            "started_at": "2025-02-01T09:00:00Z", "finished_at": "2025-02-01T09:04:00Z",
+            "duration": 240.4, "web_url": "https://gitlab.com/acme/platform/api/-/jobs/4242",
+            "commit": {"id": "1ecfd275763eff1d6b4844ea3168962458c9f27a", "short_id": "1ecfd275"},
+            "pipeline": {"id": 1000, "sha": "1ecfd275763eff1d6b4844ea3168962458c9f27a"},
+            "user": {"username": "dev1"}
+        });
+        let raw = mapped(job, &Overrides::default());
+        assert_eq!(raw.workflow_run_unique_id, Some(json!(4242)));
+        assert_eq!(raw.workflow_name, Some(json!("deploy:production")));
+        assert_eq!(
+            raw.repo_urls,
+            Some(json!(["https://gitlab.com/acme/platform/api"]))
+        );
+        assert_eq!(
+            raw.commit_sha,
+            Some(json!("1ecfd275763eff1d6b4844ea3168962458c9f27a"))
+        );
+        assert_eq!(raw.duration, Some(json!(240)));
     }
 
     #[test]

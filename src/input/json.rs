@@ -1,6 +1,7 @@
 //! JSON containers, streamed: a top-level array of records, an object whose `workflow_runs`
 //! array holds them (other keys skipped), or several of these one after another (what
-//! `gh api --paginate` and `glab api --paginate` print).
+//! `gh api --paginate` and `glab api --paginate` print); with `pages`, a top-level array of
+//! such objects or of arrays of records (what `gh api --paginate --slurp` prints).
 //!
 //! serde_json parses every value (each record, each key, each skipped value) from a slice of a
 //! read buffer: its fast path. Parsing through `io::Read` (`from_reader` and a visitor) walks
@@ -20,10 +21,12 @@ use super::{InputError, Record};
 /// How much is read at a time.
 const CHUNK: usize = 256 * 1024;
 
-/// Hands every record of `reader` to `sink`, until the input ends or `sink` breaks.
+/// Hands every record of `reader` to `sink`, until the input ends or `sink` breaks. With
+/// `pages`, the elements of top-level arrays are pages, not records.
 pub(crate) fn read(
     reader: impl Read,
     name: &str,
+    pages: bool,
     sink: &mut dyn FnMut(Record) -> ControlFlow<()>,
 ) -> Result<(), InputError> {
     let mut scanner = Scanner {
@@ -37,7 +40,7 @@ pub(crate) fn read(
         dropped_line_start: 0,
         records: 0,
     };
-    match scanner.values(sink) {
+    match scanner.values(pages, sink) {
         Ok(()) | Err(Halt::Stopped) => Ok(()),
         Err(Halt::Failed(e)) => Err(e),
     }
@@ -73,9 +76,17 @@ struct Scanner<'n, R> {
 
 impl<R: Read> Scanner<'_, R> {
     /// Top-level values until the end of the input.
-    fn values(&mut self, sink: &mut dyn FnMut(Record) -> ControlFlow<()>) -> Result<(), Halt> {
+    fn values(
+        &mut self,
+        pages: bool,
+        sink: &mut dyn FnMut(Record) -> ControlFlow<()>,
+    ) -> Result<(), Halt> {
         while self.skip_whitespace()? {
             match self.buf[self.pos] {
+                b'[' if pages => {
+                    self.pos += 1;
+                    self.pages(sink)?;
+                }
                 b'[' => {
                     self.pos += 1;
                     self.array(sink)?;
@@ -138,6 +149,52 @@ impl<R: Read> Scanner<'_, R> {
             self.records += 1;
             if sink(record).is_break() {
                 return Err(Halt::Stopped);
+            }
+        }
+    }
+
+    /// The elements of an array of pages, its `[` read: each a `{"workflow_runs": [...]}`
+    /// object or an array of records.
+    fn pages(&mut self, sink: &mut dyn FnMut(Record) -> ControlFlow<()>) -> Result<(), Halt> {
+        let mut first = true;
+        loop {
+            self.require_more("an array of pages")?;
+            match self.buf[self.pos] {
+                b']' => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                b',' if !first => {
+                    self.pos += 1;
+                    self.require_more("an array of pages")?;
+                }
+                _ if first => {}
+                other => {
+                    return Err(self.error_here(
+                        format!("expected , or ] between pages, found {}", shown(other)),
+                        "fix the JSON at that spot: pages are separated by commas",
+                    ));
+                }
+            }
+            first = false;
+            match self.buf[self.pos] {
+                b'{' => {
+                    self.pos += 1;
+                    self.object(sink)?;
+                }
+                b'[' => {
+                    self.pos += 1;
+                    self.array(sink)?;
+                }
+                other => {
+                    return Err(self.error_here(
+                        format!(
+                            "expected a page ({{\"workflow_runs\": [...]}} or an array of runs), found {}",
+                            shown(other)
+                        ),
+                        "an array of pages (gh api --paginate --slurp) must hold only pages; pass --format if the file is something else",
+                    ));
+                }
             }
         }
     }
@@ -358,8 +415,12 @@ mod tests {
     }
 
     fn records(input: &str, chunk: usize) -> Result<Vec<String>, InputError> {
+        records_in(input, chunk, false)
+    }
+
+    fn records_in(input: &str, chunk: usize, pages: bool) -> Result<Vec<String>, InputError> {
         let mut out = Vec::new();
-        read(Trickle(input.as_bytes(), chunk), "f", &mut |r| {
+        read(Trickle(input.as_bytes(), chunk), "f", pages, &mut |r| {
             out.push(r.text.into_string());
             ControlFlow::Continue(())
         })?;
@@ -377,6 +438,21 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    #[test]
+    fn arrays_of_pages() {
+        let input =
+            "[{\"total_count\": 3, \"workflow_runs\": [1, 2]}, [3], {\"workflow_runs\": []}]";
+        for chunk in [1, 5, 4096] {
+            assert_eq!(
+                records_in(input, chunk, true).expect("reads"),
+                ["1", "2", "3"],
+                "chunk {chunk}"
+            );
+        }
+        let err = records_in("[{\"workflow_runs\": [1]}, 7]", 4096, true).expect_err("bad");
+        assert!(err.what.contains("expected a page"), "{}", err.what);
     }
 
     #[test]

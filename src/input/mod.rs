@@ -22,7 +22,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use check::{Checked, CheckedRun, Checker, REMEMBERED_IDS, Reject};
+pub use check::{
+    Checked, CheckedRun, Checker, LISTED_REPOSITORIES, REMEMBERED_IDS, Reject, Repositories,
+    RepositoryUse,
+};
 pub use error::InputError;
 pub use source::{FileIdentity, MAX_RECORD_BYTES, Meter};
 
@@ -43,7 +46,7 @@ pub enum Format {
     Ndjson,
     /// GitHub Actions workflow runs, as `gh api repos/O/R/actions/runs --paginate` prints them.
     Github,
-    /// GitLab pipelines, as the pipelines API lists them.
+    /// GitLab pipelines (or jobs), as the pipelines (jobs) API lists them.
     Gitlab,
 }
 
@@ -79,6 +82,9 @@ impl Format {
 pub(crate) enum Container {
     /// Arrays, or objects with a `workflow_runs` array, one or several after another.
     Json,
+    /// An array of pages: objects with a `workflow_runs` array, or arrays
+    /// (`gh api --paginate --slurp`).
+    Pages,
     /// One record per line.
     Lines,
 }
@@ -199,7 +205,8 @@ impl Input {
         };
         let mut on_record = |record: Record| batcher.push(record, &mut sink);
         match container {
-            Container::Json => json::read(reader, &name, &mut on_record)?,
+            Container::Json => json::read(reader, &name, false, &mut on_record)?,
+            Container::Pages => json::read(reader, &name, true, &mut on_record)?,
             Container::Lines => {
                 let reader = std::io::BufReader::with_capacity(256 * 1024, reader);
                 ndjson::read(reader, &name, &mut on_record)?;
@@ -354,6 +361,20 @@ mod tests {
         let (format, batches) = read(pages.as_bytes(), 500).expect("pages");
         assert_eq!(format, Format::Github);
         assert_eq!(batches[0].len(), 3);
+
+        // `gh api --paginate --slurp`: the same pages in an array.
+        let slurped = format!(
+            "[{{\"total_count\":3,\"workflow_runs\":[{gh},{gh}]}},\n{{\"total_count\":3,\"workflow_runs\":[{gh}]}}]"
+        );
+        let (format, batches) = read(slurped.as_bytes(), 2).expect("slurped");
+        assert_eq!(format, Format::Github);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+
+        // Our own runs in GitHub's wrapper are our runs.
+        let wrapped = format!("{{\"total_count\": 2, \"workflow_runs\": [{RUN},{RUN}]}}");
+        let (format, batches) = read(wrapped.as_bytes(), 500).expect("wrapped runs");
+        assert_eq!(format, Format::Json);
+        assert_eq!(batches[0], [RUN, RUN]);
     }
 
     #[test]

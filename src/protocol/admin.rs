@@ -228,6 +228,26 @@ pub struct StoredRun {
     pub updated_at: DateTime<Utc>,
 }
 
+/// `GET /api/runs`: one page of runs, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunPage {
+    pub runs: Vec<StoredRun>,
+    /// Every run that matches the filters, on this page or not.
+    pub total: u64,
+    /// Give it as `cursor=` for the next page; `None` on the last page. Opaque.
+    pub next: Option<String>,
+}
+
+/// `GET /api/events`: one page of events, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Every event that matches the filters, on this page or not.
+    pub total: u64,
+    /// Give it as `cursor=` (or `before=`) for the next page; `None` on the last page. Opaque.
+    pub next: Option<String>,
+}
+
 /// Every non-2xx admin API answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

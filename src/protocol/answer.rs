@@ -145,17 +145,24 @@ impl Answer {
 
 /// An ingest answer as a client reads it, from our server or from upstream Middleware
 /// (`{"message","job_id"}` when accepted; `{"error","resolution","exception_type"}` when not).
+///
+/// Upstream's `job_id` names a job in its task queue, not an event anyone can look up or
+/// prune: it is kept apart, never taken for an `event_id`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Receipt {
     Accepted {
         event_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        job_id: Option<String>,
         accepted: Option<usize>,
         message: Option<String>,
         duplicate: bool,
     },
     Rejected {
         event_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        job_id: Option<String>,
         error: String,
         resolution: Option<String>,
         exception_type: Option<String>,
@@ -185,16 +192,16 @@ impl Receipt {
     /// (a proxy's HTML error page, say), which the caller treats as a server fault.
     pub fn parse(body: &[u8]) -> Option<Receipt> {
         let any: AnyAnswer = serde_json::from_slice(body).ok()?;
-        let event_id = any.event_id.or_else(|| {
-            any.job_id.map(|id| match id {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            })
+        let event_id = any.event_id;
+        let job_id = any.job_id.map(|id| match id {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
         });
         let rejected = any.error.is_some() || any.status.as_deref() == Some("rejected");
         if rejected {
             Some(Receipt::Rejected {
                 event_id,
+                job_id,
                 error: any
                     .error
                     .or(any.message)
@@ -205,10 +212,14 @@ impl Receipt {
                 duplicate: any.duplicate,
             })
         } else if any.status.as_deref().is_none_or(|s| s == "accepted")
-            && (any.message.is_some() || event_id.is_some() || any.accepted.is_some())
+            && (any.message.is_some()
+                || event_id.is_some()
+                || job_id.is_some()
+                || any.accepted.is_some())
         {
             Some(Receipt::Accepted {
                 event_id,
+                job_id,
                 accepted: any.accepted,
                 message: any.message,
                 duplicate: any.duplicate,
@@ -268,11 +279,13 @@ mod tests {
 
     #[test]
     fn reads_upstream_answers() {
-        let ok = br#"{"message":"Workflow runs queued","job_id":"4b1c"}"#;
+        let ok = br#"{"message":"Job enqueued successfully","job_id":4127}"#;
+        let receipt = Receipt::parse(ok);
         assert!(matches!(
-            Receipt::parse(ok),
-            Some(Receipt::Accepted { event_id: Some(id), .. }) if id == "4b1c"
+            &receipt,
+            Some(Receipt::Accepted { event_id: None, job_id: Some(job), .. }) if job == "4127"
         ));
+        assert_eq!(receipt.and_then(|r| r.event_id().map(str::to_owned)), None);
         let err = br#"{"error":"Invalid API key","resolution":"Check the key","exception_type":"Unauthorized"}"#;
         assert!(matches!(
             Receipt::parse(err),

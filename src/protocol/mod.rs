@@ -5,12 +5,14 @@ pub mod admin;
 pub mod answer;
 pub mod gzip;
 pub mod repo;
+pub mod repo_filter;
 pub mod run;
 pub mod signing;
 pub mod validate;
 
 pub use answer::{Answer, ExceptionType, FieldError, Receipt, Rejection};
 pub use repo::{RepoName, RepoRef, strip_credentials};
+pub use repo_filter::{REPO_FILTER_FORMS, RepoFilter};
 pub use run::{Element, RawRun, Run, RunElement, RunStatus};
 pub use validate::{MAX_RUNS_PER_BATCH, parse_batch, validate_batch, validate_run};
 

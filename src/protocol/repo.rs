@@ -3,6 +3,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 /// A repository identified by host, organisation (may contain `/` for GitLab subgroups) and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -13,36 +14,37 @@ pub struct RepoRef {
 }
 
 impl RepoRef {
-    /// Parses `https://host/org/name[.git]`, `http://…`, `ssh://[user@]host[:port]/org/name.git`
-    /// and scp-like `git@host:org/name.git`. Credentials, query and fragment are ignored.
+    /// Parses `https://host/org/name[.git]`, `http://…`, `ssh://[user@]host[:port]/org/name.git`,
+    /// `git://…` and scp-like `[user@]host:org/name.git`, with the `url` crate. Credentials,
+    /// port, query and fragment are ignored; a leading `www.` is dropped from the host (forges
+    /// redirect it); a GitLab page URL stops at its `/-/` (`…/group/app/-/pipelines/7`).
     pub fn parse_url(input: &str) -> Result<RepoRef, String> {
-        let url = input.trim();
+        let input = input.trim();
         let bad = |why: &str| {
             format!(
                 "{why}: expected https://host/org/name or git@host:org/name.git, got {:?}",
-                strip_credentials(url)
+                strip_credentials(input)
             )
         };
-        let (host, path) = if let Some(rest) = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .or_else(|| url.strip_prefix("ssh://"))
-            .or_else(|| url.strip_prefix("git://"))
-        {
-            let (authority, path) = rest.split_once('/').ok_or_else(|| bad("no path"))?;
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            let host = host.split_once(':').map_or(host, |(h, _)| h);
-            (host, path)
-        } else if let Some((user_host, path)) = url.split_once(':') {
-            // scp-like syntax: [user@]host:org/name.git
-            if user_host.contains('/') || path.starts_with("//") {
+        let url = if input.contains("://") {
+            Url::parse(input).map_err(|e| bad(&format!("not a URL ({e})")))?
+        } else {
+            // scp-like syntax: [user@]host:path. Rebuilt as ssh://, which the url crate parses.
+            let (user_host, path) = input
+                .split_once(':')
+                .ok_or_else(|| bad("not a repository URL"))?;
+            if user_host.is_empty() || user_host.contains(['/', '\\']) || path.starts_with("//") {
                 return Err(bad("unsupported URL scheme"));
             }
-            let host = user_host.rsplit_once('@').map_or(user_host, |(_, h)| h);
-            (host, path)
-        } else {
-            return Err(bad("not a repository URL"));
+            let path = path.trim_start_matches('/');
+            Url::parse(&format!("ssh://{user_host}/{path}"))
+                .map_err(|e| bad(&format!("not a URL ({e})")))?
         };
+        if !matches!(url.scheme(), "https" | "http" | "ssh" | "git" | "git+ssh") {
+            return Err(bad("unsupported URL scheme"));
+        }
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let host = host.strip_prefix("www.").unwrap_or(&host);
         if host.is_empty()
             || !host
                 .chars()
@@ -50,19 +52,23 @@ impl RepoRef {
         {
             return Err(bad("invalid host"));
         }
-        let path = path.split(['?', '#']).next().unwrap_or_default();
-        let path = path.trim_matches('/');
-        let path = path.strip_suffix(".git").unwrap_or(path);
-        let (org, name) = path
-            .rsplit_once('/')
-            .ok_or_else(|| bad("missing org/name"))?;
-        let org = org.trim_matches('/');
-        if org.is_empty() || !org.split('/').all(valid_segment) || !valid_segment(name) {
+        let mut segments: Vec<&str> = url
+            .path_segments()
+            .map(|s| s.filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        if let Some(dash) = segments.iter().position(|s| *s == "-") {
+            segments.truncate(dash);
+        }
+        let Some((name, org)) = segments.split_last() else {
+            return Err(bad("missing org/name"));
+        };
+        let name = name.strip_suffix(".git").unwrap_or(name);
+        if org.is_empty() || !org.iter().all(|s| valid_segment(s)) || !valid_segment(name) {
             return Err(bad("invalid org/name"));
         }
         Ok(RepoRef {
-            host: host.to_ascii_lowercase(),
-            org: org.to_owned(),
+            host: host.to_owned(),
+            org: org.join("/"),
             name: name.to_owned(),
         })
     }
@@ -72,7 +78,8 @@ impl RepoRef {
         format!("{}/{}", self.org, self.name)
     }
 
-    /// The canonical https URL.
+    /// The canonical URL, the one form mwctl sends: `https://host/org/name`, host in lower
+    /// case, no `.git`, no trailing slash, no credentials.
     pub fn url(&self) -> String {
         format!("https://{}/{}/{}", self.host, self.org, self.name)
     }
@@ -137,16 +144,55 @@ fn valid_segment(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
 }
 
-/// Removes `user:password@` from a URL so tokens never reach a log, a payload or the server.
+/// The canonical form of a repository URL (see [`RepoRef::url`]), or why it is not one.
+pub fn canonical_repo_url(input: &str) -> Result<String, String> {
+    RepoRef::parse_url(input).map(|repo| repo.url())
+}
+
+/// Removes `user:password@` from a URL so tokens never reach a log, a payload, a file or the
+/// server: the one place mwctl does it (deploy fields, CI detection, send, rejects, errors).
+/// Anything that is not a URL with credentials comes back unchanged.
 pub fn strip_credentials(url: &str) -> String {
+    if let Ok(mut parsed) = Url::parse(url)
+        && (!parsed.username().is_empty() || parsed.password().is_some())
+        && parsed.set_username("").is_ok()
+        && parsed.set_password(None).is_ok()
+    {
+        return parsed.into();
+    }
+    // Not parseable as a URL (a space in the host, say), but it may still carry a token.
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
         Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
         None => url.to_owned(),
     }
+}
+
+/// [`strip_credentials`] on every URL in a piece of text (an error message, a server's
+/// answer), so that a token quoted anywhere goes no further.
+pub fn strip_credentials_in_text(text: &str) -> String {
+    if !text.contains('@') || !text.contains("://") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        // The scheme: the letters (and + - .) just before "://".
+        let scheme_start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |i| i + 1);
+        out.push_str(&rest[..scheme_start]);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || "\"'<>`".contains(c))
+            .map_or(rest.len(), |i| at + i);
+        out.push_str(&strip_credentials(&rest[scheme_start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -172,7 +218,11 @@ mod tests {
             "https://x-access-token:secret@github.com/acme/shop.git",
             "git@github.com:acme/shop.git",
             "ssh://git@github.com:22/acme/shop.git",
-            "HTTPS://GitHub.com/acme/shop".to_lowercase().as_str(),
+            "HTTPS://GitHub.com/acme/shop",
+            "https://www.github.com/acme/shop",
+            "git+ssh://git@github.com/acme/shop.git",
+            "github.com:acme/shop.git",
+            "  https://github.com//acme/shop.git?x=1#frag ",
         ] {
             assert_eq!(parsed(url), want, "{url}");
         }
@@ -180,6 +230,34 @@ mod tests {
             parsed("https://gitlab.com/group/sub/proj.git"),
             ("gitlab.com".into(), "group/sub".into(), "proj".into())
         );
+    }
+
+    #[test]
+    fn one_canonical_form() {
+        for (input, want) in [
+            (
+                "git@GitHub.com:Acme/Shop.git",
+                "https://github.com/Acme/Shop",
+            ),
+            (
+                "ssh://git@gitlab.example.com:2222/g/sub/app.git",
+                "https://gitlab.example.com/g/sub/app",
+            ),
+            (
+                "https://ci:tok@WWW.GitLab.com/g/app/",
+                "https://gitlab.com/g/app",
+            ),
+            (
+                "https://gitlab.com/g/sub/app/-/pipelines/47",
+                "https://gitlab.com/g/sub/app",
+            ),
+            (
+                "http://git.example.com:8080/a/b.git",
+                "https://git.example.com/a/b",
+            ),
+        ] {
+            assert_eq!(canonical_repo_url(input).as_deref(), Ok(want), "{input}");
+        }
     }
 
     #[test]
@@ -193,6 +271,10 @@ mod tests {
             "https://git hub.com/a/b",
             "https://github.com/a/b c",
             "https://github.com/../b",
+            "https://[::1]/a/b",
+            "file:///a/b",
+            "C:\\repos\\a",
+            "/srv/git/a/b",
         ] {
             assert!(RepoRef::parse_url(url).is_err(), "{url}");
         }
@@ -235,6 +317,21 @@ mod tests {
         assert_eq!(
             strip_credentials("git@github.com:a/b.git"),
             "git@github.com:a/b.git"
+        );
+        assert_eq!(
+            strip_credentials("https://x-access-token:ghs_1@github.com/a/b"),
+            "https://github.com/a/b"
+        );
+        assert_eq!(
+            strip_credentials("https://tok@git hub.com/a"),
+            "https://git hub.com/a"
+        );
+        assert_eq!(strip_credentials("not a url"), "not a url");
+        assert_eq!(
+            strip_credentials_in_text(
+                "cannot fetch https://u:ghp_secret@github.com/a/b.git: refused (see \"https://ok.example.com/x\")"
+            ),
+            "cannot fetch https://github.com/a/b.git: refused (see \"https://ok.example.com/x\")"
         );
     }
 }

@@ -63,6 +63,7 @@ pub struct Run {
     pub head_branch: String,
     pub workflow_run_unique_id: String,
     pub status: RunStatus,
+    #[serde(serialize_with = "serialize_wire_time")]
     pub workflow_run_conducted_at: DateTime<FixedOffset>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<i64>,
@@ -72,6 +73,24 @@ pub struct Run {
     pub commit_sha: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,
+}
+
+/// A time as mwctl sends it: `2024-05-01T12:30:00+00:00`, microseconds only when there are
+/// some. Upstream Middleware parses it with Python 3.9's `datetime.fromisoformat`, which takes
+/// neither `Z` nor `+0200` nor nanoseconds; this form every ISO 8601 reader takes.
+pub fn wire_time(at: &DateTime<FixedOffset>) -> String {
+    if at.timestamp_subsec_nanos() == 0 {
+        at.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    } else {
+        at.format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
+    }
+}
+
+fn serialize_wire_time<S: serde::Serializer>(
+    at: &DateTime<FixedOffset>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&wire_time(at))
 }
 
 /// A run as received: every field kept as raw JSON so that validation can report a wrong type
@@ -189,6 +208,19 @@ mod tests {
         assert_eq!(RunStatus::parse("Canceled"), Some(RunStatus::Cancelled));
         assert_eq!(RunStatus::parse("CANCELLED"), Some(RunStatus::Cancelled));
         assert_eq!(RunStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn wire_times() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).expect("valid");
+        assert_eq!(
+            wire_time(&at("2024-05-01T12:30:00Z")),
+            "2024-05-01T12:30:00+00:00"
+        );
+        assert_eq!(
+            wire_time(&at("2024-05-01T12:30:00.1234567-05:30")),
+            "2024-05-01T12:30:00.123456-05:30"
+        );
     }
 
     #[test]

@@ -27,10 +27,7 @@ pub fn key_digest(api_key: &str) -> [u8; 32] {
 
 /// Lower-case hex of [`key_digest`], the form the server stores and looks keys up by.
 pub fn key_digest_hex(api_key: &str) -> String {
-    key_digest(api_key)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(key_digest(api_key))
 }
 
 /// The `whsec_…` form of the signing secret for `api_key`, for third-party verifiers.

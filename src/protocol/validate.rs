@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::answer::{ExceptionType, FieldError, Rejection};
-use super::repo::{RepoName, RepoRef};
-use super::run::{RawRun, Run, RunElement, RunStatus, json_type};
+use super::repo::{RepoName, RepoRef, strip_credentials};
+use super::run::{RawRun, Run, RunElement, RunStatus, json_type, wire_time};
 
 /// Most runs in one request.
 pub const MAX_RUNS_PER_BATCH: usize = 500;
@@ -36,15 +36,45 @@ pub fn validate_run(
     now: DateTime<Utc>,
     errors: &mut Vec<FieldError>,
 ) -> Option<Run> {
+    validate_run_for_wire(raw, index, now, errors).map(|(run, _)| run)
+}
+
+/// How a valid run's wire form compares with what was received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireForm {
+    /// The same: the received JSON can be sent as it is.
+    AsReceived,
+    /// Only `workflow_run_conducted_at` is spelled otherwise (e.g. `…Z` for `…+00:00`): the
+    /// received string.
+    TimeOnly(String),
+    /// Anything else differs: a repository URL not in canonical form, a numeric id, a status
+    /// spelled another way, a duration that is not a whole number, credentials in `html_url`.
+    Rewritten,
+}
+
+/// [`validate_run`], also saying how the run's wire form compares with what was received.
+/// `mwctl send` sends a record's own text when it is the same (re-encoding costs as much as
+/// parsing), and the run re-encoded when not.
+pub fn validate_run_for_wire(
+    raw: RawRun,
+    index: usize,
+    now: DateTime<Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<(Run, WireForm)> {
     let before = errors.len();
-    let mut c = Checker { index, errors };
+    let mut c = Checker {
+        index,
+        errors,
+        rewritten: false,
+        time_as_received: None,
+    };
 
     let workflow_name = c.text("workflow_name", raw.workflow_name);
     let repo_urls = c.list("repo_urls", raw.repo_urls, |s| {
         if s.len() > MAX_URL_LEN {
             return Err(format!("longer than {MAX_URL_LEN} bytes"));
         }
-        RepoRef::parse_url(s).map(|_| ())
+        RepoRef::parse_url(s)
     });
     let repo_names = c.list("repo_names", raw.repo_names, |s| {
         RepoName::parse(s).map(|_| ())
@@ -58,6 +88,23 @@ pub fn validate_run(
     let html_url = c.html_url(raw.html_url);
     let commit_sha = c.commit_sha(raw.commit_sha);
     let meta = c.meta(raw.meta);
+
+    // Each repository once, in its canonical form (two spellings of one repository are one).
+    let repo_urls = repo_urls.map(|repos| {
+        let mut unique: Vec<RepoRef> = Vec::with_capacity(repos.len());
+        for (original, repo) in repos {
+            if unique.iter().any(|r| r.same_as(&repo)) {
+                c.rewritten = true;
+                continue;
+            }
+            if original != repo.url() {
+                c.rewritten = true;
+            }
+            unique.push(repo);
+        }
+        unique.iter().map(RepoRef::url).collect::<Vec<_>>()
+    });
+    let repo_names = repo_names.map(|names| names.into_iter().map(|(s, ())| s).collect::<Vec<_>>());
 
     if let (Some(urls), Some(names)) = (&repo_urls, &repo_names) {
         if urls.is_empty() && names.is_empty() {
@@ -73,10 +120,15 @@ pub fn validate_run(
         }
     }
 
+    let wire = match (c.rewritten, c.time_as_received.take()) {
+        (true, _) => WireForm::Rewritten,
+        (false, Some(time)) => WireForm::TimeOnly(time),
+        (false, None) => WireForm::AsReceived,
+    };
     if errors.len() > before {
         return None;
     }
-    Some(Run {
+    let run = Run {
         workflow_name: workflow_name?,
         repo_urls: repo_urls?,
         repo_names: repo_names?,
@@ -89,7 +141,48 @@ pub fn validate_run(
         html_url: html_url?,
         commit_sha: commit_sha?,
         meta: meta?,
-    })
+    };
+    Some((run, wire))
+}
+
+/// mwctl's own rule for what it sends, stricter than the protocol's: one repository per run.
+/// Upstream Middleware resolves every `repo_urls` entry in its worker, after answering
+/// "accepted", and fails the whole request when one is not linked; so a run that names two
+/// repositories is refused here, before anything is sent, with how to split it. `repo_names`
+/// that designate the run's URL's repository are redundant and dropped. Returns whether the
+/// run changed.
+pub fn one_repository(run: &mut Run) -> Result<bool, String> {
+    let Some(url) = run.repo_urls.first() else {
+        return match run.repo_names.len() {
+            0 | 1 => Ok(false),
+            n => Err(several(n, &run.repo_names)),
+        };
+    };
+    let Ok(repo) = RepoRef::parse_url(url) else {
+        return Ok(false);
+    };
+    let mut others: Vec<String> = run.repo_urls[1..].to_vec();
+    for name in &run.repo_names {
+        let same = RepoName::parse(name).is_ok_and(|n| repo.matches_name(&n));
+        if !same {
+            others.push(name.clone());
+        }
+    }
+    if !others.is_empty() {
+        let mut all = vec![url.clone()];
+        all.extend(others);
+        return Err(several(all.len(), &all));
+    }
+    let changed = !run.repo_names.is_empty();
+    run.repo_names.clear();
+    Ok(changed)
+}
+
+fn several(n: usize, repos: &[String]) -> String {
+    format!(
+        "names {n} repositories ({}); mwctl sends one repository per run, since upstream Middleware fails the whole request when one of them is not linked: write one run per repository, each with the same workflow_run_unique_id (e.g. jq '[.[] | . as $r | $r.repo_urls[] | $r + {{repo_urls: [.]}}]')",
+        repos.join(", ")
+    )
 }
 
 /// Checks a run built in code (e.g. by `mwctl deploy`) with exactly the rules a received run
@@ -116,8 +209,18 @@ pub fn validate_element(
     now: DateTime<Utc>,
     errors: &mut Vec<FieldError>,
 ) -> Option<Run> {
+    validate_element_for_wire(element, index, now, errors).map(|(run, _)| run)
+}
+
+/// [`validate_element`] with [`validate_run_for_wire`]'s verdict on the wire form.
+pub fn validate_element_for_wire(
+    element: RunElement,
+    index: usize,
+    now: DateTime<Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<(Run, WireForm)> {
     match element {
-        RunElement::Object(raw) => validate_run(*raw, index, now, errors),
+        RunElement::Object(raw) => validate_run_for_wire(*raw, index, now, errors),
         RunElement::NotAnObject(kind) => {
             errors.push(FieldError {
                 index,
@@ -129,28 +232,50 @@ pub fn validate_element(
     }
 }
 
-/// Remembers `(workflow_name, workflow_run_unique_id)` pairs to catch repeats within a batch,
-/// borrowing them from the runs (copying every id cost as much as the rest of the check).
+/// The repositories a run designates, as keys that compare the way the server resolves them
+/// (host, org and name, ignoring case; `repo_names` entries as written, ignoring case).
+pub fn repo_keys(run: &Run) -> impl Iterator<Item = String> + '_ {
+    let urls = run.repo_urls.iter().map(|url| {
+        let url = url.strip_prefix("https://").unwrap_or(url);
+        url.to_lowercase()
+    });
+    let names = run
+        .repo_names
+        .iter()
+        .map(|name| name.trim().trim_matches('/').to_lowercase());
+    urls.chain(names)
+}
+
+/// Remembers `(repository, workflow_name, workflow_run_unique_id)`, the run's identity on the
+/// server, to catch repeats within a batch: the same id in two repositories is two runs.
 #[derive(Default)]
 pub struct DuplicateCheck<'a> {
-    seen: HashSet<(&'a str, &'a str)>,
+    seen: HashSet<(String, &'a str, &'a str)>,
 }
 
 impl<'a> DuplicateCheck<'a> {
-    /// Returns an error message when this run's id was already seen for its workflow.
+    /// Returns an error message when this run's id was already seen for its workflow in one of
+    /// its repositories.
     pub fn check(&mut self, run: &'a Run) -> Option<String> {
-        let key = (
-            run.workflow_name.as_str(),
-            run.workflow_run_unique_id.as_str(),
-        );
-        if self.seen.insert(key) {
-            None
-        } else {
-            Some(format!(
-                "{:?} appears more than once for workflow {:?}; each run needs its own id (send updates of a run in separate requests)",
-                run.workflow_run_unique_id, run.workflow_name
-            ))
+        let mut repeated = None;
+        for repo in repo_keys(run) {
+            let key = (
+                repo,
+                run.workflow_name.as_str(),
+                run.workflow_run_unique_id.as_str(),
+            );
+            if self.seen.contains(&key) {
+                repeated.get_or_insert(key.0);
+            } else {
+                self.seen.insert(key);
+            }
         }
+        repeated.map(|repo| {
+            format!(
+                "{:?} appears more than once for workflow {:?} of {repo}; each run needs its own id (send updates of a run in separate requests)",
+                run.workflow_run_unique_id, run.workflow_name
+            )
+        })
     }
 }
 
@@ -248,6 +373,10 @@ pub fn parse_batch(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Run>, Rejectio
 struct Checker<'a> {
     index: usize,
     errors: &'a mut Vec<FieldError>,
+    /// The wire form differs from what was received (see [`validate_run_for_wire`]) ...
+    rewritten: bool,
+    /// ... or only the time does: as received.
+    time_as_received: Option<String>,
 }
 
 impl Checker<'_> {
@@ -301,7 +430,11 @@ impl Checker<'_> {
     fn unique_id(&mut self, value: Option<Value>) -> Option<String> {
         const FIELD: &str = "workflow_run_unique_id";
         match value {
-            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => {
+                // Sent as a string: upstream Middleware compares ids as strings.
+                self.rewritten = true;
+                Some(n.to_string())
+            }
             Some(Value::Number(_)) => {
                 self.error(FIELD, "expected a string or a whole number");
                 None
@@ -310,13 +443,14 @@ impl Checker<'_> {
         }
     }
 
-    /// An optional array of strings, each checked by `check`. Absent means empty.
-    fn list(
+    /// An optional array of strings, each checked by `check`; each kept with what `check`
+    /// made of it. Absent means empty.
+    fn list<T>(
         &mut self,
         field: &str,
         value: Option<Value>,
-        check: impl Fn(&str) -> Result<(), String>,
-    ) -> Option<Vec<String>> {
+        check: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<(String, T)>> {
         let items = match value {
             None | Some(Value::Null) => return Some(Vec::new()),
             Some(Value::Array(items)) => items,
@@ -340,7 +474,7 @@ impl Checker<'_> {
         for (i, item) in items.into_iter().enumerate() {
             match item {
                 Value::String(s) => match check(&s) {
-                    Ok(()) => out.push(s),
+                    Ok(checked) => out.push((s, checked)),
                     Err(message) => {
                         self.error(&format!("{field}[{i}]"), message);
                         ok = false;
@@ -358,6 +492,11 @@ impl Checker<'_> {
     fn status(&mut self, value: Option<Value>) -> Option<RunStatus> {
         let s = self.text("status", value)?;
         let status = RunStatus::parse(&s);
+        if let Some(status) = status
+            && s != status.as_str()
+        {
+            self.rewritten = true;
+        }
         if status.is_none() {
             self.error(
                 "status",
@@ -390,11 +529,20 @@ impl Checker<'_> {
             );
             return None;
         }
+        if s != wire_time(&at) {
+            self.time_as_received = Some(s);
+        }
         Some(at)
     }
 
     fn duration(&mut self, value: Option<Value>) -> Option<Option<i64>> {
         const FIELD: &str = "duration";
+        if !matches!(&value, None | Some(Value::Null))
+            && !value.as_ref().is_some_and(|v| v.is_i64() || v.is_u64())
+        {
+            // "42" or 42.0: sent as 42.
+            self.rewritten = true;
+        }
         let secs = match value {
             None | Some(Value::Null) => return Some(None),
             Some(Value::Number(n)) => n.as_i64().or_else(|| {
@@ -456,18 +604,23 @@ impl Checker<'_> {
             );
             return None;
         }
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        let host_ok = rest.is_some_and(|r| {
-            let host = r.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && !host.contains(char::is_whitespace)
+        let host_ok = url::Url::parse(&url).is_ok_and(|parsed| {
+            matches!(parsed.scheme(), "http" | "https")
+                && parsed.host_str().is_some_and(|h| !h.is_empty())
         });
         if !host_ok || url.contains(char::is_whitespace) {
-            self.error("html_url", format!("{url:?} is not an http(s) URL"));
+            self.error(
+                "html_url",
+                format!("{:?} is not an http(s) URL", strip_credentials(&url)),
+            );
             return None;
         }
-        Some(Some(url))
+        // A token in a link (`https://ci:token@…`) goes no further.
+        let stripped = strip_credentials(&url);
+        if stripped != url {
+            self.rewritten = true;
+        }
+        Some(Some(stripped))
     }
 
     fn commit_sha(&mut self, value: Option<Value>) -> Option<Option<String>> {
@@ -668,6 +821,49 @@ mod tests {
     }
 
     #[test]
+    fn repository_urls_are_canonical_and_credentials_dropped() {
+        let run = check(with(
+            "repo_urls",
+            json!([
+                "git@GitHub.com:acme/shop.git",
+                "https://WWW.github.com/acme/shop/",
+                "https://gitlab.com/g/sub/app.git"
+            ]),
+        ))
+        .expect("valid");
+        assert_eq!(
+            run.repo_urls,
+            [
+                "https://github.com/acme/shop",
+                "https://gitlab.com/g/sub/app"
+            ]
+        );
+        let run =
+            check(with("html_url", json!("https://ci:tok@ci.example.com/r/1"))).expect("valid");
+        assert_eq!(run.html_url.as_deref(), Some("https://ci.example.com/r/1"));
+        let errs = check(with("html_url", json!("ftp://u:secret@x/y"))).expect_err("invalid");
+        assert!(!errs[0].message.contains("secret"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn one_repository_per_run() {
+        let mut run = check(good()).expect("valid");
+        run.repo_names = vec!["Acme/Shop".to_owned()];
+        assert_eq!(
+            one_repository(&mut run),
+            Ok(true),
+            "a redundant name is dropped"
+        );
+        assert!(run.repo_names.is_empty());
+        run.repo_names = vec!["acme/other".to_owned()];
+        let message = one_repository(&mut run).expect_err("two repositories");
+        assert!(
+            message.contains("https://github.com/acme/shop, acme/other"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn timestamps() {
         assert!(parse_timestamp("2025-01-09T10:00:00Z").is_some());
         assert!(parse_timestamp("2025-01-09T10:00:00.123+0530").is_some());
@@ -736,6 +932,17 @@ mod tests {
         let dup = parse_batch(&batch(vec![good(), good()]), now()).expect_err("dup");
         assert_eq!(dup.errors[0].index, 1);
         assert_eq!(dup.errors[0].field, "workflow_run_unique_id");
+        // Another spelling of the same repository is the same run.
+        let scp = with("repo_urls", json!(["git@GitHub.com:ACME/shop.git"]));
+        assert!(parse_batch(&batch(vec![good(), scp]), now()).is_err());
+        // The same id in another repository is another run (per-repo build numbers).
+        let other = with("repo_urls", json!(["https://github.com/acme/other"]));
+        assert_eq!(
+            parse_batch(&batch(vec![good(), other]), now())
+                .expect("two runs")
+                .len(),
+            2
+        );
 
         assert!(parse_batch(&batch(vec![]), now()).is_err());
         assert!(

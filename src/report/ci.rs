@@ -5,6 +5,8 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::inert;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CiReporter {
     GithubActions {
@@ -31,12 +33,14 @@ impl CiReporter {
     }
 
     /// A warning people will see: an annotation on GitHub, a plain `warning:` line elsewhere.
+    /// The message may quote a server: it is made inert (GitHub's log renders ANSI colours).
     pub fn warning(&self, title: &str, message: &str) {
+        let (title, message) = (inert::cell(title), inert::text(message));
         match self {
             CiReporter::GithubActions { .. } => eprintln!(
                 "::warning title={}::{}",
-                escape_property(title),
-                escape_data(message)
+                escape_property(&title),
+                escape_data(&message)
             ),
             _ => eprintln!("warning: {title}: {message}"),
         }
@@ -44,11 +48,12 @@ impl CiReporter {
 
     /// An error annotation (used with --strict).
     pub fn error(&self, title: &str, message: &str) {
+        let (title, message) = (inert::cell(title), inert::text(message));
         match self {
             CiReporter::GithubActions { .. } => eprintln!(
                 "::error title={}::{}",
-                escape_property(title),
-                escape_data(message)
+                escape_property(&title),
+                escape_data(&message)
             ),
             _ => eprintln!("error: {title}: {message}"),
         }
@@ -79,12 +84,13 @@ impl CiReporter {
 
     /// Opens a collapsible log section (GitLab) or group (GitHub).
     pub fn section_start(&self, id: &str, title: &str) {
+        let title = inert::cell(title);
         match self {
             CiReporter::Gitlab => eprintln!(
                 "\x1b[0Ksection_start:{}:{id}[collapsed=true]\r\x1b[0K{title}",
                 chrono::Utc::now().timestamp()
             ),
-            CiReporter::GithubActions { .. } => eprintln!("::group::{}", escape_data(title)),
+            CiReporter::GithubActions { .. } => eprintln!("::group::{}", escape_data(&title)),
             CiReporter::Plain => {}
         }
     }
@@ -124,9 +130,11 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Escapes text for a Markdown table cell.
+/// Escapes text for a Markdown table cell (control characters made visible, as on a terminal).
 pub fn markdown_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    inert::text(s)
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
 }
 
 #[cfg(test)]
@@ -138,6 +146,7 @@ mod tests {
         assert_eq!(escape_data("50%\nnext"), "50%25%0Anext");
         assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
         assert_eq!(markdown_cell("a|b\nc"), "a\\|b c");
+        assert_eq!(markdown_cell("x\u{1b}[2J\u{202e}"), "x\\u{1b}[2J\\u{202e}");
     }
 
     #[test]

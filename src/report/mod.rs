@@ -2,6 +2,7 @@
 //! stderr, CI annotations where the CI shows them.
 
 pub mod ci;
+pub mod inert;
 mod progress;
 mod table;
 
@@ -21,6 +22,10 @@ pub enum Verbosity {
 }
 
 /// Passed to every command instead of global flags.
+///
+/// Everything it prints as text goes through [`inert`]: whatever a server or an input file put
+/// in a string reaches the terminal as visible characters, never as a control sequence. JSON
+/// is written as serde_json writes it (exact values, control characters `\u`-escaped).
 #[derive(Clone, Debug)]
 pub struct Printer {
     pub verbosity: Verbosity,
@@ -42,26 +47,32 @@ impl Printer {
     /// A note for people (stderr), hidden by -q.
     pub fn info(&self, msg: impl AsRef<str>) {
         if self.verbosity != Verbosity::Quiet {
-            eprintln!("{}", msg.as_ref());
+            eprintln!("{}", inert::text(msg.as_ref()));
         }
     }
 
     /// Detail for -v (stderr).
     pub fn verbose(&self, msg: impl AsRef<str>) {
         if self.verbosity == Verbosity::Verbose {
-            eprintln!("{}", msg.as_ref());
+            eprintln!("{}", inert::text(msg.as_ref()));
         }
     }
 
     /// A problem that does not stop the command (stderr, shown even with -q).
     pub fn warn(&self, msg: impl AsRef<str>) {
-        eprintln!("warning: {}", msg.as_ref());
+        eprintln!("warning: {}", inert::text(msg.as_ref()));
+    }
+
+    /// A problem found in the input or in the answer (stderr, shown even with -q), labelled
+    /// as what it is: an error, not a warning.
+    pub fn error(&self, msg: impl AsRef<str>) {
+        eprintln!("error: {}", msg.as_ref());
     }
 
     /// A line of data (stdout).
     pub fn line(&self, msg: impl AsRef<str>) {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", msg.as_ref());
+        let _ = writeln!(out, "{}", inert::text(msg.as_ref()));
     }
 
     /// A value as pretty JSON (stdout).

@@ -2,6 +2,8 @@
 
 use std::io::{self, Write};
 
+use super::inert;
+
 pub struct Table {
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
@@ -24,21 +26,26 @@ impl Table {
     }
 
     /// Aligned with a header on a terminal; headerless TSV otherwise (stable for `cut`/`awk`).
-    /// Cells are sanitised: a tab or newline inside user data cannot break the layout.
+    /// Cells are made inert ([`inert::cell`]): control characters, escape sequences and
+    /// bidirectional overrides in data show as `\u{1b}`-style escapes, and a tab or newline
+    /// cannot break the layout (`\t`, `\n`).
     pub fn write(&self, out: &mut impl Write, aligned: bool) -> io::Result<()> {
-        let clean = |cell: &str| cell.replace(['\t', '\n', '\r'], " ");
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|row| row.iter().map(|c| inert::cell(c).into_owned()).collect())
+            .collect();
         if !aligned {
-            for row in &self.rows {
-                let cells: Vec<String> = row.iter().map(|c| clean(c)).collect();
+            for cells in &rows {
                 writeln!(out, "{}", cells.join("\t"))?;
             }
             return Ok(());
         }
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
+        for row in &rows {
             for (i, cell) in row.iter().enumerate() {
                 if let Some(w) = widths.get_mut(i) {
-                    *w = (*w).max(clean(cell).chars().count());
+                    *w = (*w).max(cell.chars().count());
                 }
             }
         }
@@ -55,8 +62,8 @@ impl Table {
             writeln!(out, "{}", text.trim_end())
         };
         line(self.headers.iter().map(|h| (*h).to_owned()).collect(), out)?;
-        for row in &self.rows {
-            line(row.iter().map(|c| clean(c)).collect(), out)?;
+        for row in rows {
+            line(row, out)?;
         }
         Ok(())
     }
@@ -77,11 +84,50 @@ mod tests {
 
     #[test]
     fn aligned_on_terminals() {
-        assert_eq!(render(true), "ID   NAME\n1    short\n100  tab here\n");
+        assert_eq!(render(true), "ID   NAME\n1    short\n100  tab\\there\n");
     }
 
     #[test]
     fn tab_separated_when_piped() {
-        assert_eq!(render(false), "1\tshort\n100\ttab here\n");
+        assert_eq!(render(false), "1\tshort\n100\ttab\\there\n");
+    }
+
+    #[test]
+    fn hostile_cells_stay_in_their_column() {
+        let mut t = Table::new(&["ID", "WORKFLOW", "ACTOR"]);
+        t.row(vec![
+            "1".into(),
+            "deploy\u{1b}[2J\u{1b}]0;owned\u{7}".into(),
+            "\u{202e}eve\nforged\trow".into(),
+        ]);
+        t.row(vec!["2".into(), "ok".into(), "bob".into()]);
+        for aligned in [true, false] {
+            let mut out = Vec::new();
+            t.write(&mut out, aligned).expect("writes");
+            let text = String::from_utf8(out).expect("utf8");
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}', '\u{202e}', '\r']),
+                "{text:?}"
+            );
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), if aligned { 3 } else { 2 }, "{text}");
+            assert!(
+                text.contains("deploy\\u{1b}[2J\\u{1b}]0;owned\\u{7}"),
+                "{text}"
+            );
+            assert!(text.contains("\\u{202e}eve\\nforged\\trow"), "{text}");
+            if !aligned {
+                assert!(lines.iter().all(|l| l.matches('\t').count() == 2), "{text}");
+            }
+        }
+        // Columns are aligned on what is shown, escapes included.
+        let mut out = Vec::new();
+        t.write(&mut out, true).expect("writes");
+        let text = String::from_utf8(out).expect("utf8");
+        let starts: Vec<usize> = text
+            .lines()
+            .map(|l| l.rfind(' ').map_or(0, |i| i + 1))
+            .collect();
+        assert!(starts.windows(2).all(|w| w[0] == w[1]), "{text}");
     }
 }

@@ -199,12 +199,15 @@ try {
   assert.ok((await row.innerText()).includes("2 / 2 / 0 / 0"));
   const all = await tableText("#events-table");
   assert.ok(all.indexOf(rejected.event_id) < all.indexOf(eventId), "newest first");
-  log("the event is listed, processed, newest first");
+  assert.equal(await text("#events-total"), "2 of 2 events", "the page says how many match");
+  assert.ok(await page.isDisabled("#events-older"), "no older page when all are shown");
+  log("the event is listed, processed, newest first, with the total");
 
   await page.selectOption("#event-status", "REJECTED");
   await page.waitForFunction(() => !document.querySelector("#events-table tbody").innerText.includes("SUCCESS"));
   const onlyRejected = await tableText("#events-table");
   assert.ok(onlyRejected.includes(rejected.event_id) && !onlyRejected.includes(eventId));
+  assert.equal(await text("#events-total"), "1 of 1 events", "the total follows the filter");
   await page.locator(`#events-table tbody tr[data-id="${rejected.event_id}"] button.view`).click();
   await page.waitForSelector("#event-detail:not([hidden])");
   const problemsText = await text("#detail-errors");
@@ -236,14 +239,16 @@ try {
   // Cancelling deletes nothing.
   await page.click("#prune-no");
   let stored = JSON.parse(mwctl(ADMIN_KEY, ["runs", "list", "-o", "json"]));
-  assert.equal(stored.length, 2, "cancel deletes nothing");
+  assert.equal(stored.runs.length, 2, "cancel deletes nothing");
+  assert.equal(stored.total, 2);
   await page.click("#prune-start");
   await page.waitForSelector("#prune-confirm:not([hidden])");
   await page.click("#prune-yes");
   await page.waitForFunction(() => document.querySelector("#detail-status").textContent === "PRUNED");
   assert.match(await text("#message-text"), /deleted 2 run\(s\)/);
   stored = JSON.parse(mwctl(ADMIN_KEY, ["runs", "list", "-o", "json"]));
-  assert.equal(stored.length, 0, "the event's runs are gone");
+  assert.equal(stored.runs.length, 0, "the event's runs are gone");
+  assert.equal(stored.total, 0);
   assert.ok(await page.isDisabled("#prune-start"), "a pruned event cannot be pruned again from the page");
   log("pruned after a confirmation listing the runs; the runs are gone");
 

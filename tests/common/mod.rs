@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod action;
+pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use mwctl::protocol::admin::{Event, EventStatus, StoredRun};
+use mwctl::protocol::admin::{Event, EventPage, EventStatus, RunPage, StoredRun};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -227,27 +228,39 @@ impl Server {
         )
     }
 
+    /// Every stored run, newest first, however many (following the pages' `next`).
     pub fn runs(&self) -> Vec<StoredRun> {
-        serde_json::from_value(self.get("/api/runs?limit=10000")).expect("runs")
-    }
-
-    pub fn events(&self) -> Vec<Event> {
-        serde_json::from_value(self.get("/api/events?limit=500")).expect("events")
-    }
-
-    /// Every event, newest first, however many (the API pages by 500).
-    pub fn all_events(&self) -> Vec<Event> {
-        let mut all: Vec<Event> = Vec::new();
+        let mut all = Vec::new();
+        let mut path = "/api/runs?limit=10000".to_owned();
         loop {
-            let path = match all.last() {
-                Some(last) => format!("/api/events?limit=500&before={}", last.id),
-                None => "/api/events?limit=500".to_owned(),
-            };
-            let page: Vec<Event> = serde_json::from_value(self.get(&path)).expect("events");
-            if page.is_empty() {
-                return all;
+            let page: RunPage = serde_json::from_value(self.get(&path)).expect("a page of runs");
+            all.extend(page.runs);
+            match page.next {
+                Some(next) => path = format!("/api/runs?limit=10000&cursor={next}"),
+                None => return all,
             }
-            all.extend(page);
+        }
+    }
+
+    /// The newest events (one page: at most 500).
+    pub fn events(&self) -> Vec<Event> {
+        let page: EventPage =
+            serde_json::from_value(self.get("/api/events?limit=500")).expect("a page of events");
+        page.events
+    }
+
+    /// Every event, newest first, however many (following the pages' `next`).
+    pub fn all_events(&self) -> Vec<Event> {
+        let mut all = Vec::new();
+        let mut path = "/api/events?limit=500".to_owned();
+        loop {
+            let page: EventPage =
+                serde_json::from_value(self.get(&path)).expect("a page of events");
+            all.extend(page.events);
+            match page.next {
+                Some(next) => path = format!("/api/events?limit=500&cursor={next}"),
+                None => return all,
+            }
         }
     }
 
@@ -319,9 +332,8 @@ impl Server {
             let busy = [EventStatus::Waiting, EventStatus::Running]
                 .iter()
                 .any(|status| {
-                    self.get(&format!("/api/events?status={status}&limit=1"))
-                        .as_array()
-                        .is_some_and(|events| !events.is_empty())
+                    let page = self.get(&format!("/api/events?status={status}&limit=1"));
+                    page["total"].as_u64().expect("a page of events") > 0
                 });
             if !busy {
                 return;

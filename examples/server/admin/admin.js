@@ -189,7 +189,7 @@ function openTab(name) {
 // ---------------------------------------------------------------- events
 
 const keyNames = new Map();
-let eventBefore = ""; // the `before` cursor of the page shown ("": the newest)
+let eventBefore = ""; // the cursor of the page shown ("": the newest)
 let shownEvent = null;
 
 async function loadKeyNames() {
@@ -204,8 +204,8 @@ async function loadEvents() {
   try {
     if (keyNames.size === 0) await loadKeyNames();
     const status = $("event-status").value;
-    const events = await api("GET", `/api/events${query({ status, limit: PAGE, before: eventBefore })}`);
-    const rows = events.map((e) =>
+    const page = await api("GET", `/api/events${query({ status, limit: PAGE, cursor: eventBefore })}`);
+    const rows = page.events.map((e) =>
       el(
         "tr",
         { "data-id": e.id, class: shownEvent === e.id ? "selected" : "" },
@@ -220,12 +220,18 @@ async function loadEvents() {
     );
     $("events-table").tBodies[0].replaceChildren(...rows);
     show($("events-empty"), rows.length === 0);
-    $("events-older").disabled = events.length < PAGE;
-    $("events-older").dataset.before = events.length ? events[events.length - 1].id : "";
+    // The server says how many match and where the next page starts: nothing is cut off unsaid.
+    $("events-total").textContent = `${count(rows.length)} of ${count(page.total)} events`;
+    $("events-older").disabled = !page.next;
+    $("events-older").dataset.before = page.next || "";
     $("events-newest").disabled = eventBefore === "";
   } catch (error) {
     fail(error);
   }
+}
+
+function count(n) {
+  return n.toLocaleString("en-US");
 }
 
 function pageOlder() {

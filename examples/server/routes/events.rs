@@ -3,10 +3,10 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mwctl::protocol::admin::{Event, EventDetail, EventStatus, PruneReport};
+use mwctl::protocol::admin::{EventDetail, EventPage, EventStatus, PruneReport};
 use serde::Deserialize;
 
-use super::{parse_flag, parse_limit};
+use super::{cursor, parse_flag, parse_limit};
 use crate::app::AppState;
 use crate::auth::AppError;
 use crate::extract::{ApiPath, ApiQuery};
@@ -27,13 +27,16 @@ pub fn router() -> Router<AppState> {
 struct ListParams {
     status: Option<String>,
     limit: Option<String>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+    /// An event id: only older events. The same as `cursor` (events sort by id).
     before: Option<String>,
 }
 
 async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> Result<Json<Vec<Event>>, AppError> {
+) -> Result<Json<EventPage>, AppError> {
     let status = match params.status.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(s.parse::<EventStatus>().map_err(|message| {
@@ -43,12 +46,33 @@ async fn list(
             )
         })?),
     };
+    let given = |raw: Option<String>| raw.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    let before = match (given(params.cursor), given(params.before)) {
+        (Some(cursor), Some(before)) if cursor != before => {
+            return Err(AppError::bad_request(
+                "cursor and before disagree",
+                "give one of them: cursor (the `next` of the previous page) or before (an event id)",
+            ));
+        }
+        (Some(raw), _) | (None, Some(raw)) => Some(cursor::parse_event(&raw)?),
+        (None, None) => None,
+    };
+    let max = state.config.page_max(MAX_LIMIT);
     let query = EventQuery {
         status,
-        limit: parse_limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?,
-        before: params.before.filter(|b| !b.trim().is_empty()),
+        limit: parse_limit(params.limit.as_deref(), DEFAULT_LIMIT.min(max), max)?,
+        before,
     };
-    Ok(Json(state.store.list_events(&query).await?))
+    let listed = state.store.list_events(&query).await?;
+    let next = listed
+        .more
+        .then(|| listed.items.last().map(|e| e.id.clone()))
+        .flatten();
+    Ok(Json(EventPage {
+        events: listed.items,
+        total: listed.total,
+        next,
+    }))
 }
 
 fn no_event(id: &str) -> AppError {

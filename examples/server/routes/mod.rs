@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area, each exposing `router()`.
 
 pub mod admin_page;
+mod cursor;
 pub mod events;
 pub mod ingest;
 pub mod keys;
@@ -30,7 +31,8 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Reads `limit`: absent means `default`, above `max` means `max`.
+/// Reads `limit`: absent means `default`, above `max` means `max` (the page's `next` carries
+/// on, so nothing is cut off unsaid).
 pub fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, AppError> {
     let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(default);
@@ -39,7 +41,9 @@ pub fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, App
         Ok(n) if n >= 1 => Ok(u32::try_from(n).unwrap_or(max).min(max)),
         _ => Err(AppError::bad_request(
             format!("limit {raw:?} is not a positive whole number"),
-            format!("give limit between 1 and {max}"),
+            format!(
+                "give limit between 1 and {max} (a larger one gives {max}; follow `next` for the rest)"
+            ),
         )),
     }
 }

@@ -4,15 +4,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use mwctl::protocol::admin::{LinkRepo, Repo, StoredRun};
-use mwctl::protocol::{RepoName, RepoRef};
+use mwctl::protocol::admin::{LinkRepo, Repo, RunPage};
+use mwctl::protocol::{REPO_FILTER_FORMS, RepoFilter, RepoRef};
 use serde::Deserialize;
 
-use super::parse_limit;
+use super::{cursor, parse_limit};
 use crate::app::AppState;
 use crate::auth::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::store::{RepoFilter, RunQuery, now};
+use crate::store::{RunQuery, now};
 
 const DEFAULT_RUNS: u32 = 100;
 const MAX_RUNS: u32 = 10_000;
@@ -72,43 +72,43 @@ struct RunParams {
     repo: Option<String>,
     workflow: Option<String>,
     limit: Option<String>,
+    cursor: Option<String>,
 }
 
 async fn runs(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<RunParams>,
-) -> Result<Json<Vec<StoredRun>>, AppError> {
+) -> Result<Json<RunPage>, AppError> {
     let repo = match params.repo.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(repo) => Some(repo_filter(repo)?),
-    };
-    let query = RunQuery {
-        repo,
-        workflow: params.workflow.filter(|w| !w.is_empty()),
-        limit: parse_limit(params.limit.as_deref(), DEFAULT_RUNS, MAX_RUNS)?,
-    };
-    Ok(Json(state.store.list_runs(&query).await?))
-}
-
-/// `org/name`, a bare `name`, or a repository URL.
-fn repo_filter(repo: &str) -> Result<RepoFilter, AppError> {
-    if let Ok(name) = RepoName::parse(repo) {
-        return Ok(RepoFilter {
-            host: None,
-            org: name.org,
-            name: name.name,
-        });
-    }
-    RepoRef::parse_url(repo)
-        .map(|r| RepoFilter {
-            host: Some(r.host),
-            org: Some(r.org),
-            name: r.name,
-        })
-        .map_err(|message| {
+        Some(repo) => Some(RepoFilter::parse(repo).map_err(|message| {
             AppError::bad_request(
                 message,
-                "filter with repo=org/name or repo=https://host/org/name",
+                format!("filter with repo= one of {REPO_FILTER_FORMS}"),
             )
-        })
+        })?),
+    };
+    let max = state.config.page_max(MAX_RUNS);
+    let query = RunQuery {
+        repo,
+        workflow: params
+            .workflow
+            .map(|w| w.trim().to_owned())
+            .filter(|w| !w.is_empty()),
+        limit: parse_limit(params.limit.as_deref(), DEFAULT_RUNS.min(max), max)?,
+        after: match params.cursor.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(cursor::parse_run(raw)?),
+        },
+    };
+    let listed = state.store.list_runs(&query).await?;
+    let next = listed
+        .more
+        .then(|| listed.items.last().map(cursor::after_run))
+        .flatten();
+    Ok(Json(RunPage {
+        runs: listed.items,
+        total: listed.total,
+        next,
+    }))
 }

@@ -174,14 +174,30 @@ async fn repos_are_linked_listed_and_unlinked() {
     server
         .processed(answer["event_id"].as_str().expect("accepted"))
         .await;
-    for filter in ["acme/shop", "shop", "https://github.com/acme/shop"] {
-        let (_, runs) = server
+    for filter in [
+        "acme/shop",
+        "shop",
+        "https://github.com/acme/shop",
+        "github.com/acme/shop",
+        "git@github.com:acme/shop.git",
+    ] {
+        let (_, page) = server
             .api("GET", &format!("/api/runs?repo={filter}"), None)
             .await;
-        assert_eq!(runs.as_array().map(Vec::len), Some(1), "{filter}");
+        assert_eq!(page["runs"].as_array().map(Vec::len), Some(1), "{filter}");
+        assert_eq!((&page["total"], &page["next"]), (&json!(1), &Value::Null));
     }
-    let (_, runs) = server.api("GET", "/api/runs?workflow=other", None).await;
-    assert_eq!(runs, json!([]));
+    let (_, page) = server.api("GET", "/api/runs?workflow=DEPLOY", None).await;
+    assert_eq!(page["total"], 1, "workflows ignore case: {page}");
+    let (_, page) = server.api("GET", "/api/runs?workflow=other", None).await;
+    assert_eq!(page, json!({"runs": [], "total": 0, "next": null}));
+    let (status, error) = server.api("GET", "/api/runs?repo=a%20b", None).await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["resolution"]
+            .as_str()
+            .is_some_and(|r| r.contains("host/org/name"))
+    );
     let (status, _) = server.api("GET", "/api/runs?limit=0", None).await;
     assert_eq!(status, 400);
 
@@ -196,8 +212,8 @@ async fn repos_are_linked_listed_and_unlinked() {
     assert_eq!(status, 404);
     let (_, repos) = server.api("GET", "/api/repos", None).await;
     assert_eq!(repos, json!([]));
-    let (_, runs) = server.api("GET", "/api/runs", None).await;
-    assert_eq!(runs, json!([]), "unlinking deletes the repo's runs");
+    let (_, page) = server.api("GET", "/api/runs", None).await;
+    assert_eq!(page["runs"], json!([]), "unlinking deletes the repo's runs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,15 +243,20 @@ async fn events_are_listed_shown_and_pruned() {
             .is_some_and(|r| r.contains("wait"))
     );
 
-    let (_, events) = server.api("GET", "/api/events?limit=1", None).await;
-    assert_eq!(events.as_array().map(Vec::len), Some(1));
-    assert_eq!(events[0]["id"], id);
-    let (_, events) = server
-        .api("GET", &format!("/api/events?before={id}"), None)
-        .await;
-    assert_eq!(events[0]["id"], rejected["event_id"]);
-    let (_, events) = server.api("GET", "/api/events?status=rejected", None).await;
-    assert_eq!(events.as_array().map(Vec::len), Some(1));
+    let (_, page) = server.api("GET", "/api/events?limit=1", None).await;
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["events"][0]["id"], id);
+    assert_eq!((&page["total"], &page["next"]), (&json!(2), &json!(id)));
+    for param in ["before", "cursor"] {
+        let (_, older) = server
+            .api("GET", &format!("/api/events?{param}={id}"), None)
+            .await;
+        assert_eq!(older["events"][0]["id"], rejected["event_id"]);
+        assert_eq!((&older["total"], &older["next"]), (&json!(2), &Value::Null));
+    }
+    let (_, page) = server.api("GET", "/api/events?status=rejected", None).await;
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["total"], 1);
     let (status, _) = server.api("GET", "/api/events?status=nope", None).await;
     assert_eq!(status, 400);
     let (status, _) = server.api("GET", "/api/events/evt_nope", None).await;
@@ -277,16 +298,108 @@ async fn a_processed_event_prunes_its_runs() {
         (dry["dry_run"].clone(), dry["runs"].as_array().map(Vec::len)),
         (json!(true), Some(1))
     );
-    let (_, runs) = server.api("GET", "/api/runs", None).await;
-    assert_eq!(runs.as_array().map(Vec::len), Some(1));
+    let (_, page) = server.api("GET", "/api/runs", None).await;
+    assert_eq!(page["runs"].as_array().map(Vec::len), Some(1));
     let (_, report) = server.api("POST", &prune, None).await;
     assert_eq!(report["runs"][0]["unique_id"], "1");
     assert_eq!(report["workflows_deleted"], 1);
-    let (_, runs) = server.api("GET", "/api/runs", None).await;
-    assert_eq!(runs, json!([]));
+    let (_, page) = server.api("GET", "/api/runs", None).await;
+    assert_eq!(page["runs"], json!([]));
     let (status, again) = server.api("POST", &prune, None).await;
     assert_eq!(
         (status, again["already_pruned"].clone()),
         (200, json!(true))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_page_past_their_maximum_with_cursors() {
+    let server = TestServer::start(
+        Config {
+            max_page: Some(2),
+            ..Config::default()
+        },
+        true,
+    )
+    .await;
+    server.link("https://github.com/acme/shop").await;
+    for i in 0..5 {
+        let answer = ingest(&server, &i.to_string()).await;
+        server
+            .processed(answer["event_id"].as_str().expect("accepted"))
+            .await;
+    }
+    for (path, items) in [("/api/runs", "runs"), ("/api/events", "events")] {
+        // Above the maximum: a full page, and `next` carries on.
+        let mut url = format!("{path}?limit=1000");
+        let mut seen = Vec::new();
+        loop {
+            let (status, page) = server.api("GET", &url, None).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["total"], 5, "{page}");
+            let got = page[items].as_array().expect("items");
+            assert!(got.len() <= 2, "{page}");
+            seen.extend(got.iter().map(|item| item["id"].clone()));
+            match page["next"].as_str() {
+                Some(next) => url = format!("{path}?limit=1000&cursor={next}"),
+                None => break,
+            }
+        }
+        let mut unique = seen.clone();
+        unique.sort_by_key(Value::to_string);
+        unique.dedup();
+        assert_eq!((seen.len(), unique.len()), (5, 5), "{path}: {seen:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_limits_and_cursors_get_a_clear_400() {
+    let server = TestServer::default().await;
+    let long = "9".repeat(5000);
+    for query in [
+        "/api/runs?limit=0",
+        "/api/runs?limit=-1",
+        "/api/runs?limit=ten",
+        "/api/runs?limit=1.5",
+        "/api/runs?cursor=nope",
+        "/api/runs?cursor=1_",
+        "/api/runs?cursor=_1",
+        "/api/runs?cursor=99999999999999999999_1",
+        "/api/runs?cursor=1736416800000_1_2",
+        "/api/runs?cursor=%1B%5B2J",
+        &format!("/api/runs?cursor={long}_1"),
+        "/api/runs?cursor=1&cursor=2",
+        "/api/runs?workflow=a&workflow=b",
+        "/api/events?limit=0",
+        "/api/events?limit=%00",
+        "/api/events?cursor=a%20b",
+        "/api/events?before=..%2Fkeys",
+        &format!("/api/events?cursor={long}"),
+        "/api/events?cursor=evt_1&before=evt_2",
+    ] {
+        let (status, error) = server.api("GET", query, None).await;
+        assert_eq!(status, 400, "{query}: {error}");
+        let (message, resolution) = (
+            error["error"].as_str().unwrap_or_default(),
+            error["resolution"].as_str().unwrap_or_default(),
+        );
+        assert!(
+            !message.is_empty() && !resolution.is_empty(),
+            "{query}: {error}"
+        );
+        assert!(
+            message.len() < 600,
+            "{query}: the error echoes at most a bounded part"
+        );
+    }
+    // A well-formed cursor past the end is an empty last page, not an error.
+    let (status, page) = server.api("GET", "/api/runs?cursor=0_0", None).await;
+    assert_eq!(
+        (status, page),
+        (200, json!({"runs": [], "total": 0, "next": null}))
+    );
+    let (status, page) = server
+        .api("GET", "/api/events?limit=99999999999", None)
+        .await;
+    assert_eq!(status, 200, "a huge limit is clamped: {page}");
 }

@@ -15,12 +15,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use mwctl::protocol::admin::{ApiKey, EventDetail, EventStatus, Scope, StoredRun};
 use mwctl::protocol::signing::key_digest_hex;
-use mwctl::protocol::{RepoRef, RunStatus, parse_batch};
+use mwctl::protocol::{RepoFilter, RepoRef, RunStatus, parse_batch};
 use serde_json::{Value, json};
 
 use super::{
-    Action, EventQuery, Inserted, NewEvent, RepoFilter, RunFields, RunQuery, RunWrite, Slot, Store,
-    Writer, now, parse_ts,
+    Action, EventQuery, Inserted, NewEvent, RunFields, RunQuery, RunWrite, Slot, Store, Writer,
+    now, parse_ts,
 };
 use crate::ids;
 use crate::ops::{self, Applied, Pruned, Revoked};
@@ -57,6 +57,7 @@ macro_rules! contract_suite {
             one_run_for_two_repos_is_written_to_each,
             unlinked_repos_fail_the_event_without_writes,
             runs_filter_by_repo_and_workflow,
+            runs_page_by_cursor_and_report_the_total,
             prune_deletes_exactly_the_events_runs_and_empty_workflows,
             unprocessed_events_cannot_be_pruned,
             the_notification_outbox_holds_rejected_and_failed_events_until_done,
@@ -220,6 +221,7 @@ impl Fixture {
             })
             .await
             .expect("lists")
+            .items
     }
 
     async fn detail(&self, id: &str) -> EventDetail {
@@ -428,6 +430,7 @@ pub async fn events_list_newest_first_with_a_cursor(backend: &dyn Backend) {
         ids.push(f.ingest(runs, "2025-01-10T10:01:00Z", None).await);
     }
     f.process().await;
+    // (ids on the page, total, more)
     let list = |status, before: Option<&String>| {
         let query = EventQuery {
             status,
@@ -436,23 +439,38 @@ pub async fn events_list_newest_first_with_a_cursor(backend: &dyn Backend) {
         };
         let store = Arc::clone(&f.store);
         async move {
-            store
-                .list_events(&query)
-                .await
-                .expect("lists")
-                .into_iter()
-                .map(|e| e.id)
-                .collect::<Vec<_>>()
+            let listed = store.list_events(&query).await.expect("lists");
+            let ids: Vec<String> = listed.items.into_iter().map(|e| e.id).collect();
+            (ids, listed.total, listed.more)
         }
     };
-    assert_eq!(list(None, None).await, [ids[4].clone(), ids[3].clone()]);
+    assert_eq!(
+        list(None, None).await,
+        (vec![ids[4].clone(), ids[3].clone()], 5, true)
+    );
     assert_eq!(
         list(None, Some(&ids[3])).await,
-        [ids[2].clone(), ids[1].clone()]
+        (vec![ids[2].clone(), ids[1].clone()], 5, true),
+        "the total ignores the cursor"
+    );
+    assert_eq!(
+        list(None, Some(&ids[1])).await,
+        (vec![ids[0].clone()], 5, false),
+        "the last page says no more"
+    );
+    assert_eq!(
+        list(None, Some(&ids[2])).await,
+        (vec![ids[1].clone(), ids[0].clone()], 5, false),
+        "a full last page says no more"
     );
     assert_eq!(
         list(Some(EventStatus::Success), None).await,
-        [ids[0].clone()]
+        (vec![ids[0].clone()], 1, false)
+    );
+    assert_eq!(
+        list(Some(EventStatus::Waiting), Some(&ids[4])).await,
+        (vec![ids[3].clone(), ids[2].clone()], 4, true),
+        "status and cursor together; the total counts the status only"
     );
 }
 
@@ -946,31 +964,109 @@ pub async fn runs_filter_by_repo_and_workflow(backend: &dyn Backend) {
     )
     .await;
     f.process().await;
-    let count = |repo: Option<RepoFilter>, workflow: Option<&str>, limit: u32| {
+    // (runs on the page, total, more)
+    let count = |repo: Option<&str>, workflow: Option<&str>, limit: u32| {
         let query = RunQuery {
-            repo,
+            repo: repo.map(|r| RepoFilter::parse(r).expect("filter")),
             workflow: workflow.map(str::to_owned),
             limit,
+            after: None,
         };
         let store = Arc::clone(&f.store);
-        async move { store.list_runs(&query).await.expect("lists").len() }
+        async move {
+            let listed = store.list_runs(&query).await.expect("lists");
+            (listed.items.len(), listed.total, listed.more)
+        }
     };
-    let api = |host: Option<&str>, org: Option<&str>| {
-        Some(RepoFilter {
-            host: host.map(str::to_owned),
-            org: org.map(str::to_owned),
-            name: "API".to_owned(),
-        })
-    };
-    assert_eq!(count(None, None, 10).await, 3);
-    assert_eq!(count(None, None, 2).await, 2, "limited");
-    assert_eq!(count(api(None, Some("acme")), None, 10).await, 2);
+    let all = |n: usize| (n, n as u64, false);
+    assert_eq!(count(None, None, 10).await, all(3));
+    assert_eq!(count(None, None, 2).await, (2, 3, true), "limited");
+    assert_eq!(count(None, None, 3).await, all(3), "exactly full");
+    assert_eq!(count(Some("acme/API"), None, 10).await, all(2));
+    assert_eq!(count(Some("API"), None, 10).await, all(2), "a bare name");
     assert_eq!(
-        count(api(Some("github.com"), Some("acme")), Some("deploy"), 10).await,
-        1
+        count(Some("github.com/acme/api"), Some("deploy"), 10).await,
+        all(1)
     );
-    assert_eq!(count(api(None, Some("other")), None, 10).await, 0);
-    assert_eq!(count(None, Some("release"), 10).await, 1);
+    assert_eq!(
+        count(Some("https://WWW.github.com/acme/api"), None, 10).await,
+        all(2)
+    );
+    assert_eq!(
+        count(Some("git@github.com:acme/api.git"), None, 10).await,
+        all(2)
+    );
+    assert_eq!(count(Some("gitlab.com/acme/api"), None, 10).await, all(0));
+    assert_eq!(count(Some("other/api"), None, 10).await, all(0));
+    assert_eq!(count(None, Some("release"), 10).await, all(1));
+    assert_eq!(
+        count(None, Some("RELEASE"), 10).await,
+        all(1),
+        "workflows ignore case like repos"
+    );
+    assert_eq!(count(Some("acme/shop"), Some("Deploy"), 10).await, all(1));
+    assert_eq!(
+        count(Some("acme/api"), None, 1).await,
+        (1, 2, true),
+        "the total counts the filtered runs"
+    );
+}
+
+pub async fn runs_page_by_cursor_and_report_the_total(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    // Three share a `conducted_at` (the id breaks the tie), two are earlier, one later.
+    let mut runs: Vec<Value> = (0..6)
+        .map(|i| run("shop", "deploy", &i.to_string(), "SUCCESS", None))
+        .collect();
+    runs[3]["workflow_run_conducted_at"] = json!("2025-01-09T10:00:00Z");
+    runs[4]["workflow_run_conducted_at"] = json!("2025-01-08T10:00:00.250Z");
+    runs[5]["workflow_run_conducted_at"] = json!("2025-01-11T10:00:00Z");
+    f.ingest(runs, "2025-01-12T10:01:00Z", None).await;
+    f.process().await;
+    let everything = f.runs().await;
+    assert_eq!(everything.len(), 6);
+    let order: Vec<i64> = everything.iter().map(|r| r.id).collect();
+    let mut keyed: Vec<_> = everything.iter().map(|r| (r.conducted_at, r.id)).collect();
+    keyed.sort_unstable_by(|a, b| b.cmp(a));
+    let sorted: Vec<i64> = keyed.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(order, sorted, "newest conducted_at first, then highest id");
+
+    let page = |after| {
+        let query = RunQuery {
+            limit: 2,
+            after,
+            ..RunQuery::default()
+        };
+        let store = Arc::clone(&f.store);
+        async move { store.list_runs(&query).await.expect("lists") }
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let listed = page(after).await;
+        pages += 1;
+        let stored = if pages == 1 { 6 } else { 7 };
+        assert_eq!(listed.total, stored, "the total ignores the cursor");
+        seen.extend(listed.items.iter().map(|r| r.id));
+        if !listed.more {
+            break;
+        }
+        let last = listed.items.last().expect("a full page");
+        after = Some((last.conducted_at, last.id));
+        if pages == 1 {
+            // A run stored while paging sorts before the cursor: it shifts no later page.
+            f.ingest(
+                vec![run("shop", "deploy", "late", "SUCCESS", None)],
+                "2025-01-12T10:02:00Z",
+                None,
+            )
+            .await;
+            f.process().await;
+        }
+    }
+    assert_eq!(seen, order, "every run once, in list order");
+    assert_eq!(pages, 3);
 }
 
 pub async fn prune_deletes_exactly_the_events_runs_and_empty_workflows(backend: &dyn Backend) {

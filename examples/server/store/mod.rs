@@ -19,7 +19,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use mwctl::protocol::admin::{
     ApiKey, Event, EventDetail, EventStatus, Repo, RunRef, Scope, StoredRun,
 };
-use mwctl::protocol::{RepoRef, RunStatus};
+use mwctl::protocol::{RepoFilter, RepoRef, RunStatus};
 use thiserror::Error;
 
 pub use sqlite::SqliteStore;
@@ -113,19 +113,26 @@ pub struct EventQuery {
     pub before: Option<String>,
 }
 
-/// `GET /api/runs?repo=` as parsed: host only when a URL was given, org unless a bare name.
-#[derive(Clone, Debug, Default)]
-pub struct RepoFilter {
-    pub host: Option<String>,
-    pub org: Option<String>,
-    pub name: String,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct RunQuery {
+    /// Any of its readings matches (see [`RepoFilter`]); ASCII case ignored.
     pub repo: Option<RepoFilter>,
+    /// ASCII case ignored, like the repo.
     pub workflow: Option<String>,
     pub limit: u32,
+    /// Exclusive cursor: only runs after this `(conducted_at, id)` in the list's order
+    /// (newest first), so inserts while paging never shift a page.
+    pub after: Option<(DateTime<Utc>, i64)>,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    /// Everything that matches the filters, ignoring the cursor and the limit.
+    pub total: u64,
+    /// More items follow the last one.
+    pub more: bool,
 }
 
 /// An event the worker took (now `RUNNING`).
@@ -246,11 +253,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_event(&self, event: NewEvent) -> StoreResult<Inserted>;
 
     // Inspection.
-    /// Newest first.
-    async fn list_events(&self, query: &EventQuery) -> StoreResult<Vec<Event>>;
+    /// Newest first, one page (see [`Listed`]).
+    async fn list_events(&self, query: &EventQuery) -> StoreResult<Listed<Event>>;
     async fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>>;
-    /// Latest `conducted_at` first.
-    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<StoredRun>>;
+    /// Latest `conducted_at` first (then highest id), one page (see [`Listed`]).
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>>;
 
     // The worker's queue.
     /// Puts events left `RUNNING` by a stopped server back to `WAITING`.

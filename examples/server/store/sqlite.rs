@@ -20,8 +20,8 @@ use rusqlite::{
 };
 
 use super::{
-    Claimed, EventQuery, Inserted, KeyRecord, NewEvent, PendingNotice, RunQuery, Store, StoreError,
-    StoreResult, Tx, Writer, parse_ts, ts,
+    Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, RunQuery, Store,
+    StoreError, StoreResult, Tx, Writer, parse_ts, ts,
 };
 
 mod bodies;
@@ -361,6 +361,36 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
+/// `WHERE a AND b`, or nothing.
+fn where_clause(filters: &[String]) -> String {
+    if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    }
+}
+
+/// `select` (a `SELECT count(*) FROM ...`) with the filters.
+fn count(
+    conn: &Connection,
+    select: &str,
+    filters: &[String],
+    args: &[SqlValue],
+) -> StoreResult<u64> {
+    let sql = format!("{select} {}", where_clause(filters));
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args), |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// A page from up to `limit + 1` rows: the extra one only says that more follow.
+fn listed<T>(mut items: Vec<T>, total: u64, limit: u32) -> Listed<T> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Listed { items, total, more }
+}
+
 fn event_status(conn: &Connection, id: &str) -> StoreResult<Option<EventStatus>> {
     let status: Option<String> = conn
         .prepare_cached("SELECT status FROM events WHERE id = ?1")?
@@ -599,35 +629,35 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_events(&self, query: &EventQuery) -> StoreResult<Vec<Event>> {
+    async fn list_events(&self, query: &EventQuery) -> StoreResult<Listed<Event>> {
         let query = query.clone();
         self.blocking(move |db| {
             db.read(|conn| {
+                // One read transaction: the total and the page see the same events.
+                let tx = conn.unchecked_transaction()?;
                 let mut filters = Vec::new();
                 let mut args: Vec<SqlValue> = Vec::new();
                 if let Some(status) = query.status {
                     args.push(SqlValue::Text(status.as_str().to_owned()));
                     filters.push(format!("status = ?{}", args.len()));
                 }
+                let total = count(&tx, "SELECT count(*) FROM events", &filters, &args)?;
                 if let Some(before) = &query.before {
                     args.push(SqlValue::Text(before.clone()));
                     filters.push(format!("id < ?{}", args.len()));
                 }
-                args.push(SqlValue::Integer(i64::from(query.limit)));
-                let filter = if filters.is_empty() {
-                    String::new()
-                } else {
-                    format!("WHERE {}", filters.join(" AND "))
-                };
+                // One more than asked: whether another page follows.
+                args.push(SqlValue::Integer(i64::from(query.limit) + 1));
                 let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events {filter} ORDER BY id DESC LIMIT ?{}",
+                    "SELECT {EVENT_COLUMNS} FROM events {} ORDER BY id DESC LIMIT ?{}",
+                    where_clause(&filters),
                     args.len()
                 );
-                let events = conn
+                let events = tx
                     .prepare_cached(&sql)?
                     .query_map(params_from_iter(args), event_from_row)?
                     .collect::<Result<_, _>>()?;
-                Ok(events)
+                Ok(listed(events, total, query.limit))
             })
         })
         .await
@@ -667,46 +697,66 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<StoredRun>> {
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>> {
         let query = query.clone();
         self.blocking(move |db| {
             db.read(|conn| {
+                // One read transaction: the total and the page see the same runs.
+                let tx = conn.unchecked_transaction()?;
                 let mut filters = Vec::new();
                 let mut args: Vec<SqlValue> = Vec::new();
-                let mut filter = |column: &str, value: &str, args: &mut Vec<SqlValue>| {
-                    args.push(SqlValue::Text(value.to_owned()));
-                    filters.push(format!("lower({column}) = lower(?{})", args.len()));
-                };
                 if let Some(repo) = &query.repo {
-                    filter("r.name", &repo.name, &mut args);
-                    if let Some(org) = &repo.org {
-                        filter("r.org", org, &mut args);
+                    let mut readings = Vec::new();
+                    for pattern in &repo.patterns {
+                        let mut reading = Vec::new();
+                        let mut same = |column: &str, value: &str| {
+                            args.push(SqlValue::Text(value.to_ascii_lowercase()));
+                            reading.push(format!("lower({column}) = ?{}", args.len()));
+                        };
+                        same("r.name", &pattern.name);
+                        if let Some(org) = &pattern.org {
+                            same("r.org", org);
+                        }
+                        if let Some(host) = &pattern.host {
+                            // Hosts linked before `www.` was dropped still match.
+                            args.push(SqlValue::Text(host.clone()));
+                            let n = args.len();
+                            reading.push(format!(
+                                "(lower(r.host) = ?{n} OR lower(r.host) = 'www.' || ?{n})"
+                            ));
+                        }
+                        readings.push(format!("({})", reading.join(" AND ")));
                     }
-                    if let Some(host) = &repo.host {
-                        filter("r.host", host, &mut args);
-                    }
+                    filters.push(format!("({})", readings.join(" OR ")));
                 }
                 if let Some(workflow) = &query.workflow {
-                    args.push(SqlValue::Text(workflow.clone()));
-                    filters.push(format!("w.name = ?{}", args.len()));
+                    args.push(SqlValue::Text(workflow.to_ascii_lowercase()));
+                    filters.push(format!("lower(w.name) = ?{}", args.len()));
                 }
-                args.push(SqlValue::Integer(i64::from(query.limit)));
-                let filter = if filters.is_empty() {
-                    String::new()
-                } else {
-                    format!("WHERE {}", filters.join(" AND "))
-                };
+                let from = "FROM repo_workflow_runs wr \
+                     JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
+                     JOIN repos r ON r.id = w.repo_id";
+                let total = count(&tx, &format!("SELECT count(*) {from}"), &filters, &args)?;
+                if let Some((conducted_at, id)) = query.after {
+                    args.push(SqlValue::Text(ts(conducted_at)));
+                    args.push(SqlValue::Integer(id));
+                    filters.push(format!(
+                        "(wr.conducted_at, wr.id) < (?{}, ?{})",
+                        args.len() - 1,
+                        args.len()
+                    ));
+                }
+                // One more than asked: whether another page follows.
+                args.push(SqlValue::Integer(i64::from(query.limit) + 1));
                 let sql = format!(
                     "SELECT wr.id, r.org || '/' || r.name, w.name, wr.provider_workflow_run_id, \
                         wr.event_actor, wr.head_branch, wr.status, wr.conducted_at, wr.duration, \
                         wr.html_url, wr.commit_sha, wr.meta, wr.created_at, wr.updated_at \
-                     FROM repo_workflow_runs wr \
-                     JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
-                     JOIN repos r ON r.id = w.repo_id \
-                     {filter} ORDER BY wr.conducted_at DESC, wr.id DESC LIMIT ?{}",
+                     {from} {} ORDER BY wr.conducted_at DESC, wr.id DESC LIMIT ?{}",
+                    where_clause(&filters),
                     args.len()
                 );
-                let runs = conn
+                let runs = tx
                     .prepare_cached(&sql)?
                     .query_map(params_from_iter(args), |row| {
                         let meta: Option<String> = row.get(11)?;
@@ -728,7 +778,7 @@ impl Store for SqliteStore {
                         })
                     })?
                     .collect::<Result<_, _>>()?;
-                Ok(runs)
+                Ok(listed(runs, total, query.limit))
             })
         })
         .await

@@ -19,9 +19,17 @@ pub(super) fn extras(facts: &mut CiFacts, vars: &Vars) {
     // A user's name, `codepipeline/<pipeline>`, or the webhook actor's account.
     facts.actor = vars.first(&["CODEBUILD_INITIATOR", "CODEBUILD_WEBHOOK_ACTOR_ACCOUNT_ID"]);
     facts.started_at = vars.unix_time("CODEBUILD_START_TIME", true);
-    facts.status = vars.get("CODEBUILD_BUILD_SUCCEEDING").map(|v| {
-        let word = if v == "1" { "success" } else { "failure" };
-        Field::new(word, format!("env CODEBUILD_BUILD_SUCCEEDING={v}"))
+    // Documented as 0 or 1; anything else says nothing about the build.
+    facts.status = vars.get("CODEBUILD_BUILD_SUCCEEDING").and_then(|v| {
+        let word = match crate::cli::parse_bool(&v) {
+            Ok(Some(true)) => "success",
+            Ok(Some(false)) => "failure",
+            _ => return None,
+        };
+        Some(Field::new(
+            word,
+            format!("env CODEBUILD_BUILD_SUCCEEDING={v}"),
+        ))
     });
     if facts.run_url.is_none() {
         facts.run_url = console_url(vars);

@@ -52,10 +52,15 @@ impl Vars<'_> {
     }
 }
 
-/// A CI's exit status (0 is success) as a status word.
+/// A CI's exit status (0 is success) as a status word; none when the variable is not a
+/// number, rather than a failure nobody had.
 pub(super) fn exit_code_status(vars: &Vars, key: &str) -> Option<Field> {
     let code = vars.get(key)?;
-    let word = if code == "0" { "success" } else { "failure" };
+    let word = if code.parse::<i64>().ok()? == 0 {
+        "success"
+    } else {
+        "failure"
+    };
     Some(Field::new(word, format!("env {key}={code}")))
 }
 
@@ -103,4 +108,62 @@ pub(super) fn extras_for(provider: CiProvider, vars: &[(&str, &str)]) -> CiFacts
 #[cfg(test)]
 pub(super) fn value(f: &Option<Field>) -> Option<&str> {
     f.as_ref().map(|f| f.value.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_variable_that_is_not_one_says_nothing() {
+        for (provider, var, given, want) in [
+            (
+                CiProvider::TravisCI,
+                "TRAVIS_TEST_RESULT",
+                "0",
+                Some("success"),
+            ),
+            (
+                CiProvider::TravisCI,
+                "TRAVIS_TEST_RESULT",
+                "1",
+                Some("failure"),
+            ),
+            (CiProvider::TravisCI, "TRAVIS_TEST_RESULT", "soon", None),
+            (
+                CiProvider::Bitbucket,
+                "BITBUCKET_EXIT_CODE",
+                "137",
+                Some("failure"),
+            ),
+            (CiProvider::Bitbucket, "BITBUCKET_EXIT_CODE", "n/a", None),
+            (
+                CiProvider::Buildkite,
+                "BUILDKITE_COMMAND_EXIT_STATUS",
+                "x",
+                None,
+            ),
+            (
+                CiProvider::AwsCodebuild,
+                "CODEBUILD_BUILD_SUCCEEDING",
+                "1",
+                Some("success"),
+            ),
+            (
+                CiProvider::AwsCodebuild,
+                "CODEBUILD_BUILD_SUCCEEDING",
+                "0",
+                Some("failure"),
+            ),
+            (
+                CiProvider::AwsCodebuild,
+                "CODEBUILD_BUILD_SUCCEEDING",
+                "maybe",
+                None,
+            ),
+        ] {
+            let facts = extras_for(provider, &[(var, given)]);
+            assert_eq!(value(&facts.status), want, "{var}={given}");
+        }
+    }
 }

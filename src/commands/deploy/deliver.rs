@@ -4,8 +4,7 @@
 use std::cell::RefCell;
 
 use super::report::{self, Outcome};
-use super::{Ctx, Deadline, Draft, ExitStatus, Problem};
-use crate::cli::DeliveryArgs;
+use super::{Ctx, Deadline, Delivery, Draft, ExitStatus, Problem};
 use crate::client::{RetryPolicy, new_webhook_id};
 use crate::protocol::{Receipt, Run};
 use crate::report::ci::CiReporter;
@@ -21,10 +20,11 @@ pub(super) struct Delivered {
 pub(super) async fn deliver(
     ctx: &Ctx,
     draft: Draft,
-    delivery: &DeliveryArgs,
+    delivery: &Delivery,
     deadline: Deadline,
 ) -> Delivered {
     let reporter = CiReporter::detect();
+    report::bad_values(&reporter, &draft, delivery.strict);
     let built = draft.build();
     // With -o json, a run that cannot be built gets only the problem's report: one JSON
     // document on stdout, which names every field's source too.
@@ -35,11 +35,36 @@ pub(super) async fn deliver(
         Ok(run) => run,
         Err(problem) => return failed(ctx, &reporter, &draft, None, problem, delivery, deadline),
     };
+    // --strict sends nothing built from a value it could not use.
+    let refused = draft.refused_by(delivery);
     if delivery.dry_run {
         return Delivered {
-            status: ExitStatus::Success,
+            status: if refused {
+                ExitStatus::Failure
+            } else {
+                ExitStatus::Success
+            },
             accepted: false,
         };
+    }
+    if refused {
+        let n = draft.bad_values.len();
+        let problem = Problem::new(
+            format!(
+                "{n} value{} could not be used (see above), so nothing was sent",
+                if n == 1 { "" } else { "s" }
+            ),
+            "fix the values above, or leave out --strict to send the run with their defaults",
+        );
+        return failed(
+            ctx,
+            &reporter,
+            &draft,
+            Some(&run),
+            problem,
+            delivery,
+            deadline,
+        );
     }
     report::show_fields(ctx, &reporter, &draft, &run);
     // Later steps can refer to the run whether or not it gets through.
@@ -181,7 +206,7 @@ fn failed(
     draft: &Draft,
     run: Option<&Run>,
     problem: Problem,
-    delivery: &DeliveryArgs,
+    delivery: &Delivery,
     deadline: Deadline,
 ) -> Delivered {
     report::problem(

@@ -4,6 +4,7 @@
 use crate::ci::git::Git;
 use crate::ci::{CiFacts, Field};
 use crate::cli::RunFieldArgs;
+use crate::protocol::repo::canonical_repo_url;
 use crate::protocol::strip_credentials;
 
 /// The fields of a deployment run, each with where it came from.
@@ -16,6 +17,8 @@ pub struct Fields {
     pub run_id: Option<Field>,
     pub run_url: Option<Field>,
     pub actor: Option<Field>,
+    /// Why the branch is unknown, when git can tell (a detached HEAD).
+    pub no_branch: Option<String>,
 }
 
 /// The field names as the wire protocol spells them, in the order `--explain` lists them.
@@ -79,13 +82,23 @@ impl Fields {
                 // more. On a workstation, $USER is who deploys.
                 .or_else(|| if in_ci { git.author() } else { None })
                 .or_else(login_name),
+            no_branch: None,
         };
+        if fields.branch.is_none() {
+            fields.no_branch = git.no_branch_reason();
+        }
         // Whatever the source, a token in a URL (`https://ci:token@host/…`) goes no further.
         for url in [&mut fields.repo_url, &mut fields.run_url]
             .into_iter()
             .flatten()
         {
             url.value = strip_credentials(&url.value);
+        }
+        // The one form mwctl sends (upstream Middleware matches repositories by exact URL).
+        if let Some(repo) = &mut fields.repo_url
+            && let Ok(canonical) = canonical_repo_url(&repo.value)
+        {
+            repo.value = canonical;
         }
         fields
     }
@@ -177,7 +190,7 @@ mod tests {
         let f = Fields::resolve(&args, &Fields::default(), &facts);
         assert_eq!(
             f.repo_url.map(|r| r.value).as_deref(),
-            Some("https://git.example.com/acme/shop.git")
+            Some("https://git.example.com/acme/shop")
         );
         assert_eq!(
             f.run_url.map(|r| r.value).as_deref(),

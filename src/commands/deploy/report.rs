@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::fields::NAMES;
-use super::{Ctx, Deadline, Draft, Problem};
+use super::{BadValue, Ctx, Deadline, Draft, Problem, StartNote};
 use crate::protocol::Run;
-use crate::report::Verbosity;
 use crate::report::ci::{CiReporter, markdown_cell};
+use crate::report::{Verbosity, inert};
 
 /// The JSON a deploy command prints with `-o json`.
 #[derive(Serialize)]
@@ -25,6 +25,11 @@ struct Report<'a> {
     sources: BTreeMap<&'static str, String>,
     error: Option<String>,
     resolution: Option<String>,
+    /// Values that could not be used, and what was done instead.
+    warnings: &'a [BadValue],
+    /// `finish`: what it knew of the start, and where it looked for `start`'s state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<&'a StartNote>,
     elapsed_ms: u128,
 }
 
@@ -37,10 +42,7 @@ impl<'a> Report<'a> {
     ) -> Self {
         let mut sources = draft.fields.sources();
         sources.insert("status", source_of(&draft.status));
-        sources.insert(
-            "workflow_run_conducted_at",
-            draft.conducted_at.source.clone(),
-        );
+        sources.insert("workflow_run_conducted_at", source_of(&draft.conducted_at));
         if let Some(d) = &draft.duration {
             sources.insert("duration", d.source.clone());
         }
@@ -54,13 +56,15 @@ impl<'a> Report<'a> {
             sources,
             error: None,
             resolution: None,
+            warnings: &draft.bad_values,
+            start: draft.start.as_ref(),
             elapsed_ms: deadline.started.elapsed().as_millis(),
         }
     }
 }
 
-fn source_of(status: &Result<crate::ci::Field, Problem>) -> String {
-    match status {
+fn source_of(field: &Result<crate::ci::Field, Problem>) -> String {
+    match field {
         Ok(f) => f.source.clone(),
         Err(_) => "not found".to_owned(),
     }
@@ -98,13 +102,17 @@ pub(super) fn explain(ctx: &Ctx, draft: &Draft, run: Option<&Run>, deadline: Dea
             Err(problem) => ("-".to_owned(), problem.error.clone()),
         };
         rows.push(("status".to_owned(), status.0, status.1));
+        let conducted_at = match &draft.conducted_at {
+            Ok(f) => (f.value.clone(), f.source.clone()),
+            Err(problem) => ("-".to_owned(), problem.error.clone()),
+        };
         rows.push((
             "workflow_run_conducted_at".to_owned(),
-            draft.conducted_at.value.clone(),
-            draft.conducted_at.source.clone(),
+            conducted_at.0,
+            conducted_at.1,
         ));
         if let Some(d) = &draft.duration {
-            rows.push(("duration".to_owned(), d.value.clone(), d.source.clone()));
+            rows.push(("duration".to_owned(), d.secs.to_string(), d.source.clone()));
         }
         let width = |pick: fn(&(String, String, String)) -> &String| {
             rows.iter()
@@ -142,7 +150,12 @@ pub(super) fn show_fields(ctx: &Ctx, reporter: &CiReporter, draft: &Draft, run: 
     );
     for name in NAMES {
         if let Some(f) = draft.fields.get(name) {
-            eprintln!("  {name:<26} {}  ({})", f.value, f.source);
+            // Values come from the environment, flags and git: shown inert, as all foreign text.
+            eprintln!(
+                "  {name:<26} {}  ({})",
+                inert::cell(&f.value),
+                inert::cell(&f.source)
+            );
         }
     }
     eprintln!(
@@ -155,7 +168,7 @@ pub(super) fn show_fields(ctx: &Ctx, reporter: &CiReporter, draft: &Draft, run: 
         "  {:<26} {}  ({})",
         "workflow_run_conducted_at",
         run.workflow_run_conducted_at.to_rfc3339(),
-        draft.conducted_at.source
+        source_of(&draft.conducted_at)
     );
     if let (Some(d), Some(f)) = (run.duration, &draft.duration) {
         eprintln!("  {:<26} {d}s  ({})", "duration", f.source);
@@ -171,7 +184,7 @@ pub(super) fn accepted(
     outcome: Outcome,
 ) {
     reporter.summary(&summary_markdown(
-        draft.command,
+        draft,
         run,
         outcome.event_id.as_deref(),
         if outcome.duplicate {
@@ -192,9 +205,11 @@ pub(super) fn accepted(
             run.repo_urls.first().map_or("", String::as_str),
             run.head_branch,
             run.status,
-            run.duration
-                .map(|d| format!(" after {d}s"))
-                .unwrap_or_default(),
+            match (run.duration, draft.start.as_ref().is_some_and(|s| !s.known)) {
+                (Some(d), _) => format!(" after {d}s"),
+                (None, true) => " (start unknown)".to_owned(),
+                (None, false) => String::new(),
+            },
             outcome
                 .event_id
                 .map(|id| format!(" (event {id})"))
@@ -230,7 +245,7 @@ pub(super) fn problem(
     }
     if let Some(run) = run {
         reporter.summary(&summary_markdown(
-            draft.command,
+            draft,
             run,
             None,
             &format!("not reported: {}", problem.error),
@@ -244,7 +259,31 @@ pub(super) fn problem(
     }
 }
 
-fn summary_markdown(command: &str, run: &Run, event_id: Option<&str>, outcome: &str) -> String {
+/// Each value that could not be used, loudly: a warning (an error with --strict, which then
+/// sends nothing).
+pub(super) fn bad_values(reporter: &CiReporter, draft: &Draft, strict: bool) {
+    for bad in &draft.bad_values {
+        let head = format!("{} {}: {}", draft.command, bad.flag, bad.error);
+        if strict {
+            reporter.error(
+                "mwctl",
+                &format!("{head}. Nothing is sent because of --strict / MW_STRICT."),
+            );
+        } else {
+            reporter.warning(
+                "mwctl",
+                &format!(
+                    "{head} (mwctl {}). The pipeline goes on (use --strict or MW_STRICT=1 to \
+                     fail it).",
+                    bad.instead
+                ),
+            );
+        }
+    }
+}
+
+fn summary_markdown(draft: &Draft, run: &Run, event_id: Option<&str>, outcome: &str) -> String {
+    let command = draft.command;
     let cells = [
         run.workflow_name.as_str(),
         run.workflow_run_unique_id.as_str(),
@@ -256,8 +295,23 @@ fn summary_markdown(command: &str, run: &Run, event_id: Option<&str>, outcome: &
         outcome,
     ]
     .map(markdown_cell);
-    format!(
+    let mut text = format!(
         "### mwctl {command}\n\n| workflow | run | status | repo | branch | commit | event | outcome |\n|---|---|---|---|---|---|---|---|\n| {} |\n\n",
         cells.join(" | ")
-    )
+    );
+    for bad in &draft.bad_values {
+        text.push_str(&format!(
+            "- warning: {}: {} (mwctl {})\n",
+            bad.flag,
+            markdown_cell(&bad.error),
+            bad.instead
+        ));
+    }
+    if let Some(note) = draft.start.as_ref().and_then(|s| s.note.as_deref()) {
+        text.push_str(&format!("- note: {}\n", markdown_cell(note)));
+    }
+    if !draft.bad_values.is_empty() || draft.start.as_ref().is_some_and(|s| s.note.is_some()) {
+        text.push('\n');
+    }
+    text
 }

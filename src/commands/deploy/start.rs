@@ -3,19 +3,32 @@
 use super::deliver::deliver;
 use super::fields::Fields;
 use super::state::{self, DeployState};
-use super::{Ctx, Deadline, ExitStatus, draft, now, time_field};
+use super::values::{BadValue, Delivery, given, parse_meta};
+use super::{Ctx, Deadline, Draft, ExitStatus, now, time_field};
 use crate::ci::{self, Field};
-use crate::cli::StartArgs;
+use crate::cli::{StartArgs, parse_time};
 use crate::client::new_webhook_id;
 
 pub async fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
-    let deadline = Deadline::new(args.delivery.timeout);
+    let mut bad = Vec::new();
+    let delivery = Delivery::parse(&args.delivery, &mut bad);
+    let deadline = Deadline::new(delivery.timeout);
     let facts = ci::detect();
-    let started_at = args.started_at.unwrap_or_else(now);
-    let started_source = if args.started_at.is_some() {
-        "--started-at"
-    } else {
-        "now"
+    let started = given(&args.started_at).and_then(|raw| match parse_time(raw) {
+        Ok(at) => Some(at),
+        Err(error) => {
+            bad.push(BadValue {
+                flag: "--started-at",
+                value: raw.to_owned(),
+                error,
+                instead: "used the current time".to_owned(),
+            });
+            None
+        }
+    });
+    let (started_at, started_source) = match started {
+        Some(at) => (at, "--started-at"),
+        None => (now(), "now"),
     };
     // Outside CI there is no run id to reuse: make one, and keep it in the state for finish.
     let generated = Fields {
@@ -25,21 +38,17 @@ pub async fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         }),
         ..Fields::default()
     };
-    let draft = draft(
-        "deploy start",
-        &args.fields,
-        &generated,
-        &facts,
-        Ok(Field::new("PENDING", "deploy start")),
-        time_field(started_at, started_source),
-        None,
-    );
+    let meta = parse_meta(&args.fields.meta, &mut bad);
+    let fields = Fields::resolve(&args.fields, &generated, &facts);
+    let mut draft = Draft::new("deploy start", fields, &facts, meta, bad);
+    draft.status = Ok(Field::new("PENDING", "deploy start"));
+    draft.conducted_at = Ok(time_field(started_at, started_source));
 
     // Saved before sending: finish must work even when start could not reach the server.
-    if !args.delivery.dry_run
-        && let Some(started) = DeployState::new(&draft.fields, started_at)
-    {
-        let path = state::path(args.delivery.state_file.as_deref(), &facts);
+    // Not when --strict refuses to send because of a bad value: there is no start to finish.
+    let sends = !delivery.dry_run && !draft.refused_by(&delivery);
+    if sends && let Some(started) = DeployState::new(&draft.fields, started_at) {
+        let path = state::path(delivery.state_file.as_deref(), &facts);
         match state::save(&path, &started) {
             Ok(()) => ctx
                 .printer
@@ -51,5 +60,5 @@ pub async fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         }
     }
 
-    Ok(deliver(ctx, draft, &args.delivery, deadline).await.status)
+    Ok(deliver(ctx, draft, &delivery, deadline).await.status)
 }

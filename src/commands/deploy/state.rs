@@ -1,7 +1,6 @@
 //! The state `deploy start` leaves for `deploy finish` in the same job: one small JSON file
 //! per CI job (parallel jobs never share one), listing the deployments started in it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -58,6 +57,7 @@ impl DeployState {
             run_id: Some(Field::new(&self.unique_id, &src)),
             run_url: field(&self.run_url),
             actor: field(&self.actor),
+            no_branch: None,
         }
     }
 }
@@ -77,7 +77,7 @@ pub fn path(explicit: Option<&Path>, facts: &CiFacts) -> PathBuf {
         ),
     };
     let digest = Sha256::digest(job.as_bytes());
-    let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let name = hex::encode(&digest[..8]);
     facts
         .temp_dir
         .clone()
@@ -147,21 +147,15 @@ pub fn remove(path: &Path, state: &DeployState) -> anyhow::Result<()> {
     }
 }
 
-/// Written atomically so a concurrent `finish` never reads half a file.
+/// Written atomically so a concurrent `finish` never reads half a file; private to the user.
 fn write(path: &Path, file: &StateFile) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(file)?)?;
-        std::fs::rename(&tmp, path)
+        crate::fsutil::write_atomic(path, &serde_json::to_vec(file)?, 0o600)
     };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
-    })
+    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

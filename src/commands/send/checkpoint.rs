@@ -9,7 +9,6 @@
 //! the checkpoint only saves time).
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -93,7 +92,67 @@ struct Stored {
     size: u64,
     modified_ns: u64,
     acked: Acked,
+    /// Runs in the acknowledged batches.
+    #[serde(default)]
+    accepted_runs: u64,
+    /// How the send that wrote it ended; `None` while it runs (or when it was killed).
+    #[serde(default)]
+    ended: Option<Ended>,
     updated_at: DateTime<Utc>,
+}
+
+/// How a send that left a checkpoint ended, for the next one to say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ended {
+    /// Ctrl-C.
+    Interrupted,
+    /// Stopped by an error (server unreachable, a batch rejected, an invalid run...).
+    Stopped { reason: String },
+    /// Read to the end, with runs the server refused (set aside with --skip-invalid).
+    Refused { runs: u64 },
+}
+
+/// What an earlier send of the same file left.
+#[derive(Clone, Debug)]
+pub struct Earlier {
+    pub acked: Acked,
+    pub accepted_runs: u64,
+    pub ended: Option<Ended>,
+    pub at: DateTime<Utc>,
+}
+
+impl Earlier {
+    /// "An earlier send of this file (…) was interrupted", for the note that offers --resume.
+    pub fn describe(&self) -> String {
+        let at = self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let batches = self.acked.len();
+        let accepted = format!(
+            "{batches} {} ({} {}) accepted",
+            if batches == 1 { "batch" } else { "batches" },
+            self.accepted_runs,
+            if self.accepted_runs == 1 {
+                "run"
+            } else {
+                "runs"
+            }
+        );
+        match &self.ended {
+            Some(Ended::Interrupted) => {
+                format!("An earlier send of this file (at {at}) was interrupted after {accepted}")
+            }
+            Some(Ended::Stopped { reason }) => {
+                format!("An earlier send of this file (at {at}) stopped after {accepted}: {reason}")
+            }
+            Some(Ended::Refused { runs }) => format!(
+                "An earlier send of this file (at {at}) ended with {runs} {} refused by the server; {accepted}",
+                if *runs == 1 { "run" } else { "runs" }
+            ),
+            None => format!(
+                "An earlier send of this file (at {at}) did not finish (it was killed?); {accepted}"
+            ),
+        }
+    }
 }
 
 /// What a previous run left.
@@ -101,7 +160,7 @@ struct Stored {
 pub enum Previous {
     None,
     /// Acknowledged batches of this very file.
-    Found(Acked),
+    Found(Earlier),
     /// A checkpoint of an earlier version of the file: why it does not apply.
     Stale(String),
 }
@@ -149,7 +208,7 @@ impl Checkpoint {
             workflow_name: overrides.workflow_name.clone(),
         };
         let digest = Sha256::digest(serde_json::to_vec(&key).unwrap_or_default());
-        let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        let name = hex::encode(&digest[..12]);
         Checkpoint {
             path: dir.join(format!("{name}.json")),
             stored: Stored {
@@ -158,6 +217,8 @@ impl Checkpoint {
                 size: input.size,
                 modified_ns: input.modified_ns,
                 acked: Acked::default(),
+                accepted_runs: 0,
+                ended: None,
                 updated_at: Utc::now(),
             },
             dirty: false,
@@ -188,7 +249,12 @@ impl Checkpoint {
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ));
         }
-        Previous::Found(stored.acked)
+        Previous::Found(Earlier {
+            acked: stored.acked,
+            accepted_runs: stored.accepted_runs,
+            ended: stored.ended,
+            at: stored.updated_at,
+        })
     }
 
     /// The options of other checkpoints of this file for this server (written with another
@@ -215,16 +281,27 @@ impl Checkpoint {
     }
 
     /// Starts from what an earlier run acknowledged.
-    pub fn resume_from(&mut self, acked: Acked) {
-        self.stored.acked = acked;
+    pub fn resume_from(&mut self, earlier: &Earlier) {
+        self.stored.acked = earlier.acked.clone();
+        self.stored.accepted_runs = earlier.accepted_runs;
     }
 
     pub fn acked(&self) -> &Acked {
         &self.stored.acked
     }
 
-    pub fn insert(&mut self, index: u64) {
+    /// Batch `index`, of `runs` runs, was acknowledged.
+    pub fn insert(&mut self, index: u64, runs: u64) {
+        if !self.stored.acked.contains(index) {
+            self.stored.accepted_runs += runs;
+        }
         self.stored.acked.insert(index);
+        self.dirty = true;
+    }
+
+    /// Records how the send ended (saved with the next [`Checkpoint::save`]).
+    pub fn set_ended(&mut self, ended: Ended) {
+        self.stored.ended = Some(ended);
         self.dirty = true;
     }
 
@@ -241,14 +318,10 @@ impl Checkpoint {
         self.stored.updated_at = Utc::now();
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let tmp = self
-            .path
-            .with_extension(format!("json.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&tmp)?;
-            serde_json::to_writer(&mut file, &self.stored)?;
-            file.write_all(b"\n")?;
-            std::fs::rename(&tmp, &self.path)
+            let mut bytes = serde_json::to_vec(&self.stored)?;
+            bytes.push(b'\n');
+            crate::fsutil::write_atomic(&self.path, &bytes, 0o600)
         };
         write().with_context(|| format!("cannot write the checkpoint {}", self.path.display()))?;
         self.dirty = false;
@@ -303,12 +376,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut first = checkpoint(dir.path(), 100, 500);
         assert!(matches!(first.previous(), Previous::None));
-        first.insert(0);
-        first.insert(2);
+        first.insert(0, 500);
+        first.insert(2, 10);
+        first.insert(2, 10);
+        first.set_ended(Ended::Refused { runs: 1 });
         first.save().expect("saves");
 
         match checkpoint(dir.path(), 100, 500).previous() {
-            Previous::Found(acked) => assert!(acked.contains(2) && !acked.contains(1)),
+            Previous::Found(earlier) => {
+                assert!(earlier.acked.contains(2) && !earlier.acked.contains(1));
+                assert_eq!(earlier.accepted_runs, 510);
+                let said = earlier.describe();
+                assert!(
+                    said.contains(
+                        "ended with 1 run refused by the server; 2 batches (510 runs) accepted"
+                    ),
+                    "{said}"
+                );
+            }
             other => panic!("{other:?}"),
         }
         // Appended to since: not resumed.

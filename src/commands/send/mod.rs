@@ -19,20 +19,21 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use self::checkpoint::{Acked, Checkpoint, Previous};
+use self::checkpoint::{Acked, Checkpoint, Ended, Previous};
 use self::prepare::Prepared;
 use self::rejects::RejectsFile;
-use self::summary::Summary;
-pub(crate) use self::summary::not_remembered_note;
+use self::summary::{Outcome, Remaining, Summary};
+pub(crate) use self::summary::{not_remembered_note, print_repositories};
 use super::validate::{open, print_errors, print_rejects};
 use super::{Ctx, ExitStatus};
 use crate::cli::SendArgs;
 use crate::client::pipeline::{Delivery, OnRetry, Outgoing, Pipeline};
 use crate::client::{ApiError, RetryPolicy, batch_webhook_id};
-use crate::input::{Checker, InputError};
+use crate::input::{Checker, Format, Input, InputError};
 use crate::protocol::gzip;
+use crate::protocol::repo::strip_credentials_in_text;
 use crate::protocol::{FieldError, Receipt};
-use crate::report::{Printer, Progress, Verbosity};
+use crate::report::{Printer, Progress, Verbosity, inert};
 
 /// How often the progress bar and the checkpoint catch up.
 const TICK: Duration = Duration::from_millis(200);
@@ -83,7 +84,8 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         rejects_file: rejects.as_ref().map(|r| r.path().display().to_string()),
         ..Summary::default()
     };
-    let checker = Checker::new(&name, input.format(), overrides, Utc::now());
+    let format = input.format();
+    let checker = Checker::new(&name, format, overrides, Utc::now());
     let concurrency = usize::from(args.concurrency);
     let (tx, rx) = mpsc::channel(concurrency);
     prepare::spawn(
@@ -118,9 +120,71 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         pipeline,
         sent: HashMap::new(),
         stopping: false,
+        input_read: false,
+        compression_noted: false,
     };
-    backfill.drive(rx, &meter, started).await?;
-    backfill.finish(ctx, started)
+    let mut interrupts = interrupts();
+    backfill.drive(rx, &meter, started, &mut interrupts).await?;
+    let rest = match (backfill.input_read, backfill.stdin, args.dry_run) {
+        (false, false, false) => Rest::File {
+            input: &args.input.file,
+            format,
+            read: backfill.summary.read,
+        },
+        (false, true, false) => Rest::Stdin,
+        _ => Rest::None,
+    };
+    backfill.finish(ctx, started, rest, &mut interrupts).await
+}
+
+/// The part of the input a send did not read.
+enum Rest<'a> {
+    /// All of it was read.
+    None,
+    /// A file, from record `read` on: it can be counted.
+    File {
+        input: &'a std::path::Path,
+        format: Format,
+        read: u64,
+    },
+    /// Stdin: gone.
+    Stdin,
+}
+
+impl Rest<'_> {
+    /// Records of the input past those read, by reading the file again (only when a send
+    /// stopped early). `Err` describes the rest that could not be counted, and why.
+    async fn count(self, interrupts: &mut mpsc::UnboundedReceiver<()>) -> Result<u64, String> {
+        let (path, format, read) = match self {
+            Rest::None => return Ok(0),
+            Rest::Stdin => return Err("the rest of stdin, which cannot be read again".to_owned()),
+            Rest::File {
+                input,
+                format,
+                read,
+            } => (input.to_owned(), format, read),
+        };
+        let counting = tokio::task::spawn_blocking(move || -> Result<u64, String> {
+            let input = Input::open(&path, Some(format)).map_err(|e| e.what)?;
+            let mut total = 0u64;
+            input
+                .read_batches(crate::protocol::MAX_RUNS_PER_BATCH, |batch| {
+                    total += batch.records.len() as u64;
+                    std::ops::ControlFlow::Continue(())
+                })
+                .map_err(|e| e.what)?;
+            Ok(total)
+        });
+        let uncounted = |why: &str| format!("the rest of the file, not counted ({why})");
+        tokio::select! {
+            total = counting => match total {
+                Ok(Ok(total)) => Ok(total.saturating_sub(read)),
+                Ok(Err(e)) => Err(uncounted(&e)),
+                Err(e) => Err(uncounted(&e.to_string())),
+            },
+            Some(()) = interrupts.recv() => Err(uncounted("Ctrl-C")),
+        }
+    }
 }
 
 /// Where to start: what the checkpoint says was acknowledged, with `--resume`. An error when
@@ -128,18 +192,21 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
 /// would cut the input into other batches, none of which the server would recognise.
 fn resume_point(checkpoint: &mut Checkpoint, resume: bool, p: &Printer) -> anyhow::Result<Acked> {
     Ok(match (checkpoint.previous(), resume) {
-        (Previous::Found(acked), true) => {
+        (Previous::Found(earlier), true) => {
+            let batches = earlier.acked.len();
             p.info(format!(
-                "Resuming: {} batches were acknowledged before; skipping them.",
-                acked.len()
+                "Resuming: {batches} {} ({} runs) accepted before; skipping {}.",
+                if batches == 1 { "batch" } else { "batches" },
+                earlier.accepted_runs,
+                if batches == 1 { "it" } else { "them" }
             ));
-            checkpoint.resume_from(acked.clone());
-            acked
+            checkpoint.resume_from(&earlier);
+            earlier.acked
         }
-        (Previous::Found(acked), false) if !acked.is_empty() => {
+        (Previous::Found(earlier), false) if !earlier.acked.is_empty() => {
             p.info(format!(
-                "An earlier send of this file was interrupted after {} batches; pass --resume to skip them (sending everything again is safe: the server recognises them).",
-                acked.len()
+                "{}; pass --resume to skip what was accepted (sending everything again is safe: the server recognises it).",
+                earlier.describe()
             ));
             Acked::default()
         }
@@ -171,7 +238,13 @@ fn retry_notes(p: &Printer, progress: &Progress) -> OnRetry {
     Arc::new(move |index: u64, e: &ApiError, wait: Duration| {
         if !quiet {
             progress.suspend(|| {
-                eprintln!("batch {index}: {e}; retrying in {:.1}s", wait.as_secs_f64());
+                // The error may quote the server: shown inert.
+                let e = e.to_string();
+                eprintln!(
+                    "batch {index}: {}; retrying in {:.1}s",
+                    inert::cell(&e),
+                    wait.as_secs_f64()
+                );
             });
         }
     })
@@ -209,6 +282,15 @@ impl Sent {
     }
 }
 
+/// What the server said when it refused a request.
+struct Refusal {
+    event_id: Option<String>,
+    error: String,
+    resolution: Option<String>,
+    exception_type: Option<String>,
+    errors: Vec<FieldError>,
+}
+
 /// The sending task's state.
 struct Backfill<'a> {
     p: &'a Printer,
@@ -223,6 +305,10 @@ struct Backfill<'a> {
     sent: HashMap<u64, Sent>,
     /// No new batch is taken: the input ended badly, a batch failed, or Ctrl-C.
     stopping: bool,
+    /// Every record of the input was read.
+    input_read: bool,
+    /// The note that the server takes no compressed bodies was printed.
+    compression_noted: bool,
 }
 
 impl Backfill<'_> {
@@ -231,8 +317,8 @@ impl Backfill<'_> {
         mut batches: mpsc::Receiver<Result<Prepared, InputError>>,
         meter: &crate::input::Meter,
         started: Instant,
+        interrupts: &mut mpsc::UnboundedReceiver<()>,
     ) -> anyhow::Result<()> {
-        let mut interrupts = interrupts();
         let mut tick = tokio::time::interval(TICK);
         let mut input_done = false;
         loop {
@@ -261,7 +347,10 @@ impl Backfill<'_> {
                     self.delivered(delivery)?;
                 }
                 item = batches.recv(), if !self.stopping && !input_done && room => match item {
-                    None => input_done = true,
+                    None => {
+                        input_done = true;
+                        self.input_read = true;
+                    }
                     Some(Ok(prepared)) => self.prepared(prepared)?,
                     Some(Err(e)) => self.stop(e.what, Some(e.fix)),
                 },
@@ -299,8 +388,11 @@ impl Backfill<'_> {
     }
 
     /// A validated batch: set its invalid runs aside (or stop), then send the rest.
-    fn prepared(&mut self, batch: Prepared) -> anyhow::Result<()> {
+    fn prepared(&mut self, mut batch: Prepared) -> anyhow::Result<()> {
         self.summary.ids_not_remembered = batch.unremembered;
+        self.summary
+            .repositories
+            .merge(std::mem::take(&mut batch.repositories));
         self.summary.read += batch.records;
         self.summary.valid += batch.runs;
         self.summary.invalid += batch.rejects.len() as u64;
@@ -320,20 +412,16 @@ impl Backfill<'_> {
                     1 => " (and 1 more in the same batch)".to_owned(),
                     n => format!(" (and {n} more in the same batch)"),
                 };
-                let again = if self.stdin {
-                    "run the same command again"
-                } else {
-                    "run the same command with --resume"
-                };
                 self.stop(
                     format!(
                         "record {first} is invalid{more}; stopped before sending its batch (records {}-{})",
                         batch.first_record,
                         batch.first_record + batch.records.saturating_sub(1)
                     ),
-                    Some(format!(
-                        "fix the runs listed (`mwctl validate` lists every problem) and {again}; or pass --skip-invalid --rejects FILE to send the valid runs and set the invalid ones aside"
-                    )),
+                    Some(
+                        "correct the runs listed (`mwctl validate` lists every problem), or pass --skip-invalid --rejects FILE to send the valid runs and set the invalid ones aside"
+                            .to_owned(),
+                    ),
                 );
                 return Ok(());
             }
@@ -371,13 +459,34 @@ impl Backfill<'_> {
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(e) => {
-                self.stop(format!("{what}: {e}"), e.resolution());
+                self.stop(
+                    strip_credentials_in_text(&format!("{what}: {e}")),
+                    e.resolution(),
+                );
                 return Ok(());
             }
         };
         self.summary.batches += 1;
+        if outcome.compression_refused && !self.compression_noted {
+            self.compression_noted = true;
+            self.summary.compression_refused = true;
+            self.note(|| {
+                self.p.warn(
+                    "the server does not take compressed bodies (it refused Content-Encoding: gzip); sending the rest uncompressed (drop --compress for this server)",
+                );
+            });
+        }
         if let Some(id) = outcome.receipt.event_id() {
             self.summary.event_ids.push(id.to_owned());
+        }
+        match &outcome.receipt {
+            Receipt::Accepted {
+                job_id: Some(job), ..
+            }
+            | Receipt::Rejected {
+                job_id: Some(job), ..
+            } => self.summary.job_ids.push(job.clone()),
+            _ => {}
         }
         match outcome.receipt {
             Receipt::Accepted { duplicate, .. } => {
@@ -385,8 +494,12 @@ impl Backfill<'_> {
                 if duplicate {
                     self.summary.duplicates += runs;
                 }
-                if let Some(checkpoint) = &mut self.checkpoint {
-                    checkpoint.insert(batch.index);
+                // A batch sent again without the runs the server refused is not all on the
+                // server: --resume must send it again.
+                if let Some(checkpoint) = &mut self.checkpoint
+                    && !sent.retried_without_refused
+                {
+                    checkpoint.insert(batch.index, runs);
                 }
                 self.note(|| {
                     self.p.verbose(format!(
@@ -399,49 +512,81 @@ impl Backfill<'_> {
                 event_id,
                 error,
                 resolution,
+                exception_type,
                 errors,
                 ..
-            } => self.rejected(batch, sent, event_id, error, resolution, errors)?,
+            } => self.rejected(
+                batch,
+                sent,
+                Refusal {
+                    event_id,
+                    error,
+                    resolution,
+                    exception_type,
+                    errors,
+                },
+            )?,
         }
         Ok(())
     }
 
     /// A request the server refused. Its runs are not stored. With --skip-invalid, the runs
     /// it names are set aside and the others sent again (once); otherwise the send stops.
-    fn rejected(
-        &mut self,
-        batch: Outgoing,
-        sent: Sent,
-        event_id: Option<String>,
-        error: String,
-        resolution: Option<String>,
-        errors: Vec<FieldError>,
-    ) -> anyhow::Result<()> {
+    fn rejected(&mut self, batch: Outgoing, sent: Sent, refusal: Refusal) -> anyhow::Result<()> {
+        let Refusal {
+            event_id,
+            error,
+            resolution,
+            exception_type,
+            errors,
+        } = refusal;
         let what = sent.describe(batch.index);
-        // Positions in the body become record numbers.
+        // Positions in the body become record numbers; what the server quotes keeps no
+        // credentials.
         let by_record: Vec<FieldError> = errors
             .iter()
             .filter_map(|e| {
                 Some(FieldError {
                     index: usize::try_from(*sent.runs.get(e.index)?).ok()?,
-                    ..e.clone()
+                    field: e.field.clone(),
+                    message: strip_credentials_in_text(&e.message),
                 })
             })
             .collect();
+        let error = strip_credentials_in_text(&error);
+        let resolution = resolution.map(|r| strip_credentials_in_text(&r));
         let named_runs = errors.iter().filter(|e| e.index < sent.runs.len());
         let refused: std::collections::BTreeSet<usize> = named_runs.map(|e| e.index).collect();
         let per_run = !refused.is_empty() && by_record.len() == errors.len();
-        let Some(file) = self
-            .rejects
-            .as_mut()
-            .filter(|_| self.skip_invalid && per_run)
-        else {
+        let set_aside = self.skip_invalid
+            && self.rejects.is_some()
+            && (per_run || (errors.is_empty() && about_the_runs(exception_type.as_deref())));
+        let Some(file) = self.rejects.as_mut().filter(|_| set_aside) else {
             self.summary.rejected += sent.runs.len() as u64;
             self.note(|| print_errors(self.p, &by_record, 20));
             self.summary.add_errors(by_record);
             self.stop(format!("{what} rejected: {error}"), resolution);
             return Ok(());
         };
+        if !per_run {
+            // The server named no run (upstream Middleware never does): every run of the
+            // batch is set aside with the batch's reason.
+            let reason = match &resolution {
+                Some(resolution) => format!("{what} was rejected: {error} (to fix: {resolution})"),
+                None => format!("{what} was rejected: {error}"),
+            };
+            for (position, &record) in sent.runs.iter().enumerate() {
+                let reason = [FieldError {
+                    index: usize::try_from(record).unwrap_or(usize::MAX),
+                    field: "workflow_runs".to_owned(),
+                    message: reason.clone(),
+                }];
+                let text = sent.run_text(&batch.json, position);
+                file.refused(record, &reason, text, event_id.as_deref())?;
+            }
+            self.summary.rejected += sent.runs.len() as u64;
+            return Ok(());
+        }
         for &position in &refused {
             let record = sent.runs[position];
             let mine: Vec<FieldError> = errors
@@ -524,28 +669,30 @@ impl Backfill<'_> {
         }
     }
 
-    fn finish(mut self, ctx: &Ctx, started: Instant) -> anyhow::Result<ExitStatus> {
+    async fn finish(
+        mut self,
+        ctx: &Ctx,
+        started: Instant,
+        rest: Rest<'_>,
+        interrupts: &mut mpsc::UnboundedReceiver<()>,
+    ) -> anyhow::Result<ExitStatus> {
         self.progress.finish();
         let summary = &mut self.summary;
         summary.retries = self.pipeline.as_ref().map_or(0, Pipeline::retries);
         summary.elapsed_secs = started.elapsed().as_secs_f64();
         summary.runs_per_sec = summary.accepted as f64 / summary.elapsed_secs.max(0.001);
         if let Some(file) = &mut self.rejects {
-            file.flush()?;
+            file.finish()?;
         }
-        let complete = summary.complete();
-        let mut resume_hint = None;
-        if let Some(checkpoint) = &mut self.checkpoint {
-            if complete {
-                checkpoint.remove();
-            } else if !checkpoint.acked().is_empty() {
-                checkpoint.save()?;
-                summary.checkpoint = Some(checkpoint.path().display().to_string());
-                resume_hint = Some(format!(
-                    "run the same command with --resume (checkpoint: {})",
-                    checkpoint.path().display()
-                ));
+        summary.outcome = summary.decide_outcome(self.input_read);
+        if summary.outcome != Outcome::Complete && summary.outcome != Outcome::DryRun {
+            if let Rest::File { .. } = rest {
+                // Counting re-reads the file: say why the wait.
+                ctx.printer
+                    .verbose("counting the runs not read yet (Ctrl-C to skip)…");
             }
+            let unread = rest.count(interrupts).await;
+            summary.remaining = Some(Remaining::new(summary, unread));
         }
         if summary.error.is_some() && summary.sent == 0 && !summary.dry_run {
             summary.error = summary
@@ -553,17 +700,80 @@ impl Backfill<'_> {
                 .take()
                 .map(|e| format!("{e}; nothing was sent"));
         }
+        let mut acked = false;
+        if let Some(checkpoint) = &mut self.checkpoint {
+            if summary.outcome == Outcome::Complete {
+                checkpoint.remove();
+            } else if !checkpoint.acked().is_empty() {
+                checkpoint.set_ended(match summary.outcome {
+                    Outcome::Interrupted => Ended::Interrupted,
+                    Outcome::Refused => Ended::Refused {
+                        runs: summary.rejected,
+                    },
+                    _ => Ended::Stopped {
+                        reason: summary
+                            .error
+                            .clone()
+                            .unwrap_or_else(|| "not every run was accepted".to_owned()),
+                    },
+                });
+                checkpoint.save()?;
+                summary.checkpoint = Some(checkpoint.path().display().to_string());
+                acked = true;
+            }
+        }
+        if !matches!(summary.outcome, Outcome::Complete | Outcome::DryRun) && !self.stdin {
+            summary.resume_command = command_line(acked);
+        }
         let summary = &self.summary;
-        ctx.printer
-            .data(summary, |p| summary.print(p, resume_hint.as_deref()))?;
-        Ok(if complete {
-            ExitStatus::Success
-        } else if summary.interrupted {
-            ExitStatus::Interrupted
-        } else {
-            ExitStatus::Failure
+        ctx.printer.data(summary, |p| summary.print(p))?;
+        Ok(match summary.outcome {
+            Outcome::Complete | Outcome::DryRun => ExitStatus::Success,
+            Outcome::Interrupted => ExitStatus::Interrupted,
+            Outcome::Refused | Outcome::Stopped => ExitStatus::Failure,
         })
     }
+}
+
+/// Whether a rejection that names no run is about the runs of the batch (they are set aside
+/// with --skip-invalid and the send goes on) rather than about the request (the key, the
+/// signature, the server: every batch would meet it, so the send stops).
+fn about_the_runs(exception_type: Option<&str>) -> bool {
+    matches!(
+        exception_type,
+        Some(
+            "InvalidPayload"
+                | "InvalidPayloadError"
+                | "UnknownRepo"
+                | "PayloadTooLarge"
+                | "PayloadLimitExceededError"
+        )
+    )
+}
+
+/// This very command, to run again: with `--resume` when a checkpoint has batches to skip,
+/// without it otherwise; an `--api-key` value is left out (it is a secret). Quoted for a POSIX
+/// shell.
+fn command_line(resume: bool) -> Option<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        if arg == "--api-key" {
+            args.next();
+            continue;
+        }
+        if arg.starts_with("--api-key=") || arg == "--resume" {
+            continue;
+        }
+        words.push(arg);
+    }
+    if words.is_empty() {
+        return None;
+    }
+    if resume {
+        words.push("--resume".to_owned());
+    }
+    shlex::try_join(words.iter().map(String::as_str)).ok()
 }
 
 /// The next delivery, for `select!` (only polled while requests are in flight).
@@ -574,7 +784,7 @@ async fn next(pipeline: &mut Option<Pipeline>) -> Option<Delivery> {
     }
 }
 
-/// Ctrl-C presses, as messages (the first one stops gracefully).
+/// Ctrl-C presses, as messages (the first one stops gracefully, the second stops waiting).
 fn interrupts() -> mpsc::UnboundedReceiver<()> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::Sender;
 use super::checkpoint::Acked;
 use crate::client::batch_webhook_id;
 use crate::client::pipeline::Outgoing;
-use crate::input::{Checker, Input, InputError, Reject};
+use crate::input::{Checker, Input, InputError, Reject, Repositories};
 use crate::protocol::gzip;
 
 /// Batches read ahead of validation.
@@ -34,6 +34,8 @@ pub struct Prepared {
     /// Valid runs in the batch.
     pub runs: u64,
     pub rejects: Vec<Reject>,
+    /// The repositories of the valid runs.
+    pub repositories: Repositories,
     /// The request for the valid runs; `None` when there are none, or when the batch was
     /// acknowledged before.
     pub request: Option<Request>,
@@ -81,6 +83,7 @@ pub fn spawn(
                         records: checked.records,
                         runs: checked.runs.len() as u64,
                         rejects: checked.rejects,
+                        repositories: checked.repositories,
                         request,
                         acked_before,
                         unremembered: checker.unremembered(),

@@ -1,14 +1,21 @@
 //! `--rejects FILE`: every run set aside, one JSON object per line, with why.
+//!
+//! Written to a private temp file next to FILE (mode 0600: runs can carry names and links
+//! people did not mean to share) and renamed over FILE at the end, after an fsync: FILE is
+//! never half-written, and an earlier rejects file is replaced only by a complete one.
+//! Credentials in URLs (`https://user:token@…`) are removed from everything written.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::input::Reject;
+use crate::protocol::repo::strip_credentials_in_text;
 use crate::protocol::{FieldError, RawRun};
 
 /// One line of the rejects file.
@@ -30,17 +37,35 @@ struct Line<'a> {
 
 pub struct RejectsFile {
     path: PathBuf,
+    tmp: PathBuf,
     out: BufWriter<File>,
     pub count: u64,
 }
 
 impl RejectsFile {
-    /// Creates (or truncates) the file.
+    /// Starts the file (FILE itself is replaced by [`RejectsFile::finish`]).
     pub fn create(path: &Path) -> anyhow::Result<RejectsFile> {
-        let file = File::create(path)
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map_or_else(|| "rejects".into(), |n| n.to_string_lossy());
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&tmp)
             .with_context(|| format!("cannot create the rejects file {}", path.display()))?;
         Ok(RejectsFile {
             path: path.to_owned(),
+            tmp,
             out: BufWriter::new(file),
             count: 0,
         })
@@ -52,13 +77,18 @@ impl RejectsFile {
 
     /// A record that failed mwctl's validation.
     pub fn invalid(&mut self, reject: &Reject) -> anyhow::Result<()> {
+        let input = scrubbed(&reject.input)?;
+        let mapped = match &reject.mapped {
+            Some(raw) => Some(scrubbed_run(raw)?),
+            None => None,
+        };
         self.write(&Line {
             record: reject.record,
             line: reject.line,
             rejected_by: "validation",
-            errors: &reject.errors,
-            input: &reject.input,
-            mapped: reject.mapped.as_ref(),
+            errors: &scrub_errors(&reject.errors),
+            input: &input,
+            mapped: mapped.as_ref(),
             event_id: None,
         })
     }
@@ -72,14 +102,14 @@ impl RejectsFile {
         event_id: Option<&str>,
     ) -> anyhow::Result<()> {
         let input: Box<RawValue> = serde_json::from_str(run)
-            .or_else(|_| RawValue::from_string(serde_json::Value::from(run).to_string()))
+            .or_else(|_| RawValue::from_string(Value::from(run).to_string()))
             .context("cannot record a rejected run")?;
         self.write(&Line {
             record,
             line: None,
             rejected_by: "server",
-            errors,
-            input: &input,
+            errors: &scrub_errors(errors),
+            input: &scrubbed(&input)?,
             mapped: None,
             event_id,
         })
@@ -94,9 +124,54 @@ impl RejectsFile {
         Ok(())
     }
 
-    pub fn flush(&mut self) -> anyhow::Result<()> {
-        self.out
+    /// Flushes, syncs and puts the file in place.
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        let done = self
+            .out
             .flush()
-            .with_context(|| format!("cannot write to {}", self.path.display()))
+            .and_then(|()| self.out.get_ref().sync_all())
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path));
+        done.map_err(|e| {
+            let _ = std::fs::remove_file(&self.tmp);
+            anyhow::Error::new(e).context(format!("cannot write {}", self.path.display()))
+        })
     }
+}
+
+/// `value` with credentials removed from every URL in it.
+fn scrubbed(value: &RawValue) -> anyhow::Result<Box<RawValue>> {
+    let text = value.get();
+    if !text.contains('@') {
+        return Ok(value.to_owned());
+    }
+    let mut parsed: Value = serde_json::from_str(text).context("cannot record a rejected run")?;
+    scrub(&mut parsed);
+    Ok(serde_json::value::to_raw_value(&parsed)?)
+}
+
+fn scrubbed_run(run: &RawRun) -> anyhow::Result<RawRun> {
+    let mut value = serde_json::to_value(run)?;
+    scrub(&mut value);
+    Ok(serde_json::from_value(value)?)
+}
+
+fn scrub(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('@') && s.contains("://") => {
+            *s = strip_credentials_in_text(s);
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(map) => map.values_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
+fn scrub_errors(errors: &[FieldError]) -> Vec<FieldError> {
+    errors
+        .iter()
+        .map(|e| FieldError {
+            message: strip_credentials_in_text(&e.message),
+            ..e.clone()
+        })
+        .collect()
 }

@@ -2,15 +2,114 @@
 
 use serde::Serialize;
 
-use crate::input::Format;
+use crate::input::{Format, Repositories};
 use crate::protocol::FieldError;
 use crate::report::Printer;
+
+/// How a send ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every valid run is on the server (invalid ones set aside with --skip-invalid).
+    #[default]
+    Complete,
+    /// Read to the end, but the server refused runs (set aside with --skip-invalid).
+    Refused,
+    /// Ctrl-C.
+    Interrupted,
+    /// An error stopped it: an invalid run, a rejected batch, the server unreachable...
+    Stopped,
+    DryRun,
+}
+
+/// The runs a send did not get onto the server.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Remaining {
+    /// Valid runs read but not sent, or sent without an answer.
+    pub not_sent: u64,
+    /// Runs in batches the server refused.
+    pub refused: u64,
+    /// Invalid runs read.
+    pub invalid: u64,
+    /// Records of the input not read yet (`None` when they could not be counted).
+    pub unread: Option<u64>,
+    /// Why they could not be counted, e.g. "the rest of stdin, which cannot be read again".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_error: Option<String>,
+    /// All of the above (at least, when `unread` is unknown).
+    pub total: u64,
+}
+
+impl Remaining {
+    pub fn new(summary: &Summary, unread: Result<u64, String>) -> Remaining {
+        let not_sent = summary
+            .valid
+            .saturating_sub(summary.accepted + summary.resumed + summary.rejected);
+        let (unread, unread_error) = match unread {
+            Ok(n) => (Some(n), None),
+            Err(e) => (None, Some(e)),
+        };
+        Remaining {
+            not_sent,
+            refused: summary.rejected,
+            invalid: summary.invalid,
+            total: not_sent + summary.rejected + summary.invalid + unread.unwrap_or(0),
+            unread,
+            unread_error,
+        }
+    }
+
+    /// "1640 runs remain (40 read but not sent, 1600 not read yet)".
+    fn describe(&self, rejects_file: Option<&str>) -> String {
+        let mut parts = Vec::new();
+        if self.not_sent > 0 {
+            parts.push(format!("{} read but not sent", self.not_sent));
+        }
+        if self.refused > 0 {
+            parts.push(format!("{} refused by the server", self.refused));
+        }
+        if self.invalid > 0 {
+            parts.push(match rejects_file {
+                Some(file) => format!("{} invalid, set aside in {file}", self.invalid),
+                None => format!("{} invalid", self.invalid),
+            });
+        }
+        match (self.unread, &self.unread_error) {
+            (Some(n), _) if n > 0 => parts.push(format!("{n} not read yet")),
+            (None, Some(e)) => parts.push(e.clone()),
+            _ => {}
+        }
+        let total = match self.unread {
+            Some(_) => runs(self.total),
+            None => format!("at least {}", runs(self.total)),
+        };
+        let verb = if self.total == 1 && self.unread.is_some() {
+            "remains"
+        } else {
+            "remain"
+        };
+        if parts.is_empty() {
+            format!("{total} {verb}")
+        } else {
+            format!("{total} {verb} ({})", parts.join(", "))
+        }
+    }
+}
+
+fn runs(n: u64) -> String {
+    if n == 1 {
+        "1 run".to_owned()
+    } else {
+        format!("{n} runs")
+    }
+}
 
 /// Field errors kept in the summary; the rejects file has them all.
 pub const MAX_SUMMARY_ERRORS: usize = 100;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
+    pub outcome: Outcome,
     pub file: String,
     pub format: Option<Format>,
     /// Records read.
@@ -40,6 +139,21 @@ pub struct Summary {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
     pub event_ids: Vec<String>,
+    /// Upstream Middleware's answers carry a `job_id` (its task queue's), not an event id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub job_ids: Vec<String>,
+    /// The server refused gzip bodies; the rest was sent uncompressed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub compression_refused: bool,
+    /// The repositories of the valid runs, as sent.
+    pub repositories: Repositories,
+    /// The runs not on the server, when the send did not complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<Remaining>,
+    /// The command that sends what remains (with --resume when a checkpoint has batches to
+    /// skip); none for stdin, which cannot be read again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_command: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejects_file: Option<String>,
     /// Where progress is kept while the input is not fully delivered.
@@ -60,26 +174,24 @@ impl Summary {
         self.errors.extend(errors.into_iter().take(room));
     }
 
-    /// Every valid run is on the server (now or before), and nothing went wrong.
-    pub fn complete(&self) -> bool {
-        self.error.is_none()
-            && !self.interrupted
-            && (self.dry_run || self.accepted + self.resumed == self.valid)
+    /// How the send ended, from the counts. `input_read`: the whole input was read.
+    pub fn decide_outcome(&self, input_read: bool) -> Outcome {
+        let all_accepted = self.accepted + self.resumed == self.valid;
+        if self.dry_run {
+            Outcome::DryRun
+        } else if self.error.is_none() && input_read && all_accepted {
+            // Even after a late Ctrl-C: everything is there.
+            Outcome::Complete
+        } else if self.interrupted {
+            Outcome::Interrupted
+        } else if self.error.is_some() || !input_read {
+            Outcome::Stopped
+        } else {
+            Outcome::Refused
+        }
     }
 
-    /// Valid runs that are not known to be on the server.
-    pub fn missing(&self) -> u64 {
-        self.valid.saturating_sub(self.accepted + self.resumed)
-    }
-
-    pub fn print(&self, p: &Printer, resume_hint: Option<&str>) {
-        let runs = |n: u64| {
-            if n == 1 {
-                "1 run".to_owned()
-            } else {
-                format!("{n} runs")
-            }
-        };
+    pub fn print(&self, p: &Printer) {
         if self.dry_run {
             p.info(format!(
                 "Dry run: read {}, valid {}, invalid {}; nothing was sent ({:.1}s).",
@@ -106,6 +218,11 @@ impl Summary {
             }
             p.info(line);
         }
+        print_repositories(
+            p,
+            &self.repositories,
+            "Repositories of the valid runs read, as mwctl sends them:",
+        );
         if self.ids_not_remembered > 0 {
             p.info(not_remembered_note(self.ids_not_remembered));
         }
@@ -118,28 +235,110 @@ impl Summary {
             ));
         }
         if let Some(error) = &self.error {
-            p.warn(error);
+            p.error(error);
             if let Some(resolution) = &self.resolution {
-                p.warn(format!("to fix: {resolution}"));
+                p.error(format!("to fix: {resolution}"));
             }
         }
-        if self.interrupted {
-            p.warn("interrupted");
-        }
-        let missing = self.missing();
-        if !self.dry_run && !self.complete() && missing > 0 {
-            match resume_hint {
-                Some(command) => p.warn(format!(
-                    "{} not accepted yet; to send them: {command}",
-                    runs(missing)
-                )),
-                None => p.warn(format!(
-                    "{} not accepted yet; running the same command again sends them (the server recognises the batches it already has)",
-                    runs(missing)
-                )),
+        let remaining = self
+            .remaining
+            .as_ref()
+            .map(|r| r.describe(self.rejects_file.as_deref()));
+        let on_server = runs(self.accepted + self.resumed);
+        let next = match &self.resume_command {
+            Some(command) => command.clone(),
+            None => {
+                "run the same pipeline again (the server recognises the batches it already has)"
+                    .to_owned()
+            }
+        };
+        match self.outcome {
+            Outcome::Complete | Outcome::DryRun => {}
+            Outcome::Interrupted => {
+                p.warn(format!(
+                    "interrupted: {on_server} on the server; {}",
+                    remaining.unwrap_or_default()
+                ));
+                p.warn(format!("to send the rest: {next}"));
+            }
+            Outcome::Refused => {
+                p.warn(format!(
+                    "not every run was accepted: {on_server} on the server; {}",
+                    remaining.unwrap_or_default()
+                ));
+                let reasons = match &self.rejects_file {
+                    Some(file) => format!("the reasons are in {file}"),
+                    None => "see the errors above".to_owned(),
+                };
+                p.warn(format!(
+                    "once what the server refused is fixed ({reasons}), to send the rest: {next}"
+                ));
+            }
+            Outcome::Stopped => {
+                if self.accepted + self.resumed == 0 {
+                    p.warn(format!(
+                        "stopped: nothing is on the server; {}",
+                        remaining.unwrap_or_default()
+                    ));
+                    p.warn(format!("once fixed, to send it: {next}"));
+                } else {
+                    p.warn(format!(
+                        "stopped: {on_server} on the server; {}",
+                        remaining.unwrap_or_default()
+                    ));
+                    p.warn(format!("once fixed, to send the rest: {next}"));
+                }
             }
         }
     }
+}
+
+/// The repositories of the valid runs as sent (`https://host/org/name`), after `header`, with
+/// the input's other spellings; and a warning for runs that give only `repo_names`.
+pub fn print_repositories(p: &Printer, repos: &Repositories, header: &str) {
+    const SHOWN: usize = 10;
+    if !repos.listed.is_empty() {
+        p.info(header);
+    }
+    for (url, used) in repos.listed.iter().take(SHOWN) {
+        let mut line = format!("  {url}: {}", runs(used.runs));
+        if !used.written_as.is_empty() {
+            line.push_str(&format!(
+                " (written {} in the input)",
+                used.written_as.join(", ")
+            ));
+        }
+        p.info(line);
+    }
+    if repos.listed.len() > SHOWN {
+        p.info(format!(
+            "  … and {} more (--output json lists them all)",
+            repos.listed.len() - SHOWN
+        ));
+    }
+    if repos.unlisted_runs > 0 {
+        p.info(format!(
+            "  … and {} of more repositories than mwctl lists",
+            runs(repos.unlisted_runs)
+        ));
+    }
+    if repos.names_only_runs > 0 {
+        p.warn(names_only_note(repos));
+    }
+}
+
+/// Says that runs giving only `repo_names` are refused by upstream Middleware.
+pub fn names_only_note(repos: &Repositories) -> String {
+    format!(
+        "{} {} only repo_names (first: record {}); upstream Middleware refuses such runs (it needs repo_urls): give repo_urls (e.g. https://github.com/org/name) if the server is upstream Middleware",
+        runs(repos.names_only_runs),
+        if repos.names_only_runs == 1 {
+            "gives"
+        } else {
+            "give"
+        },
+        repos.first_names_only.unwrap_or_default()
+    )
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -72,8 +72,11 @@ async fn post(
 }
 
 async fn events(server: &TestServer) -> Vec<Value> {
-    let (_, events) = server.api("GET", "/api/events", None).await;
-    events.as_array().cloned().unwrap_or_default()
+    let (_, page) = server.api("GET", "/api/events", None).await;
+    page["events"]
+        .as_array()
+        .cloned()
+        .expect("a page of events")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,11 +101,11 @@ async fn accepted_runs_are_processed() {
     assert_eq!(event["webhook_id"], "b1");
     assert_eq!(event["response"]["event_id"], id);
     assert_eq!(event["runs"].as_array().map(Vec::len), Some(2));
-    let (status, runs) = server
+    let (status, page) = server
         .api("GET", "/api/runs?repo=https://github.com/acme/shop", None)
         .await;
     assert_eq!(status, 200);
-    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{runs}");
+    assert_eq!(page["runs"].as_array().map(Vec::len), Some(2), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
