@@ -33,6 +33,9 @@ pub fn fields_of(run: &Run) -> RunFields {
 /// `None` when nothing changes.
 ///
 /// - Events arrive out of order: a PENDING run never overwrites a final status.
+/// - A final status over a stored PENDING run keeps the stored `conducted_at`: the PENDING run
+///   said when the deployment started, the final one (e.g. a `deploy finish` that lost its
+///   state) may only know when it ended.
 /// - A final status without a duration, over a stored PENDING run, took from the stored start
 ///   until it was received: whole seconds, never negative (clock skew).
 /// - Otherwise an absent duration, html_url, commit_sha or meta keeps what was known.
@@ -45,8 +48,12 @@ pub fn merge(
     if incoming.status == RunStatus::Pending && !stored_pending {
         return None;
     }
+    let final_over_pending = incoming.status.is_final() && stored_pending;
+    if final_over_pending {
+        incoming.conducted_at = stored.conducted_at;
+    }
     if incoming.duration.is_none() {
-        incoming.duration = if incoming.status.is_final() && stored_pending {
+        incoming.duration = if final_over_pending {
             Some(inferred_duration(stored.conducted_at, received_at))
         } else {
             stored.duration
@@ -124,6 +131,30 @@ mod tests {
             at("2025-01-10T09:59:00Z"),
         );
         assert_eq!(skewed.and_then(|f| f.duration), Some(0));
+    }
+
+    #[test]
+    fn a_final_status_over_pending_keeps_the_pending_start() {
+        let stored = fields(RunStatus::Pending, None);
+        let mut finish = fields(RunStatus::Success, None);
+        finish.conducted_at = at("2025-01-10T10:04:00Z");
+        let merged = merge(&stored, finish.clone(), at("2025-01-10T10:05:00Z")).expect("changed");
+        assert_eq!(merged.conducted_at, stored.conducted_at);
+        assert_eq!(merged.duration, Some(300), "inferred from the kept start");
+        // With a duration given, the start is kept all the same.
+        finish.duration = Some(42);
+        let given = merge(&stored, finish.clone(), at("2025-01-10T10:05:00Z")).expect("changed");
+        assert_eq!(
+            (given.conducted_at, given.duration),
+            (stored.conducted_at, Some(42))
+        );
+        // Over a final run, a later final one brings its own start.
+        let over_final = merge(&given, finish, at("2025-01-10T10:06:00Z")).expect("changed");
+        assert_eq!(over_final.conducted_at, at("2025-01-10T10:04:00Z"));
+        // A PENDING arriving after the final one changes nothing.
+        let mut late = fields(RunStatus::Pending, None);
+        late.conducted_at = at("2025-01-10T09:00:00Z");
+        assert_eq!(merge(&given, late, at("2025-01-10T10:07:00Z")), None);
     }
 
     #[test]

@@ -53,6 +53,7 @@ macro_rules! contract_suite {
             inserted_runs_report_what_exists,
             pending_after_final_stays_final,
             final_over_pending_infers_the_duration_in_seconds,
+            final_over_pending_keeps_the_pending_start,
             identical_runs_are_unchanged_and_changes_are_updates,
             one_run_for_two_repos_is_written_to_each,
             unlinked_repos_fail_the_event_without_writes,
@@ -862,6 +863,47 @@ pub async fn final_over_pending_infers_the_duration_in_seconds(backend: &dyn Bac
         .into_iter()
         .find(|r| r.workflow_run_unique_id == "2");
     assert_eq!(second.expect("stored").duration, Some(0));
+}
+
+pub async fn final_over_pending_keeps_the_pending_start(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let with = |status: &str, conducted_at: &str, duration: Option<i64>| {
+        let mut r = run("shop", "deploy", "1", status, duration);
+        r["workflow_run_conducted_at"] = json!(conducted_at);
+        vec![r]
+    };
+    f.ingest(
+        with("PENDING", "2025-01-10T09:00:00Z", None),
+        "2025-01-10T09:00:01Z",
+        None,
+    )
+    .await;
+    // The finish knows only its own end.
+    f.ingest(
+        with("SUCCESS", "2025-01-10T10:00:00Z", None),
+        "2025-01-10T10:00:02Z",
+        None,
+    )
+    .await;
+    // A PENDING arriving late changes nothing.
+    f.ingest(
+        with("PENDING", "2025-01-10T09:30:00Z", None),
+        "2025-01-10T10:00:03Z",
+        None,
+    )
+    .await;
+    assert_eq!(f.process().await, counts(1, 0, 0));
+    assert_eq!(f.process().await, counts(0, 1, 0));
+    assert_eq!(f.process().await, counts(0, 0, 1));
+    let runs = f.runs().await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "SUCCESS");
+    assert_eq!(
+        runs[0].conducted_at,
+        at("2025-01-10T09:00:00Z"),
+        "the start"
+    );
+    assert_eq!(runs[0].duration, Some(3602), "from the start to receipt");
 }
 
 pub async fn identical_runs_are_unchanged_and_changes_are_updates(backend: &dyn Backend) {
