@@ -1342,7 +1342,6 @@ fn finish_without_the_starts_state_says_the_start_is_unknown() {
 }
 
 #[test]
-#[ignore = "needs the server rule from issue 10"]
 fn the_server_keeps_the_pending_start_when_finish_knows_none() {
     let server = Server::start();
     server.link(REPO);

@@ -12,8 +12,9 @@ use tokio::sync::Notify;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::auth::AppError;
+use crate::notify::Notifier;
 use crate::routes;
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::Store;
 
 /// Longest a request may take, body upload included (a stuck client must not hold a
 /// connection forever). Ingest answers well within it.
@@ -55,6 +56,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Wakes the worker when an event is stored.
     pub wake: Arc<Notify>,
+    /// Wakes the notification sender when the outbox gets a message.
+    pub notifier: Notifier,
     pub config: Arc<Config>,
 }
 
@@ -63,21 +66,14 @@ impl AppState {
         AppState {
             store,
             wake: Arc::new(Notify::new()),
+            notifier: Notifier::default(),
             config: Arc::new(config),
         }
     }
 
-    /// Runs blocking store work off the async threads. A panic in it becomes an error, never
-    /// a crashed server.
-    pub async fn db<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+    pub fn with_notifier(mut self, notifier: Notifier) -> AppState {
+        self.notifier = notifier;
+        self
     }
 }
 
@@ -128,6 +124,7 @@ pub mod testing {
 
     use super::{AppState, Config, app};
     use crate::store::{SqliteStore, Store, now};
+    use std::sync::Arc;
 
     pub struct TestServer {
         pub url: String,
@@ -141,14 +138,16 @@ pub mod testing {
         /// `worker: false` leaves accepted events WAITING.
         pub async fn start(config: Config, worker: bool) -> TestServer {
             let dir = tempfile::tempdir().expect("tempdir");
-            let store = SqliteStore::open(&dir.path().join("test.db")).expect("opens");
+            let store: Arc<dyn Store> =
+                Arc::new(SqliteStore::open(&dir.path().join("test.db")).expect("opens"));
             let (meta, admin_key) =
                 crate::ids::mint_key("admin", vec![Scope::Admin, Scope::Deployments], None, now())
                     .expect("key");
             store
                 .insert_key(&meta, &key_digest_hex(&admin_key))
+                .await
                 .expect("stored");
-            let state = AppState::new(std::sync::Arc::new(store), config);
+            let state = AppState::new(store, config);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("binds");

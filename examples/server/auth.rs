@@ -69,8 +69,7 @@ pub async fn authenticate(
     let Some(presented) = presented else {
         return Ok(Err(AuthFailure::Missing));
     };
-    let hash = key_digest_hex(presented);
-    let Some(key) = state.db(move |store| store.find_key(&hash)).await? else {
+    let Some(key) = state.store.find_key(&key_digest_hex(presented)).await? else {
         return Ok(Err(AuthFailure::Unknown));
     };
     let now = Utc::now();
@@ -96,8 +95,8 @@ fn touch_if_stale(state: &AppState, key: &KeyRecord, now: DateTime<Utc>) {
     let state = state.clone();
     let id = key.key.id.clone();
     tokio::spawn(async move {
-        if let Err(e) = state.db(move |store| store.touch_key(&id, now)).await {
-            crate::log::line(&format!("could not record a key's last use: {e}"));
+        if let Err(e) = state.store.touch_key(&id, now).await {
+            tracing::warn!(key_id = %id, "could not record a key's last use: {e}");
         }
     });
 }
@@ -122,11 +121,12 @@ pub async fn require_admin(
         .into_response();
     }
     let mut response = next.run(request).await;
-    let note = match response.extensions_mut().remove::<LogNote>() {
-        Some(LogNote(note)) => format!("key={} {note}", key.key.id),
-        None => format!("key={}", key.key.id),
-    };
-    response.extensions_mut().insert(LogNote(note));
+    let note = response
+        .extensions_mut()
+        .remove::<LogNote>()
+        .unwrap_or_default()
+        .key(&key.key.id);
+    response.extensions_mut().insert(note);
     response
 }
 
@@ -220,7 +220,7 @@ impl IntoResponse for AppError {
             ),
         };
         let mut response = (status, Json(body)).into_response();
-        response.extensions_mut().insert(LogNote(note));
+        response.extensions_mut().insert(LogNote::new(note));
         response
     }
 }

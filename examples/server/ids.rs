@@ -36,6 +36,12 @@ pub fn event_id() -> String {
     sortable("evt")
 }
 
+/// A request's id in the log and in the `x-request-id` answer header: random, no ordering
+/// needed (and no shared counter to contend for).
+pub fn request_id() -> String {
+    format!("req_{:016x}", rand::random::<u64>())
+}
+
 pub fn key_id() -> String {
     sortable("key")
 }

@@ -11,8 +11,9 @@ mod extract;
 mod ids;
 mod log;
 mod notify;
-mod resolve;
+mod ops;
 mod routes;
+mod rules;
 mod serve;
 mod store;
 mod worker;
@@ -32,6 +33,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::{AppState, Config, app};
+use crate::log::LogFormat;
+use crate::notify::Notifier;
 use crate::store::{SqliteStore, Store};
 
 /// Validation allocates many small values on several threads at once; glibc's malloc spends
@@ -85,6 +88,12 @@ struct Args {
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     body_timeout: Duration,
 
+    /// How stderr logs: `text` lines, or `json` objects (one per line) for a log collector.
+    /// One line per request: request id, method, path, status, event id, key id, latency.
+    /// Keys and signatures are never logged. RUST_LOG filters (default: info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "MW_LOG_FORMAT")]
+    log_format: LogFormat,
+
     /// Largest page of the runs and events lists (tests of paging; the defaults are 10,000 and
     /// 500).
     #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
@@ -93,10 +102,12 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+    let args = Args::parse();
+    log::init(args.log_format);
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
@@ -106,13 +117,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let db_path = args.data_dir.join("mwctl.db");
-    let store = SqliteStore::open(&db_path)
+    let mut store = SqliteStore::open(&db_path)
         .with_context(|| format!("cannot open {}", db_path.display()))?;
-    bootstrap_admin(&store, &args.data_dir)?;
+    if args.notify_url.is_some() {
+        store = store.notifying();
+    }
+    let store: Arc<dyn Store> = Arc::new(store);
+    bootstrap_admin(store.as_ref(), &args.data_dir).await?;
     // An accepted request is never lost: what a stopped server was processing runs again.
-    let requeued = store.requeue_running()?;
+    let requeued = store.requeue_running().await?;
     if requeued > 0 {
-        log::line(&format!("requeued {requeued} events left RUNNING"));
+        tracing::info!("requeued {requeued} events left RUNNING");
     }
 
     let config = Config {
@@ -121,14 +136,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         body_timeout: args.body_timeout,
         max_page: args.max_page,
     };
-    let store: Arc<dyn Store> = match &args.notify_url {
-        Some(url) => Arc::new(notify::NotifyingStore::wrap(
-            Arc::new(store.notifying()),
-            url,
-        )?),
-        None => Arc::new(store),
+    let notifier = match &args.notify_url {
+        Some(url) => Notifier::start(url, Arc::clone(&store))?,
+        None => Notifier::default(),
     };
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, config).with_notifier(notifier);
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -137,7 +149,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let (stop, stopped) = watch::channel(false);
     let worker = if args.no_worker {
-        log::line("--no-worker: accepted events wait until a start without it");
+        tracing::info!("--no-worker: accepted events wait until a start without it");
         None
     } else {
         Some(worker::spawn(state.clone(), stopped).context("cannot start the worker")?)
@@ -148,7 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     serve::serve(listener, app(state), limits, shutdown_signal()).await;
     if let Some(worker) = worker {
-        log::line("shutting down: finishing the current event");
+        tracing::info!("shutting down: finishing the current event");
         let _ = stop.send(true);
         tokio::task::spawn_blocking(move || worker.join())
             .await
@@ -168,9 +180,9 @@ fn say(line: &str) -> anyhow::Result<()> {
 
 /// On first start (no keys at all), creates the admin key, prints it once and writes it to
 /// DIR/admin.key (mode 0600).
-fn bootstrap_admin(store: &dyn Store, dir: &Path) -> anyhow::Result<()> {
+async fn bootstrap_admin(store: &dyn Store, dir: &Path) -> anyhow::Result<()> {
     let key_file = dir.join("admin.key");
-    if store.count_keys()? > 0 {
+    if store.count_keys().await? > 0 {
         if key_file.exists() {
             say(&format!("admin key in {}", key_file.display()))?;
         }
@@ -182,7 +194,7 @@ fn bootstrap_admin(store: &dyn Store, dir: &Path) -> anyhow::Result<()> {
     // The file first: a key that was stored but could not be saved would be lost.
     write_secret(&key_file, &key)
         .with_context(|| format!("cannot write {}", key_file.display()))?;
-    if let Err(e) = store.insert_key(&meta, &key_digest_hex(&key)) {
+    if let Err(e) = store.insert_key(&meta, &key_digest_hex(&key)).await {
         let _ = std::fs::remove_file(&key_file);
         return Err(e.into());
     }
@@ -344,22 +356,27 @@ mod tests {
         assert!(parse_size("MiB").is_err());
     }
 
-    #[test]
-    fn the_first_start_creates_one_admin_key() {
+    #[tokio::test]
+    async fn the_first_start_creates_one_admin_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("mwctl.db")).expect("opens");
-        bootstrap_admin(&store, dir.path()).expect("first start");
+        bootstrap_admin(&store, dir.path())
+            .await
+            .expect("first start");
         let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("written");
         let found = store
             .find_key(&key_digest_hex(&key))
+            .await
             .expect("reads")
             .expect("the file holds the stored key");
         assert_eq!(
             found.key.scopes,
             [Scope::Deployments, Scope::Incidents, Scope::Admin]
         );
-        bootstrap_admin(&store, dir.path()).expect("second start");
-        assert_eq!(store.count_keys().expect("counts"), 1);
+        bootstrap_admin(&store, dir.path())
+            .await
+            .expect("second start");
+        assert_eq!(store.count_keys().await.expect("counts"), 1);
         assert_eq!(
             std::fs::read_to_string(dir.path().join("admin.key")).expect("kept"),
             key

@@ -3,8 +3,8 @@
 //! The store keeps an outbox: an event stored as `REJECTED` (by ingest) or marked `FAILURE` (by
 //! the worker) is marked for notification in the same transaction, so no code path that stores
 //! events can forget to notify, and a server killed before delivering delivers after its
-//! restart. [`NotifyingStore`] wraps the store and wakes a background task after such writes;
-//! the task builds each message (looking up the key's name), POSTs it with retries, and clears
+//! restart. Ingest and the worker call the [`Notifier`] hook after such writes, which wakes a
+//! background task; the task builds each message (looking up the key's name), POSTs it with retries, and clears
 //! the mark. The request path never waits for notifications. When more than [`BACKLOG`] wait
 //! (the receiver is down or slow and events keep failing), the oldest are given up on, with a
 //! line in the log. Delivery is at least once: a server killed between a POST and clearing the
@@ -14,17 +14,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use mwctl::protocol::admin::{ApiKey, Event, EventDetail, EventStatus, Repo, StoredRun};
-use mwctl::protocol::{RepoRef, Run};
+use mwctl::protocol::admin::{EventDetail, EventStatus};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::log::line;
-use crate::store::{
-    Applied, Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, Pruned,
-    Revoked, RunQuery, Store, StoreResult,
-};
+use crate::store::{PendingNotice, Store};
 
 /// Most notifications kept waiting; beyond, the oldest are given up on.
 pub const BACKLOG: u32 = 1000;
@@ -70,10 +64,10 @@ impl Sender {
     /// Delivers what the outbox holds (left by an earlier run too), then waits to be woken.
     async fn run(mut self, wake: Arc<Notify>) {
         loop {
-            let pending = match self.db(|store| store.pending_notices(PAGE)).await {
+            let pending = match self.store.pending_notices(PAGE).await {
                 Ok(pending) => pending,
                 Err(e) => {
-                    line(&format!("notify: cannot read the outbox: {e}"));
+                    tracing::error!("notify: cannot read the outbox: {e}");
                     tokio::time::sleep(ERROR_PAUSE).await;
                     continue;
                 }
@@ -81,16 +75,16 @@ impl Sender {
             // A full page: more may wait, perhaps past the backlog (the writer lock is only
             // taken to trim then, not on every wake-up).
             if pending.len() == PAGE as usize {
-                match self.db(|store| store.trim_notices(BACKLOG)).await {
+                match self.store.trim_notices(BACKLOG).await {
                     Ok(0) => {}
                     Ok(n) => {
-                        line(&format!(
+                        tracing::warn!(
                             "notify: more than {BACKLOG} notifications were waiting (is --notify-url down?); gave up on the {n} oldest"
-                        ));
+                        );
                         // The page read may hold some of those given up on.
                         continue;
                     }
-                    Err(e) => line(&format!("notify: cannot trim the outbox: {e}")),
+                    Err(e) => tracing::error!("notify: cannot trim the outbox: {e}"),
                 }
             }
             if pending.is_empty() {
@@ -100,15 +94,15 @@ impl Sender {
             }
             for notice in pending {
                 let text = self.text(&notice).await;
-                if let Err(e) = self.post(&text).await {
-                    line(&format!(
-                        "notify: gave up on the notification for {}: {e}",
-                        notice.event_id
-                    ));
+                match self.post(&text).await {
+                    Ok(()) => tracing::info!(event_id = %notice.event_id, "notify: delivered"),
+                    Err(e) => tracing::warn!(
+                        event_id = %notice.event_id,
+                        "notify: gave up on the notification: {e}"
+                    ),
                 }
-                let id = notice.event_id;
-                if let Err(e) = self.db(move |store| store.notice_done(&id)).await {
-                    line(&format!("notify: cannot clear the outbox: {e}"));
+                if let Err(e) = self.store.notice_done(&notice.event_id).await {
+                    tracing::error!("notify: cannot clear the outbox: {e}");
                     tokio::time::sleep(ERROR_PAUSE).await;
                 }
             }
@@ -121,9 +115,9 @@ impl Sender {
             let answer: Value = serde_json::from_str(&notice.response).unwrap_or(Value::Null);
             return rejected_text(&notice.event_id, &key, &notice.error, &answer);
         }
-        let id = notice.event_id.clone();
         let detail = self
-            .db(move |store| store.event_detail(&id))
+            .store
+            .event_detail(&notice.event_id)
             .await
             .ok()
             .flatten();
@@ -133,7 +127,7 @@ impl Sender {
     /// `name (id)`, never the key itself (the store does not have it anyway).
     async fn key_label(&mut self, key_id: &str) -> String {
         if !self.names.contains_key(key_id)
-            && let Ok(keys) = self.db(|store| store.list_keys()).await
+            && let Ok(keys) = self.store.list_keys().await
         {
             self.names = keys.into_iter().map(|k| (k.id, k.name)).collect();
         }
@@ -141,16 +135,6 @@ impl Sender {
             Some(name) => format!("{} ({key_id})", quote(name)),
             None => key_id.to_owned(),
         }
-    }
-
-    async fn db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|e| crate::store::StoreError::Other(e.to_string()))?
     }
 
     /// POSTs `{"text": …}`, retrying connection errors, timeouts, 5xx and 429 with backoff
@@ -235,105 +219,24 @@ pub fn quote(s: &str) -> String {
     out
 }
 
-/// The store, waking the sender after writes that can add to the outbox.
-pub struct NotifyingStore {
-    inner: Arc<dyn Store>,
-    wake: Arc<Notify>,
-}
+/// The hook that wakes the sender after a write that can add to the outbox: ingest calls it
+/// after storing a rejected event, the worker after marking one failed. Does nothing when
+/// notifications are off.
+#[derive(Clone, Default)]
+pub struct Notifier(Option<Arc<Notify>>);
 
-impl NotifyingStore {
-    /// Wraps `inner`, which must have been opened notifying; messages go to `url`.
-    pub fn wrap(inner: Arc<dyn Store>, url: &str) -> anyhow::Result<NotifyingStore> {
-        let wake = start_sender(url, Arc::clone(&inner))?;
-        Ok(NotifyingStore { inner, wake })
+impl Notifier {
+    /// Starts the background sender on the outbox of `store` (opened notifying); messages go
+    /// to `url`.
+    pub fn start(url: &str, store: Arc<dyn Store>) -> anyhow::Result<Notifier> {
+        start_sender(url, store).map(|wake| Notifier(Some(wake)))
     }
-}
 
-impl Store for NotifyingStore {
-    fn insert_event(&self, event: &NewEvent) -> StoreResult<Inserted> {
-        let inserted = self.inner.insert_event(event)?;
-        if matches!(inserted, Inserted::New) && event.status == EventStatus::Rejected {
-            self.wake.notify_one();
+    /// An event was stored rejected or marked failed.
+    pub fn outbox_written(&self) {
+        if let Some(wake) = &self.0 {
+            wake.notify_one();
         }
-        Ok(inserted)
-    }
-
-    fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        self.inner.fail_event(id, error, at)?;
-        self.wake.notify_one();
-        Ok(())
-    }
-
-    // Everything else passes through.
-
-    fn count_keys(&self) -> StoreResult<u64> {
-        self.inner.count_keys()
-    }
-    fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
-        self.inner.insert_key(key, key_hash)
-    }
-    fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {
-        self.inner.find_key(key_hash)
-    }
-    fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        self.inner.touch_key(id, at)
-    }
-    fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
-        self.inner.list_keys()
-    }
-    fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<Revoked> {
-        self.inner.revoke_key(id, at)
-    }
-    fn link_repo(&self, repo: &RepoRef, at: DateTime<Utc>) -> StoreResult<(Repo, bool)> {
-        self.inner.link_repo(repo, at)
-    }
-    fn list_repos(&self) -> StoreResult<Vec<Repo>> {
-        self.inner.list_repos()
-    }
-    fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>> {
-        self.inner.unlink_repo(id)
-    }
-    fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>> {
-        self.inner.find_duplicate(key_id, webhook_id)
-    }
-    fn list_events(&self, query: &EventQuery) -> StoreResult<Listed<Event>> {
-        self.inner.list_events(query)
-    }
-    fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>> {
-        self.inner.event_detail(id)
-    }
-    fn prune_event(&self, id: &str, dry_run: bool, at: DateTime<Utc>) -> StoreResult<Pruned> {
-        self.inner.prune_event(id, dry_run, at)
-    }
-    fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>> {
-        self.inner.list_runs(query)
-    }
-    fn requeue_running(&self) -> StoreResult<u64> {
-        self.inner.requeue_running()
-    }
-    fn claim_next(&self) -> StoreResult<Option<Claimed>> {
-        self.inner.claim_next()
-    }
-    fn add_attempt(&self, id: &str) -> StoreResult<u32> {
-        self.inner.add_attempt(id)
-    }
-    fn apply_event(
-        &self,
-        id: &str,
-        runs: &[Run],
-        received_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Applied> {
-        self.inner.apply_event(id, runs, received_at, now)
-    }
-    fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>> {
-        self.inner.pending_notices(limit)
-    }
-    fn notice_done(&self, event_id: &str) -> StoreResult<()> {
-        self.inner.notice_done(event_id)
-    }
-    fn trim_notices(&self, keep: u32) -> StoreResult<u64> {
-        self.inner.trim_notices(keep)
     }
 }
 

@@ -16,8 +16,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use crate::log::line;
-
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Connections served at once.
@@ -49,10 +47,10 @@ pub async fn serve(
             Ok(permit) => permit,
             Err(_) => {
                 if !warned_full {
-                    line(&format!(
+                    tracing::warn!(
                         "all {} connections in use; new ones wait (--max-connections)",
                         limits.max_connections
-                    ));
+                    );
                     warned_full = true;
                 }
                 tokio::select! {
@@ -70,7 +68,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before it was taken:
                     // pause briefly rather than spin.
-                    line(&format!("cannot accept a connection: {e}"));
+                    tracing::warn!("cannot accept a connection: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -107,6 +105,6 @@ pub async fn serve(
     let _ = closing.send(true);
     drop(open_rx);
     if tokio::time::timeout(DRAIN, open_tx.closed()).await.is_err() {
-        line("shutdown: connections still open after 30 s; closing them");
+        tracing::warn!("shutdown: connections still open after 30 s; closing them");
     }
 }

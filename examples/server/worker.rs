@@ -1,5 +1,6 @@
-//! The asynchronous processor: takes waiting events oldest first and writes their runs, one
-//! transaction per event, so ingest never waits long for the writer.
+//! The asynchronous processor: takes waiting events oldest first and writes their runs
+//! ([`ops::apply_event`]: one transaction per event, so ingest never waits long for the writer).
+//! Dispatches on the event's type; failures are recorded on the event (and notified).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +11,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::AppState;
-use crate::log::line;
+use crate::ops::{self, Applied};
 use crate::routes::ingest::REQUEST_TYPE;
-use crate::store::{Applied, Claimed, StoreError, now};
+use crate::store::{Claimed, StoreError, now};
 
 /// Most attempts at one event (a crash mid-event counts as one) before it fails for good.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -50,9 +51,9 @@ pub fn spawn(
 fn defer_cpu() {
     #[cfg(unix)]
     if let Err(e) = rustix::process::setpriority_process(None, WORKER_NICENESS) {
-        line(&format!(
+        tracing::warn!(
             "worker: cannot lower its CPU priority ({e}); processing competes with ingest"
-        ));
+        );
     }
 }
 
@@ -84,7 +85,7 @@ struct Ready {
 }
 
 /// Processes waiting events until there are none. While one event is written, the next is
-/// claimed and parsed on another thread, so the writer is kept busy.
+/// claimed and parsed, so the writer is kept busy.
 async fn drain(state: &AppState, stop: &watch::Receiver<bool>) {
     let mut next = Some(prepare(state));
     while let Some(prepared) = next.take() {
@@ -92,12 +93,12 @@ async fn drain(state: &AppState, stop: &watch::Receiver<bool>) {
             Ok(Ok(Some(ready))) => ready,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {
-                line(&format!("worker: cannot take the next event: {e}"));
+                tracing::error!("worker: cannot take the next event: {e}");
                 tokio::time::sleep(ERROR_PAUSE).await;
                 return;
             }
             Err(e) => {
-                line(&format!("worker: {e}"));
+                tracing::error!("worker: {e}");
                 return;
             }
         };
@@ -107,20 +108,27 @@ async fn drain(state: &AppState, stop: &watch::Receiver<bool>) {
         let id = ready.id.clone();
         if let Err(e) = finish(state, ready).await {
             // The event stays RUNNING; it is requeued when the server starts again.
-            line(&format!("worker: {id} could not be finished: {e}"));
+            tracing::error!(event_id = %id, "worker: the event could not be finished: {e}");
             tokio::time::sleep(ERROR_PAUSE).await;
         }
     }
 }
 
-/// Claims the oldest waiting event and parses its body, on a blocking thread.
+/// Claims the oldest waiting event and parses its body (on a blocking thread), as a task of
+/// its own.
 fn prepare(state: &AppState) -> JoinHandle<Result<Option<Ready>, StoreError>> {
     let store = Arc::clone(&state.store);
-    tokio::task::spawn_blocking(move || {
-        let Some(event) = store.claim_next()? else {
+    tokio::spawn(async move {
+        let Some(event) = store.claim_next().await? else {
             return Ok(None);
         };
-        let runs = parse(&event);
+        let runs = tokio::task::spawn_blocking(move || {
+            let runs = parse(&event);
+            (event, runs)
+        })
+        .await;
+        let (event, runs) =
+            runs.map_err(|e| StoreError::Other(format!("parsing task failed: {e}")))?;
         Ok(Some(Ready {
             id: event.id,
             received_at: event.received_at,
@@ -160,24 +168,21 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
         mut attempts,
         runs,
     } = ready;
+    let store = state.store.as_ref();
     let outcome = match runs {
         Err(reason) => Err(reason),
         Ok(runs) => loop {
-            let (event_id, batch) = (id.clone(), Arc::clone(&runs));
-            let applied = state
-                .db(move |store| store.apply_event(&event_id, &batch, received_at, now()))
-                .await;
-            match applied {
+            match ops::apply_event(store, &id, &runs, received_at, now()).await {
                 Ok(Applied::Done(c)) => break Ok(c),
                 Ok(Applied::Unresolved(reason)) => break Err(reason),
                 Err(e) if e.is_transient() && attempts < MAX_ATTEMPTS => {
                     let pause = backoff(attempts);
-                    line(&format!(
-                        "worker: {id} attempt {attempts} failed ({e}); retrying in {pause:?}"
-                    ));
+                    tracing::warn!(
+                        event_id = %id,
+                        "worker: attempt {attempts} failed ({e}); retrying in {pause:?}"
+                    );
                     tokio::time::sleep(pause).await;
-                    let event_id = id.clone();
-                    attempts = state.db(move |store| store.add_attempt(&event_id)).await?;
+                    attempts = store.add_attempt(&id).await?;
                 }
                 Err(e) => break Err(format!("failed after {attempts} attempts: {e}")),
             }
@@ -185,17 +190,20 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
     };
     match outcome {
         Ok(c) => {
-            line(&format!(
-                "worker: {id} SUCCESS created={} updated={} unchanged={}",
-                c.created, c.updated, c.unchanged
-            ));
+            tracing::info!(
+                event_id = %id,
+                created = c.created,
+                updated = c.updated,
+                unchanged = c.unchanged,
+                "worker: SUCCESS"
+            );
             Ok(())
         }
         Err(reason) => {
-            line(&format!("worker: {id} FAILURE: {reason}"));
-            state
-                .db(move |store| store.fail_event(&id, &reason, now()))
-                .await
+            tracing::warn!(event_id = %id, "worker: FAILURE: {reason}");
+            store.fail_event(&id, &reason, now()).await?;
+            state.notifier.outbox_written();
+            Ok(())
         }
     }
 }

@@ -86,12 +86,18 @@ impl Server {
     /// Starts the process; `port` reuses a previous port after a restart.
     fn spawn(&mut self, port: Option<u16>) {
         let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
+        // The log goes to a file in the data dir, kept across restarts (see `log`).
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
         let mut child = Command::new(server_bin())
             .args(["--listen", &listen, "--data-dir"])
             .arg(self.dir.path())
             .args(&self.extra_args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("server starts");
         let stdout = child.stdout.take().expect("stdout piped");
@@ -109,6 +115,15 @@ impl Server {
         std::thread::spawn(move || for _ in lines {});
         self.url = url;
         self.child = Some(child);
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// What the server logged (stderr) so far, every start included.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     pub fn port(&self) -> u16 {

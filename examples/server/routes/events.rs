@@ -10,7 +10,8 @@ use super::{cursor, parse_flag, parse_limit};
 use crate::app::AppState;
 use crate::auth::AppError;
 use crate::extract::{ApiPath, ApiQuery};
-use crate::store::{EventQuery, Pruned, now};
+use crate::ops::{self, Pruned};
+use crate::store::{EventQuery, now};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
@@ -62,7 +63,7 @@ async fn list(
         limit: parse_limit(params.limit.as_deref(), DEFAULT_LIMIT.min(max), max)?,
         before,
     };
-    let listed = state.db(move |store| store.list_events(&query)).await?;
+    let listed = state.store.list_events(&query).await?;
     let next = listed
         .more
         .then(|| listed.items.last().map(|e| e.id.clone()))
@@ -85,9 +86,9 @@ async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<EventDetail>, AppError> {
-    let event_id = id.clone();
     state
-        .db(move |store| store.event_detail(&event_id))
+        .store
+        .event_detail(&id)
         .await?
         .map(Json)
         .ok_or_else(|| no_event(&id))
@@ -104,11 +105,7 @@ async fn prune(
     ApiQuery(params): ApiQuery<PruneParams>,
 ) -> Result<Json<PruneReport>, AppError> {
     let dry_run = parse_flag("dry_run", params.dry_run.as_deref())?;
-    let event_id = id.clone();
-    match state
-        .db(move |store| store.prune_event(&event_id, dry_run, now()))
-        .await?
-    {
+    match ops::prune_event(state.store.as_ref(), &id, dry_run, now()).await? {
         Pruned::Done(report) => Ok(Json(report)),
         Pruned::NotFound => Err(no_event(&id)),
         Pruned::NotProcessed(status) => Err(AppError::conflict(

@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use mwctl::protocol::admin::{EventStatus, Scope};
+use mwctl::protocol::admin::{EventStatus, Repo, Scope};
 use mwctl::protocol::signing::{
     HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignatureError, TOLERANCE_SECS, verify,
 };
 use mwctl::protocol::{
-    Answer, ExceptionType, INGEST_PATH, INGEST_PATH_ALIAS, Rejection, parse_batch,
+    Answer, ExceptionType, INGEST_PATH, INGEST_PATH_ALIAS, Rejection, Run, parse_batch,
 };
 
 use crate::app::AppState;
@@ -23,8 +23,8 @@ use crate::auth;
 use crate::body::{BodyError, drain, gunzip, is_json, read_limited};
 use crate::ids;
 use crate::log::LogNote;
-use crate::resolve::{resolve_runs, unknown_repo};
-use crate::store::{Inserted, KeyRecord, NewEvent, Store, StoreError, now};
+use crate::rules::{resolve_runs, unknown_repo};
+use crate::store::{Inserted, KeyRecord, NewEvent, Store, StoreError, StoreResult, now};
 
 /// The event type of run ingest (incidents will get their own).
 pub const REQUEST_TYPE: &str = "workflow";
@@ -44,25 +44,31 @@ async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     if outcome.queued {
         state.wake.notify_one();
     }
+    if outcome.outbox {
+        state.notifier.outbox_written();
+    }
     let mut response = Json(&outcome.answer).into_response();
-    response.extensions_mut().insert(LogNote(outcome.note));
+    response.extensions_mut().insert(outcome.note);
     response
 }
 
-/// The answer, what the log says about it, and whether the worker has something new.
+/// The answer, what the log says about it, whether the worker has something new, and whether
+/// a rejection was stored (for the notification outbox).
 struct Outcome {
     answer: Answer,
-    note: String,
+    note: LogNote,
     queued: bool,
+    outbox: bool,
 }
 
 impl Outcome {
     /// A rejection that is not stored (no valid key, or the store failed).
-    fn unstored(rejection: Rejection, note: String) -> Outcome {
+    fn unstored(rejection: Rejection, note: LogNote) -> Outcome {
         Outcome {
             answer: Answer::rejected(None, rejection),
             note,
             queued: false,
+            outbox: false,
         }
     }
 
@@ -73,7 +79,7 @@ impl Outcome {
                 "the server could not store the request",
                 "retry later with the same webhook-id (mwctl does this); nothing was stored",
             ),
-            format!("rejected ServerError: {e}"),
+            LogNote::new(format!("rejected ServerError: {e}")),
         )
     }
 }
@@ -94,7 +100,7 @@ async fn handle(
             drain(body, content_length).await;
             return Outcome::unstored(
                 failure.rejection(),
-                format!("rejected Unauthorized: {}", failure.message()),
+                LogNote::new(format!("rejected Unauthorized: {}", failure.message())),
             );
         }
         Err(e) => {
@@ -113,10 +119,8 @@ async fn handle(
                     format!("the body could not be read: {e}"),
                     "send the request again",
                 ),
-                format!(
-                    "rejected InvalidPayload key={}: body not read: {e}",
-                    key.key.id
-                ),
+                LogNote::new(format!("rejected InvalidPayload: body not read: {e}"))
+                    .key(&key.key.id),
             );
         }
     };
@@ -125,7 +129,7 @@ async fn handle(
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
     };
-    let incoming = Incoming {
+    let mut req = Incoming {
         key,
         raw,
         content_type: text(CONTENT_TYPE.as_str()),
@@ -137,9 +141,26 @@ async fn handle(
         max_body,
         require_signature: state.config.require_signature,
     };
-    match state.db(move |store| Ok(process(store, incoming))).await {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome::server_error(&e),
+    // Decompression, signature and validation are CPU work: off the async threads. The two
+    // reads that later checks need run meanwhile (their results are used in the protocol's
+    // order; a twin stored since is caught by insert_event, a repo unlinked since by the worker).
+    let store = state.store.as_ref();
+    let key_id = req.key.key.id.clone();
+    let webhook_id = req.webhook_id.clone();
+    let duplicate = async {
+        match &webhook_id {
+            Some(webhook_id) => store.find_duplicate(&key_id, webhook_id).await,
+            None => Ok(None),
+        }
+    };
+    let checked = tokio::task::spawn_blocking(move || {
+        let checked = check(&mut req);
+        (req, checked)
+    });
+    let (checked, duplicate, repos) = tokio::join!(checked, duplicate, store.list_repos());
+    match checked {
+        Ok((req, checked)) => process(store, req, checked, duplicate, repos).await,
+        Err(e) => Outcome::server_error(&StoreError::Other(format!("ingest task failed: {e}"))),
     }
 }
 
@@ -157,31 +178,35 @@ struct Incoming {
     require_signature: bool,
 }
 
-/// The checks after authentication, in the protocol's order, then storing. Runs on a blocking
-/// thread: decompression, validation and the database are all synchronous.
-fn process(store: &dyn Store, mut req: Incoming) -> Outcome {
-    let event_id = ids::event_id();
-    let reject = |req: &Incoming, rejection: Rejection, body: Option<Vec<u8>>, runs: usize| {
-        store_rejection(store, req, &event_id, rejection, body, runs)
-    };
+/// What the synchronous checks found.
+enum Checked {
+    /// Refused by a check before the duplicate check; the body to keep with the event.
+    Refused(Rejection, Option<Vec<u8>>),
+    /// The decoded body and its runs (or why they are invalid, answered after the duplicate
+    /// and scope checks).
+    Body(Vec<u8>, Result<Vec<Run>, Rejection>),
+}
 
+/// The checks after authentication that need no database, in the protocol's order: size,
+/// encoding, media type, webhook-id, signature; then the runs are parsed and validated.
+fn check(req: &mut Incoming) -> Checked {
     // 2. Size, encoding, media type.
     let Some(raw) = req.raw.take() else {
-        return reject(&req, too_large(req.max_body), None, 0);
+        return Checked::Refused(too_large(req.max_body), None);
     };
     let (body, compressed) = match req.content_encoding.as_deref().map(str::to_ascii_lowercase) {
         None => (raw, None),
         Some(e) if e.is_empty() || e == "identity" => (raw, None),
         Some(e) if e == "gzip" || e == "x-gzip" => match gunzip(&raw, req.max_body) {
             Ok(body) => (body, Some(raw)),
-            Err(BodyError::TooLarge) => return reject(&req, too_large(req.max_body), None, 0),
+            Err(BodyError::TooLarge) => return Checked::Refused(too_large(req.max_body), None),
             Err(BodyError::Broken(message)) => {
                 let rejection = Rejection::new(
                     ExceptionType::InvalidPayload,
                     message,
                     "send gzip data with Content-Encoding: gzip, or the JSON uncompressed",
                 );
-                return reject(&req, rejection, Some(raw), 0);
+                return Checked::Refused(rejection, Some(raw));
             }
         },
         Some(other) => {
@@ -190,7 +215,7 @@ fn process(store: &dyn Store, mut req: Incoming) -> Outcome {
                 format!("Content-Encoding {other:?} is not supported"),
                 "send the JSON uncompressed or with Content-Encoding: gzip",
             );
-            return reject(&req, rejection, Some(raw), 0);
+            return Checked::Refused(rejection, Some(raw));
         }
     };
     if let Some(content_type) = req.content_type.as_deref().filter(|ct| !is_json(ct)) {
@@ -199,7 +224,7 @@ fn process(store: &dyn Store, mut req: Incoming) -> Outcome {
             format!("Content-Type {content_type:?} is not JSON"),
             "send the body as JSON with Content-Type: application/json",
         );
-        return reject(&req, rejection, Some(body), 0);
+        return Checked::Refused(rejection, Some(body));
     }
 
     // 3. webhook-id and signature.
@@ -212,16 +237,36 @@ fn process(store: &dyn Store, mut req: Incoming) -> Outcome {
             format!("webhook-id must be 1 to {MAX_WEBHOOK_ID} bytes long"),
             "send a short unique id per batch in webhook-id (mwctl does this)",
         );
-        return reject(&req, rejection, Some(body), 0);
+        return Checked::Refused(rejection, Some(body));
     }
-    if let Some(rejection) = check_signature(&req, &body, compressed.as_deref()) {
-        return reject(&req, rejection, Some(body), 0);
+    if let Some(rejection) = check_signature(req, &body, compressed.as_deref()) {
+        return Checked::Refused(rejection, Some(body));
     }
+    let runs = parse_batch(&body, req.received_at);
+    Checked::Body(body, runs)
+}
+
+/// The checks that need the database (with what was read for them), then storing: every
+/// outcome with a valid key is stored as an event before it is answered.
+async fn process(
+    store: &dyn Store,
+    req: Incoming,
+    checked: Checked,
+    duplicate: StoreResult<Option<String>>,
+    repos: StoreResult<Vec<Repo>>,
+) -> Outcome {
+    let event_id = ids::event_id();
+    let (body, runs) = match checked {
+        Checked::Refused(rejection, body) => {
+            return store_rejection(store, &req, &event_id, rejection, body, 0).await;
+        }
+        Checked::Body(body, runs) => (body, runs),
+    };
 
     // 4. A repeated webhook-id gets the first answer, and nothing is stored.
-    if let Some(webhook_id) = &req.webhook_id {
-        match store.find_duplicate(&req.key.key.id, webhook_id) {
-            Ok(Some(response)) => return duplicate(&req, &response),
+    if req.webhook_id.is_some() {
+        match duplicate {
+            Ok(Some(response)) => return answer_duplicate(&req, &response),
             Ok(None) => {}
             Err(e) => return Outcome::server_error(&e),
         }
@@ -234,23 +279,25 @@ fn process(store: &dyn Store, mut req: Incoming) -> Outcome {
             format!("key {} lacks the deployments scope", req.key.key.id),
             "send runs with a key that has the deployments scope (`mwctl keys create --name NAME --scope deployments`)",
         );
-        return reject(&req, rejection, Some(body), 0);
+        return store_rejection(store, &req, &event_id, rejection, Some(body), 0).await;
     }
 
     // 6. The runs.
-    let runs = match parse_batch(&body, req.received_at) {
+    let runs = match runs {
         Ok(runs) => runs,
-        Err(rejection) => return reject(&req, rejection, Some(body), 0),
+        Err(rejection) => {
+            return store_rejection(store, &req, &event_id, rejection, Some(body), 0).await;
+        }
     };
 
     // 7. Their repositories.
-    let repos = match store.list_repos() {
+    let repos = match repos {
         Ok(repos) => repos,
         Err(e) => return Outcome::server_error(&e),
     };
     if let Err(errors) = resolve_runs(&runs, &repos) {
         let rejection = unknown_repo(errors, runs.len());
-        return reject(&req, rejection, Some(body), runs.len());
+        return store_rejection(store, &req, &event_id, rejection, Some(body), runs.len()).await;
     }
 
     // 8. Store, then answer.
@@ -267,18 +314,17 @@ fn process(store: &dyn Store, mut req: Incoming) -> Outcome {
         error: None,
         runs_received: runs.len() as u64,
     };
-    match store.insert_event(&event) {
+    match store.insert_event(event).await {
         Ok(Inserted::New) => Outcome {
             answer,
-            note: format!(
-                "accepted {event_id} runs={} key={}",
-                runs.len(),
-                req.key.key.id
-            ),
+            note: LogNote::new(format!("accepted runs={}", runs.len()))
+                .event(Some(&event_id))
+                .key(&req.key.key.id),
             queued: true,
+            outbox: false,
         },
         // A concurrent twin with the same webhook-id was stored first.
-        Ok(Inserted::Duplicate(response)) => duplicate(&req, &response),
+        Ok(Inserted::Duplicate(response)) => answer_duplicate(&req, &response),
         Err(e) => Outcome::server_error(&e),
     }
 }
@@ -328,16 +374,15 @@ fn too_large(limit: usize) -> Rejection {
     )
 }
 
-fn duplicate(req: &Incoming, response: &str) -> Outcome {
+fn answer_duplicate(req: &Incoming, response: &str) -> Outcome {
     match serde_json::from_str::<Answer>(response) {
         Ok(first) => Outcome {
-            note: format!(
-                "duplicate of {} key={}",
-                first.event_id().unwrap_or("?"),
-                req.key.key.id
-            ),
+            note: LogNote::new("duplicate")
+                .event(first.event_id())
+                .key(&req.key.key.id),
             answer: first.into_duplicate(),
             queued: false,
+            outbox: false,
         },
         Err(e) => {
             Outcome::server_error(&StoreError::Other(format!("stored answer unreadable: {e}")))
@@ -346,7 +391,7 @@ fn duplicate(req: &Incoming, response: &str) -> Outcome {
 }
 
 /// Stores a rejected request (the data dump) and answers with its event id.
-fn store_rejection(
+async fn store_rejection(
     store: &dyn Store,
     req: &Incoming,
     event_id: &str,
@@ -369,19 +414,19 @@ fn store_rejection(
         runs_received: runs as u64,
     };
     let key_id = &req.key.key.id;
-    match store.insert_event(&event) {
-        Ok(_) => Outcome {
-            note: format!(
-                "rejected {kind} {event_id} key={key_id}: {}",
-                rejection.error
-            ),
+    match store.insert_event(event).await {
+        Ok(inserted) => Outcome {
+            note: LogNote::new(format!("rejected {kind}: {}", rejection.error))
+                .event(Some(event_id))
+                .key(key_id),
             answer,
             queued: false,
+            outbox: matches!(inserted, Inserted::New),
         },
         // The client still learns what is wrong with its request; only the record is lost.
         Err(e) => Outcome::unstored(
             rejection,
-            format!("rejected {kind} key={key_id} (not stored: {e})"),
+            LogNote::new(format!("rejected {kind} (not stored: {e})")).key(key_id),
         ),
     }
 }

@@ -11,7 +11,8 @@ use crate::app::AppState;
 use crate::auth::AppError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::ids;
-use crate::store::{Revoked, now};
+use crate::ops::{self, Revoked};
+use crate::store::now;
 
 /// Longest key name, in characters.
 const MAX_NAME_CHARS: usize = 100;
@@ -54,27 +55,19 @@ async fn create(
     }
     let (meta, key) =
         ids::mint_key(name, request.scopes, request.expires_at, at).map_err(AppError::internal)?;
-    let stored = meta.clone();
-    let hash = key_digest_hex(&key);
-    state
-        .db(move |store| store.insert_key(&stored, &hash))
-        .await?;
+    state.store.insert_key(&meta, &key_digest_hex(&key)).await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { meta, key })))
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<ApiKey>>, AppError> {
-    Ok(Json(state.db(|store| store.list_keys()).await?))
+    Ok(Json(state.store.list_keys().await?))
 }
 
 async fn revoke(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApiKey>, AppError> {
-    let key_id = id.clone();
-    match state
-        .db(move |store| store.revoke_key(&key_id, now()))
-        .await?
-    {
+    match ops::revoke_key(state.store.as_ref(), &id, now()).await? {
         Revoked::Done(key) => Ok(Json(key)),
         Revoked::NotFound => Err(AppError::not_found(
             format!("no API key with id {id}"),

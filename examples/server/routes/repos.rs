@@ -35,7 +35,7 @@ async fn link(
             "give the repository's URL, e.g. https://github.com/org/name",
         )
     })?;
-    let (repo, created) = state.db(move |store| store.link_repo(&repo, now())).await?;
+    let (repo, created) = state.store.link_repo(&repo, now()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -45,7 +45,7 @@ async fn link(
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<Repo>>, AppError> {
-    Ok(Json(state.db(|store| store.list_repos()).await?))
+    Ok(Json(state.store.list_repos().await?))
 }
 
 async fn unlink(
@@ -60,7 +60,8 @@ async fn unlink(
     };
     let repo_id: i64 = id.trim().parse().map_err(|_| missing())?;
     state
-        .db(move |store| store.unlink_repo(repo_id))
+        .store
+        .unlink_repo(repo_id)
         .await?
         .map(Json)
         .ok_or_else(missing)
@@ -100,7 +101,7 @@ async fn runs(
             Some(raw) => Some(cursor::parse_run(raw)?),
         },
     };
-    let listed = state.db(move |store| store.list_runs(&query)).await?;
+    let listed = state.store.list_runs(&query).await?;
     let next = listed
         .more
         .then(|| listed.items.last().map(cursor::after_run))

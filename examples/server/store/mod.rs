@@ -1,14 +1,25 @@
-//! The storage interface. Routes and the worker see only this trait, so a PostgreSQL store
-//! (several instances sharing one queue) can implement it later. Methods are synchronous and
-//! called through `spawn_blocking`; each is one short transaction.
+//! The storage interface: persistence only. Routes, the worker and [`crate::ops`] see only these
+//! traits; what to write is decided by [`crate::rules`] (pure functions), never here, so every
+//! backend behaves the same. One implementation per backend ([`sqlite`] today); each must pass
+//! the contract suite in [`contract`].
+//!
+//! [`Store`] has the single-step operations. Work whose writes depend on what it read (processing
+//! an event, pruning one, revoking a key) runs in a [`Tx`] from [`Store::begin`]: read, let the
+//! rules decide, write, commit. A backend takes the locks such a decision needs: SQLite's one
+//! writer holds them all; a shared-database backend locks the rows it reads (`FOR UPDATE`) and
+//! claims events with `FOR UPDATE SKIP LOCKED`.
 
 pub mod sqlite;
 
+#[cfg(test)]
+pub mod contract;
+
+use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use mwctl::protocol::admin::{
-    ApiKey, Event, EventDetail, EventStatus, PruneReport, Repo, Scope, StoredRun,
+    ApiKey, Event, EventDetail, EventStatus, Repo, RunRef, Scope, StoredRun,
 };
-use mwctl::protocol::{RepoFilter, Run};
+use mwctl::protocol::{RepoFilter, RepoRef, RunStatus};
 use thiserror::Error;
 
 pub use sqlite::SqliteStore;
@@ -54,15 +65,6 @@ impl KeyRecord {
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.key.scopes.contains(&scope)
     }
-}
-
-/// What `revoke_key` did.
-#[derive(Debug)]
-pub enum Revoked {
-    Done(ApiKey),
-    NotFound,
-    /// Refused: it is the last usable key with the admin scope.
-    LastAdmin,
 }
 
 /// A request to store as an event (accepted or rejected).
@@ -133,15 +135,6 @@ pub struct Listed<T> {
     pub more: bool,
 }
 
-/// What `prune_event` did.
-#[derive(Debug)]
-pub enum Pruned {
-    Done(PruneReport),
-    NotFound,
-    /// Still waiting or running: pruning now would race the worker.
-    NotProcessed(EventStatus),
-}
-
 /// An event the worker took (now `RUNNING`).
 #[derive(Clone, Debug)]
 pub struct Claimed {
@@ -160,70 +153,180 @@ pub struct Counts {
     pub unchanged: u64,
 }
 
-/// What `apply_event` did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Applied {
-    /// Runs written and the event marked `SUCCESS`, in one transaction.
-    Done(Counts),
-    /// Nothing written: a run's repository is no longer linked (the reason, for the event).
-    Unresolved(String),
+/// A run's stored fields: what the rules compare and merge (identity and bookkeeping apart).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFields {
+    pub event_actor: String,
+    pub head_branch: String,
+    pub status: RunStatus,
+    /// At the stored precision (milliseconds).
+    pub conducted_at: DateTime<Utc>,
+    /// Whole seconds.
+    pub duration: Option<i64>,
+    pub html_url: Option<String>,
+    pub commit_sha: Option<String>,
+    /// A JSON object, as text.
+    pub meta: Option<String>,
 }
 
+/// A run an event writes: where (the workflow of that name in a linked repo, created when
+/// missing with [`crate::rules::WORKFLOW_PROVIDER`] and [`crate::rules::WORKFLOW_TYPE`]),
+/// which (its unique id in the workflow), and its fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunWrite {
+    pub repo_id: i64,
+    pub workflow: String,
+    pub unique_id: String,
+    pub fields: RunFields,
+}
+
+/// What [`Tx::insert_runs`] found for one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The run was new and is now stored with the given fields.
+    Created(i64),
+    /// The run exists (nothing was written): its id and stored fields, for the rules to merge.
+    Exists { run_id: i64, stored: RunFields },
+}
+
+/// An update the rules decided on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunUpdate {
+    pub run_id: i64,
+    /// What the update replaces: pruning the event restores it (recorded from phase 3 of
+    /// issue 10 on; today's stores keep only that the run was updated).
+    pub before: RunFields,
+    pub after: RunFields,
+}
+
+/// What an event did to a run, recorded so the event can be pruned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Updated,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+        }
+    }
+}
+
+/// Which writer a transaction is for. SQLite has one writer: the worker's transactions let
+/// waiting ingest requests go first, so that clients never wait for processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// Answering a request (admin API).
+    Request,
+    /// Background processing.
+    Worker,
+}
+
+/// Single-step persistence. Every method is one short transaction of its own.
+#[async_trait]
 pub trait Store: Send + Sync + 'static {
     // API keys.
-    fn count_keys(&self) -> StoreResult<u64>;
-    fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()>;
-    fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>>;
-    fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
-    fn list_keys(&self) -> StoreResult<Vec<ApiKey>>;
-    fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<Revoked>;
+    async fn count_keys(&self) -> StoreResult<u64>;
+    async fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()>;
+    async fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>>;
+    async fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>>;
 
     // Linked repositories.
-    /// The repo and whether it was newly linked.
-    fn link_repo(
-        &self,
-        repo: &mwctl::protocol::RepoRef,
-        at: DateTime<Utc>,
-    ) -> StoreResult<(Repo, bool)>;
-    fn list_repos(&self) -> StoreResult<Vec<Repo>>;
+    /// The repo and whether it was newly linked (identity: host, org, name, case-insensitive).
+    async fn link_repo(&self, repo: &RepoRef, at: DateTime<Utc>) -> StoreResult<(Repo, bool)>;
+    /// In id order.
+    async fn list_repos(&self) -> StoreResult<Vec<Repo>>;
     /// Unlinks and deletes the repo's workflows and runs.
-    fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>>;
+    async fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>>;
 
     // Ingest.
-    /// The stored response of the accepted event with this key and webhook-id, if any.
-    fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>>;
-    fn insert_event(&self, event: &NewEvent) -> StoreResult<Inserted>;
+    /// The stored response of the event from this key with this webhook-id that still stands
+    /// (waiting, running or processed; not rejected, failed or pruned), if any.
+    async fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>>;
+    /// Stores a request (its body too), and marks a rejected one for notification when the
+    /// store notifies. A standing event with the same key and webhook-id wins a race.
+    async fn insert_event(&self, event: NewEvent) -> StoreResult<Inserted>;
 
     // Inspection.
-    fn list_events(&self, query: &EventQuery) -> StoreResult<Listed<Event>>;
-    fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>>;
-    fn prune_event(&self, id: &str, dry_run: bool, at: DateTime<Utc>) -> StoreResult<Pruned>;
-    fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>>;
+    /// Newest first, one page (see [`Listed`]).
+    async fn list_events(&self, query: &EventQuery) -> StoreResult<Listed<Event>>;
+    async fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>>;
+    /// Latest `conducted_at` first (then highest id), one page (see [`Listed`]).
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>>;
 
     // The worker's queue.
     /// Puts events left `RUNNING` by a stopped server back to `WAITING`.
-    fn requeue_running(&self) -> StoreResult<u64>;
-    /// Takes the oldest `WAITING` event: `RUNNING`, attempts + 1.
-    fn claim_next(&self) -> StoreResult<Option<Claimed>>;
+    async fn requeue_running(&self) -> StoreResult<u64>;
+    /// Takes the oldest `WAITING` event: `RUNNING`, attempts + 1; with its body.
+    async fn claim_next(&self) -> StoreResult<Option<Claimed>>;
     /// Counts one more attempt at a claimed event; returns the new count.
-    fn add_attempt(&self, id: &str) -> StoreResult<u32>;
-    /// Writes the event's runs and marks it `SUCCESS`, all or nothing.
-    fn apply_event(
-        &self,
-        id: &str,
-        runs: &[Run],
-        received_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Applied>;
-    fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn add_attempt(&self, id: &str) -> StoreResult<u32>;
+    /// Marks the event `FAILURE` with its error (and for notification when the store notifies).
+    async fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()>;
 
-    // The notification outbox (kept only when the store was opened to notify).
+    // The notification outbox (kept only by a store opened to notify).
     /// Rejected and failed events not notified yet, oldest first.
-    fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>>;
+    async fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>>;
     /// The event's notification was delivered or given up on.
-    fn notice_done(&self, event_id: &str) -> StoreResult<()>;
+    async fn notice_done(&self, event_id: &str) -> StoreResult<()>;
     /// Gives up on all but the newest `keep` pending notifications; how many.
-    fn trim_notices(&self, keep: u32) -> StoreResult<u64>;
+    async fn trim_notices(&self, keep: u32) -> StoreResult<u64>;
+
+    /// A write transaction (see [`Tx`]).
+    async fn begin(&self, writer: Writer) -> StoreResult<Box<dyn Tx>>;
+}
+
+/// A write transaction: reads that decide writes, and the writes, all or nothing. Dropping it
+/// without [`Tx::commit`] rolls back (how a dry run leaves no trace). Calls are batched (one per
+/// step of an operation, not one per row), so a backend over the network makes few round
+/// trips; they take what they write by value, so a backend that works on another thread need
+/// not copy it.
+#[async_trait]
+pub trait Tx: Send {
+    // Revoking a key.
+    /// Every key, locked until the end of the transaction.
+    async fn keys(&mut self) -> StoreResult<Vec<KeyRecord>>;
+    async fn revoke_key(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    // Processing an event.
+    /// The linked repos, kept linked until the end of the transaction.
+    async fn repos(&mut self) -> StoreResult<Vec<Repo>>;
+    /// In order: inserts each run that is new (creating its workflow when missing; `at` is the
+    /// time written as created and updated); for one
+    /// that exists, writes nothing and returns its stored fields, locked until the end of the
+    /// transaction. A later entry sees the earlier ones.
+    async fn insert_runs(
+        &mut self,
+        runs: Vec<RunWrite>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Slot>>;
+    async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Marks a claimed event `SUCCESS` with its counts, and records the runs it wrote
+    /// (replacing what an earlier, interrupted attempt recorded).
+    async fn finish_event(
+        &mut self,
+        id: &str,
+        written: Vec<(i64, Action)>,
+        counts: Counts,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // Pruning an event.
+    /// The event's status, locked until the end of the transaction.
+    async fn event_status(&mut self, id: &str) -> StoreResult<Option<EventStatus>>;
+    /// The runs the event recorded writing, in run id order.
+    async fn event_runs(&mut self, id: &str) -> StoreResult<Vec<RunRef>>;
+    /// Deletes the runs, every event's record of them, and the workflows they leave without
+    /// runs; returns how many workflows were deleted.
+    async fn delete_runs(&mut self, run_ids: Vec<i64>) -> StoreResult<u64>;
+    async fn mark_pruned(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
 
 /// The one timestamp format stored: RFC 3339 UTC with milliseconds, so text order is time order.

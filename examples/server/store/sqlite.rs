@@ -1,32 +1,31 @@
 //! The SQLite store: one writer connection behind a mutex (SQLite allows one writer at a time;
 //! a mutex hands it over without the busy handler's sleeps) and a small pool of readers, which
-//! WAL mode lets run beside the writer.
+//! WAL mode lets run beside the writer. rusqlite is synchronous: every call runs on a blocking
+//! thread (see [`SqliteStore::blocking`] and [`tx::SqliteTx`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use mwctl::protocol::RepoRef;
 use mwctl::protocol::admin::{
-    ApiKey, Event, EventDetail, EventStatus, PruneReport, Repo, RunRef, Scope, StoredRun,
+    ApiKey, Event, EventDetail, EventStatus, Repo, RunRef, Scope, StoredRun,
 };
-use mwctl::protocol::{RepoRef, Run};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params, params_from_iter,
 };
 
 use super::{
-    Applied, Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, Pruned,
-    Revoked, RunQuery, Store, StoreError, StoreResult, parse_ts, ts,
+    Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, RunQuery, Store,
+    StoreError, StoreResult, Tx, Writer, parse_ts, ts,
 };
-use crate::resolve::resolve_runs;
 
 mod bodies;
-mod upsert;
-
-use upsert::RunWriter;
+mod tx;
 
 /// Schema versions, applied in order at open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("notify.sql")];
@@ -45,20 +44,28 @@ const WORKER_YIELD_LIMIT: Duration = Duration::from_millis(100);
 /// Statuses whose webhook-id blocks a repeat (see the events_webhook_id index).
 const DEDUPE_STATUSES: &str = "('WAITING', 'RUNNING', 'SUCCESS')";
 
+/// The writer connection. A tokio mutex: a transaction ([`tx::SqliteTx`]) carries its guard
+/// from one blocking call to the next.
+type WriterLock = Arc<tokio::sync::Mutex<Connection>>;
+
 pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: WriterLock,
     readers: Mutex<Vec<Connection>>,
     /// Ingest requests waiting for the writer: the worker lets them go first (see
-    /// [`SqliteStore::write_after_ingest`]).
+    /// [`Inner::yield_to_ingest`]).
     ingest_waiting: AtomicUsize,
     /// Tells the checkpoint thread to end.
     closing: Arc<AtomicBool>,
     /// Whether rejected and failed events go to the notification outbox.
-    notify: bool,
+    notify: AtomicBool,
 }
 
-impl Drop for SqliteStore {
+impl Drop for Inner {
     fn drop(&mut self) {
         self.closing.store(true, Ordering::Relaxed);
     }
@@ -78,6 +85,10 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+fn task_failed(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Other(format!("database task failed: {e}"))
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
@@ -91,31 +102,47 @@ impl SqliteStore {
         let closing = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(connect(path)?, Arc::clone(&closing))?;
         Ok(SqliteStore {
-            path: path.to_owned(),
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
-            ingest_waiting: AtomicUsize::new(0),
-            closing,
-            notify: false,
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                readers: Mutex::new(Vec::new()),
+                ingest_waiting: AtomicUsize::new(0),
+                closing,
+                notify: AtomicBool::new(false),
+            }),
         })
     }
 
     /// Keeps rejected and failed events in the notification outbox from now on.
-    pub fn notifying(mut self) -> SqliteStore {
-        self.notify = true;
+    pub fn notifying(self) -> SqliteStore {
+        self.inner.notify.store(true, Ordering::Relaxed);
         self
     }
 
+    /// Runs `f` on a blocking thread. A panic in it becomes an error, never a crashed server.
+    async fn blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Inner) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(task_failed)?
+    }
+}
+
+impl Inner {
     /// The outbox mark of an event stored now with `status`.
     fn notify_mark(&self, status: EventStatus) -> Option<i64> {
         let notified = matches!(status, EventStatus::Rejected | EventStatus::Failure);
-        (self.notify && notified).then_some(1)
+        (self.notify.load(Ordering::Relaxed) && notified).then_some(1)
     }
 
-    /// Runs `f` on the writer connection.
+    /// Runs `f` on the writer connection (on a blocking thread).
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        // A panic elsewhere cannot leave a transaction open (rusqlite rolls back on drop).
-        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.writer.blocking_lock();
+        end_abandoned_transaction(&conn);
         f(&mut conn)
     }
 
@@ -125,24 +152,21 @@ impl SqliteStore {
         f: impl FnOnce(&mut Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         self.ingest_waiting.fetch_add(1, Ordering::SeqCst);
-        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.writer.blocking_lock();
         self.ingest_waiting.fetch_sub(1, Ordering::SeqCst);
+        end_abandoned_transaction(&conn);
         f(&mut conn)
     }
 
-    /// Runs `f` on the writer for the worker, once no ingest request waits for it (or after
-    /// [`WORKER_YIELD_LIMIT`]). The worker writes back to back during a backfill; without
-    /// this, answers queue behind its transactions and clients wait for processing, which the
-    /// protocol promises they never do.
-    fn write_after_ingest<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    /// Waits until no ingest request waits for the writer (or [`WORKER_YIELD_LIMIT`]), before
+    /// the worker takes it. The worker writes back to back during a backfill; without this,
+    /// answers queue behind its transactions and clients wait for processing, which the
+    /// protocol promises they never do. Blocks the calling thread.
+    fn yield_to_ingest(&self) {
         let deadline = Instant::now() + WORKER_YIELD_LIMIT;
         while self.ingest_waiting.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_micros(200));
         }
-        self.write(f)
     }
 
     /// Runs `f` on a pooled read connection.
@@ -167,6 +191,14 @@ impl SqliteStore {
             idle.push(conn);
         }
         result
+    }
+}
+
+/// Rolls back a transaction that a panicking caller left open on the writer, so the next
+/// user starts clean.
+fn end_abandoned_transaction(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
 }
 
@@ -272,6 +304,15 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         },
         key_hash: row.get(8)?,
     })
+}
+
+/// Every key, in `order` (an ORDER BY clause).
+fn all_keys(conn: &Connection, order: &str) -> StoreResult<Vec<KeyRecord>> {
+    let keys = conn
+        .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys {order}"))?
+        .query_map([], key_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(keys)
 }
 
 const REPO_COLUMNS: &str = "id, host, org, name, created_at";
@@ -405,550 +446,489 @@ fn find_duplicate_on(
     Ok(response)
 }
 
+#[async_trait]
 impl Store for SqliteStore {
-    fn count_keys(&self) -> StoreResult<u64> {
-        self.read(|conn| {
-            let n: i64 = conn.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?;
-            Ok(n.unsigned_abs())
-        })
-    }
-
-    fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
-        self.write(|conn| {
-            conn.prepare_cached(
-                "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                key.id,
-                key.name,
-                key.prefix,
-                key_hash,
-                scopes_to_text(&key.scopes),
-                ts(key.created_at),
-                key.expires_at.map(ts),
-            ])?;
-            Ok(())
-        })
-    }
-
-    fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {
-        self.read(|conn| {
-            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_row([key_hash], key_from_row)
-                .optional()?)
-        })
-    }
-
-    fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        self.write(|conn| {
-            conn.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")?
-                .execute(params![ts(at), id])?;
-            Ok(())
-        })
-    }
-
-    fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
-        self.read(|conn| {
-            let sql =
-                format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC");
-            let keys = conn
-                .prepare_cached(&sql)?
-                .query_map([], |row| key_from_row(row).map(|k| k.key))?
-                .collect::<Result<_, _>>()?;
-            Ok(keys)
-        })
-    }
-
-    fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<Revoked> {
-        self.write(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let keys: Vec<KeyRecord> = tx
-                .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys"))?
-                .query_map([], key_from_row)?
-                .collect::<Result<_, _>>()?;
-            let Some(target) = keys.iter().find(|k| k.key.id == id) else {
-                return Ok(Revoked::NotFound);
-            };
-            if target.key.revoked_at.is_some() {
-                return Ok(Revoked::Done(target.key.clone()));
-            }
-            let usable_admin = |k: &KeyRecord| k.is_usable(at) && k.has_scope(Scope::Admin);
-            if usable_admin(target) && !keys.iter().any(|k| k.key.id != id && usable_admin(k)) {
-                return Ok(Revoked::LastAdmin);
-            }
-            tx.prepare_cached("UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2")?
-                .execute(params![ts(at), id])?;
-            tx.commit()?;
-            let mut key = target.key.clone();
-            key.revoked_at = Some(at);
-            Ok(Revoked::Done(key))
-        })
-    }
-
-    fn link_repo(&self, repo: &RepoRef, at: DateTime<Utc>) -> StoreResult<(Repo, bool)> {
-        self.write(|conn| {
-            let inserted = conn
-                .prepare_cached(
-                    "INSERT INTO repos (host, org, name, created_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![repo.host, repo.org, repo.name, ts(at)])?;
-            let sql = format!(
-                "SELECT {REPO_COLUMNS} FROM repos \
-                 WHERE lower(host) = lower(?1) AND lower(org) = lower(?2) AND lower(name) = lower(?3)"
-            );
-            let stored = conn.prepare_cached(&sql)?.query_row(
-                params![repo.host, repo.org, repo.name],
-                repo_from_row,
-            )?;
-            Ok((stored, inserted == 1))
-        })
-    }
-
-    fn list_repos(&self) -> StoreResult<Vec<Repo>> {
-        self.read(list_repos_on)
-    }
-
-    fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>> {
-        self.write(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let sql = format!("SELECT {REPO_COLUMNS} FROM repos WHERE id = ?1");
-            let repo = tx
-                .prepare_cached(&sql)?
-                .query_row([id], repo_from_row)
-                .optional()?;
-            if repo.is_some() {
-                // The repo's workflows, their runs, and what events recorded of those runs.
-                for sql in [
-                    "DELETE FROM event_runs WHERE run_id IN (SELECT wr.id FROM repo_workflow_runs wr \
-                        JOIN repo_workflows w ON w.id = wr.repo_workflow_id WHERE w.repo_id = ?1)",
-                    "DELETE FROM repo_workflow_runs WHERE repo_workflow_id IN \
-                        (SELECT id FROM repo_workflows WHERE repo_id = ?1)",
-                    "DELETE FROM repo_workflows WHERE repo_id = ?1",
-                    "DELETE FROM repos WHERE id = ?1",
-                ] {
-                    tx.prepare_cached(sql)?.execute([id])?;
-                }
-            }
-            tx.commit()?;
-            Ok(repo)
-        })
-    }
-
-    fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>> {
-        self.read(|conn| find_duplicate_on(conn, key_id, webhook_id))
-    }
-
-    fn insert_event(&self, event: &NewEvent) -> StoreResult<Inserted> {
-        let body = event.body.as_deref().map(bodies::pack);
-        self.write_for_ingest(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO events (id, key_id, request_type, webhook_id, received_at, \
-                        response, status, error, attempts, runs_received, notify) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10) \
-                     ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![
-                    event.id,
-                    event.key_id,
-                    event.request_type,
-                    event.webhook_id,
-                    ts(event.received_at),
-                    event.response,
-                    event.status.as_str(),
-                    event.error,
-                    event.runs_received as i64,
-                    self.notify_mark(event.status),
-                ])?;
-            if inserted == 1 {
-                if let Some(body) = &body {
-                    tx.prepare_cached("INSERT INTO event_bodies (event_id, body) VALUES (?1, ?2)")?
-                        .execute(params![event.id, body.as_ref()])?;
-                }
-                tx.commit()?;
-                return Ok(Inserted::New);
-            }
-            let conn = &tx;
-            // Only the webhook-id index can conflict (event ids are unique by construction).
-            let winner = match &event.webhook_id {
-                Some(webhook_id) => find_duplicate_on(conn, &event.key_id, webhook_id)?,
-                None => None,
-            };
-            winner.map(Inserted::Duplicate).ok_or_else(|| {
-                StoreError::Other(format!("event {} conflicts with a stored event", event.id))
+    async fn count_keys(&self) -> StoreResult<u64> {
+        self.blocking(|db| {
+            db.read(|conn| {
+                let n: i64 = conn.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?;
+                Ok(n.unsigned_abs())
             })
         })
+        .await
     }
 
-    fn list_events(&self, query: &EventQuery) -> StoreResult<Listed<Event>> {
-        self.read(|conn| {
-            // One read transaction: the total and the page see the same events.
-            let tx = conn.unchecked_transaction()?;
-            let mut filters = Vec::new();
-            let mut args: Vec<SqlValue> = Vec::new();
-            if let Some(status) = query.status {
-                args.push(SqlValue::Text(status.as_str().to_owned()));
-                filters.push(format!("status = ?{}", args.len()));
-            }
-            let total = count(&tx, "SELECT count(*) FROM events", &filters, &args)?;
-            if let Some(before) = &query.before {
-                args.push(SqlValue::Text(before.clone()));
-                filters.push(format!("id < ?{}", args.len()));
-            }
-            // One more than asked: whether another page follows.
-            args.push(SqlValue::Integer(i64::from(query.limit) + 1));
-            let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM events {} ORDER BY id DESC LIMIT ?{}",
-                where_clause(&filters),
-                args.len()
-            );
-            let events = tx
-                .prepare_cached(&sql)?
-                .query_map(params_from_iter(args), event_from_row)?
-                .collect::<Result<_, _>>()?;
-            Ok(listed(events, total, query.limit))
+    async fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
+        let (key, key_hash) = (key.clone(), key_hash.to_owned());
+        self.blocking(move |db| {
+            db.write(|conn| {
+                conn.prepare_cached(
+                    "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    key.id,
+                    key.name,
+                    key.prefix,
+                    key_hash,
+                    scopes_to_text(&key.scopes),
+                    ts(key.created_at),
+                    key.expires_at.map(ts),
+                ])?;
+                Ok(())
+            })
         })
+        .await
     }
 
-    fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>> {
-        self.read(|conn| {
-            let sql = format!(
-                "SELECT {EVENT_COLUMNS}, b.body, response \
-                 FROM events LEFT JOIN event_bodies b ON b.event_id = id WHERE id = ?1"
-            );
-            let found = conn
-                .prepare_cached(&sql)?
-                .query_row([id], |row| {
-                    let event = event_from_row(row)?;
-                    let body: Option<Vec<u8>> = row.get(13)?;
-                    let response: String = row.get(14)?;
-                    Ok((event, body, response))
+    async fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {
+        let key_hash = key_hash.to_owned();
+        self.blocking(move |db| {
+            db.read(|conn| {
+                let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
+                Ok(conn
+                    .prepare_cached(&sql)?
+                    .query_row([key_hash], key_from_row)
+                    .optional()?)
+            })
+        })
+        .await
+    }
+
+    async fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            db.write(|conn| {
+                conn.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")?
+                    .execute(params![ts(at), id])?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.blocking(|db| {
+            db.read(|conn| {
+                let keys = all_keys(conn, "ORDER BY created_at DESC, id DESC")?;
+                Ok(keys.into_iter().map(|k| k.key).collect())
+            })
+        })
+        .await
+    }
+
+    async fn link_repo(&self, repo: &RepoRef, at: DateTime<Utc>) -> StoreResult<(Repo, bool)> {
+        let repo = repo.clone();
+        self.blocking(move |db| {
+            db.write(|conn| {
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO repos (host, org, name, created_at) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![repo.host, repo.org, repo.name, ts(at)])?;
+                let sql = format!(
+                    "SELECT {REPO_COLUMNS} FROM repos \
+                     WHERE lower(host) = lower(?1) AND lower(org) = lower(?2) AND lower(name) = lower(?3)"
+                );
+                let stored = conn.prepare_cached(&sql)?.query_row(
+                    params![repo.host, repo.org, repo.name],
+                    repo_from_row,
+                )?;
+                Ok((stored, inserted == 1))
+            })
+        })
+        .await
+    }
+
+    async fn list_repos(&self) -> StoreResult<Vec<Repo>> {
+        self.blocking(|db| db.read(list_repos_on)).await
+    }
+
+    async fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>> {
+        self.blocking(move |db| {
+            db.write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let sql = format!("SELECT {REPO_COLUMNS} FROM repos WHERE id = ?1");
+                let repo = tx
+                    .prepare_cached(&sql)?
+                    .query_row([id], repo_from_row)
+                    .optional()?;
+                if repo.is_some() {
+                    // The repo's workflows, their runs, and what events recorded of those runs.
+                    for sql in [
+                        "DELETE FROM event_runs WHERE run_id IN (SELECT wr.id FROM repo_workflow_runs wr \
+                            JOIN repo_workflows w ON w.id = wr.repo_workflow_id WHERE w.repo_id = ?1)",
+                        "DELETE FROM repo_workflow_runs WHERE repo_workflow_id IN \
+                            (SELECT id FROM repo_workflows WHERE repo_id = ?1)",
+                        "DELETE FROM repo_workflows WHERE repo_id = ?1",
+                        "DELETE FROM repos WHERE id = ?1",
+                    ] {
+                        tx.prepare_cached(sql)?.execute([id])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(repo)
+            })
+        })
+        .await
+    }
+
+    async fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>> {
+        let (key_id, webhook_id) = (key_id.to_owned(), webhook_id.to_owned());
+        self.blocking(move |db| db.read(|conn| find_duplicate_on(conn, &key_id, &webhook_id)))
+            .await
+    }
+
+    async fn insert_event(&self, event: NewEvent) -> StoreResult<Inserted> {
+        self.blocking(move |db| {
+            // Compressed before the writer is taken.
+            let body = event.body.as_deref().map(bodies::pack);
+            db.write_for_ingest(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO events (id, key_id, request_type, webhook_id, received_at, \
+                            response, status, error, attempts, runs_received, notify) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10) \
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![
+                        event.id,
+                        event.key_id,
+                        event.request_type,
+                        event.webhook_id,
+                        ts(event.received_at),
+                        event.response,
+                        event.status.as_str(),
+                        event.error,
+                        event.runs_received as i64,
+                        db.notify_mark(event.status),
+                    ])?;
+                if inserted == 1 {
+                    if let Some(body) = &body {
+                        tx.prepare_cached(
+                            "INSERT INTO event_bodies (event_id, body) VALUES (?1, ?2)",
+                        )?
+                        .execute(params![event.id, body.as_ref()])?;
+                    }
+                    tx.commit()?;
+                    return Ok(Inserted::New);
+                }
+                let conn = &tx;
+                // Only the webhook-id index can conflict (event ids are unique by construction).
+                let winner = match &event.webhook_id {
+                    Some(webhook_id) => find_duplicate_on(conn, &event.key_id, webhook_id)?,
+                    None => None,
+                };
+                winner.map(Inserted::Duplicate).ok_or_else(|| {
+                    StoreError::Other(format!("event {} conflicts with a stored event", event.id))
                 })
-                .optional()?;
-            let Some((event, body, response)) = found else {
+            })
+        })
+        .await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> StoreResult<Listed<Event>> {
+        let query = query.clone();
+        self.blocking(move |db| {
+            db.read(|conn| {
+                // One read transaction: the total and the page see the same events.
+                let tx = conn.unchecked_transaction()?;
+                let mut filters = Vec::new();
+                let mut args: Vec<SqlValue> = Vec::new();
+                if let Some(status) = query.status {
+                    args.push(SqlValue::Text(status.as_str().to_owned()));
+                    filters.push(format!("status = ?{}", args.len()));
+                }
+                let total = count(&tx, "SELECT count(*) FROM events", &filters, &args)?;
+                if let Some(before) = &query.before {
+                    args.push(SqlValue::Text(before.clone()));
+                    filters.push(format!("id < ?{}", args.len()));
+                }
+                // One more than asked: whether another page follows.
+                args.push(SqlValue::Integer(i64::from(query.limit) + 1));
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events {} ORDER BY id DESC LIMIT ?{}",
+                    where_clause(&filters),
+                    args.len()
+                );
+                let events = tx
+                    .prepare_cached(&sql)?
+                    .query_map(params_from_iter(args), event_from_row)?
+                    .collect::<Result<_, _>>()?;
+                Ok(listed(events, total, query.limit))
+            })
+        })
+        .await
+    }
+
+    async fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            db.read(|conn| {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS}, b.body, response \
+                     FROM events LEFT JOIN event_bodies b ON b.event_id = id WHERE id = ?1"
+                );
+                let found = conn
+                    .prepare_cached(&sql)?
+                    .query_row([&id], |row| {
+                        let event = event_from_row(row)?;
+                        let body: Option<Vec<u8>> = row.get(13)?;
+                        let response: String = row.get(14)?;
+                        Ok((event, body, response))
+                    })
+                    .optional()?;
+                let Some((event, body, response)) = found else {
+                    return Ok(None);
+                };
+                let body = body.map(bodies::unpack).transpose()?;
+                let response =
+                    serde_json::from_str(&response).unwrap_or(serde_json::Value::String(response));
+                Ok(Some(EventDetail {
+                    event,
+                    body: body.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                    response,
+                    runs: event_run_refs(conn, &id)?,
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>> {
+        let query = query.clone();
+        self.blocking(move |db| {
+            db.read(|conn| {
+                // One read transaction: the total and the page see the same runs.
+                let tx = conn.unchecked_transaction()?;
+                let mut filters = Vec::new();
+                let mut args: Vec<SqlValue> = Vec::new();
+                if let Some(repo) = &query.repo {
+                    let mut readings = Vec::new();
+                    for pattern in &repo.patterns {
+                        let mut reading = Vec::new();
+                        let mut same = |column: &str, value: &str| {
+                            args.push(SqlValue::Text(value.to_ascii_lowercase()));
+                            reading.push(format!("lower({column}) = ?{}", args.len()));
+                        };
+                        same("r.name", &pattern.name);
+                        if let Some(org) = &pattern.org {
+                            same("r.org", org);
+                        }
+                        if let Some(host) = &pattern.host {
+                            // Hosts linked before `www.` was dropped still match.
+                            args.push(SqlValue::Text(host.clone()));
+                            let n = args.len();
+                            reading.push(format!(
+                                "(lower(r.host) = ?{n} OR lower(r.host) = 'www.' || ?{n})"
+                            ));
+                        }
+                        readings.push(format!("({})", reading.join(" AND ")));
+                    }
+                    filters.push(format!("({})", readings.join(" OR ")));
+                }
+                if let Some(workflow) = &query.workflow {
+                    args.push(SqlValue::Text(workflow.to_ascii_lowercase()));
+                    filters.push(format!("lower(w.name) = ?{}", args.len()));
+                }
+                let from = "FROM repo_workflow_runs wr \
+                     JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
+                     JOIN repos r ON r.id = w.repo_id";
+                let total = count(&tx, &format!("SELECT count(*) {from}"), &filters, &args)?;
+                if let Some((conducted_at, id)) = query.after {
+                    args.push(SqlValue::Text(ts(conducted_at)));
+                    args.push(SqlValue::Integer(id));
+                    filters.push(format!(
+                        "(wr.conducted_at, wr.id) < (?{}, ?{})",
+                        args.len() - 1,
+                        args.len()
+                    ));
+                }
+                // One more than asked: whether another page follows.
+                args.push(SqlValue::Integer(i64::from(query.limit) + 1));
+                let sql = format!(
+                    "SELECT wr.id, r.org || '/' || r.name, w.name, wr.provider_workflow_run_id, \
+                        wr.event_actor, wr.head_branch, wr.status, wr.conducted_at, wr.duration, \
+                        wr.html_url, wr.commit_sha, wr.meta, wr.created_at, wr.updated_at \
+                     {from} {} ORDER BY wr.conducted_at DESC, wr.id DESC LIMIT ?{}",
+                    where_clause(&filters),
+                    args.len()
+                );
+                let runs = tx
+                    .prepare_cached(&sql)?
+                    .query_map(params_from_iter(args), |row| {
+                        let meta: Option<String> = row.get(11)?;
+                        Ok(StoredRun {
+                            id: row.get(0)?,
+                            repo: row.get(1)?,
+                            workflow: row.get(2)?,
+                            workflow_run_unique_id: row.get(3)?,
+                            event_actor: row.get(4)?,
+                            head_branch: row.get(5)?,
+                            status: row.get(6)?,
+                            conducted_at: ts_col(row, 7)?,
+                            duration: row.get(8)?,
+                            html_url: row.get(9)?,
+                            commit_sha: row.get(10)?,
+                            meta: meta.and_then(|m| serde_json::from_str(&m).ok()),
+                            created_at: ts_col(row, 12)?,
+                            updated_at: ts_col(row, 13)?,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(listed(runs, total, query.limit))
+            })
+        })
+        .await
+    }
+
+    async fn requeue_running(&self) -> StoreResult<u64> {
+        self.blocking(|db| {
+            db.write(|conn| {
+                let n = conn.execute(
+                    "UPDATE events SET status = 'WAITING' WHERE status = 'RUNNING'",
+                    [],
+                )?;
+                Ok(n as u64)
+            })
+        })
+        .await
+    }
+
+    async fn claim_next(&self) -> StoreResult<Option<Claimed>> {
+        self.blocking(|db| {
+            db.yield_to_ingest();
+            let claimed = db.write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let claimed = tx
+                    .prepare_cached(
+                        "SELECT id, request_type, received_at, attempts + 1 FROM events \
+                         WHERE status = 'WAITING' ORDER BY id LIMIT 1",
+                    )?
+                    .query_row([], |row| {
+                        Ok(Claimed {
+                            id: row.get(0)?,
+                            request_type: row.get(1)?,
+                            received_at: ts_col(row, 2)?,
+                            body: None,
+                            attempts: row.get(3)?,
+                        })
+                    })
+                    .optional()?;
+                if let Some(event) = &claimed {
+                    tx.prepare_cached(
+                        "UPDATE events SET status = 'RUNNING', attempts = ?1 WHERE id = ?2",
+                    )?
+                    .execute(params![event.attempts, event.id])?;
+                }
+                tx.commit()?;
+                Ok(claimed)
+            })?;
+            let Some(mut event) = claimed else {
                 return Ok(None);
             };
-            let body = body.map(bodies::unpack).transpose()?;
-            let response =
-                serde_json::from_str(&response).unwrap_or(serde_json::Value::String(response));
-            Ok(Some(EventDetail {
-                event,
-                body: body.map(|b| String::from_utf8_lossy(&b).into_owned()),
-                response,
-                runs: event_run_refs(conn, id)?,
-            }))
-        })
-    }
-
-    fn prune_event(&self, id: &str, dry_run: bool, at: DateTime<Utc>) -> StoreResult<Pruned> {
-        self.write(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(status) = event_status(&tx, id)? else {
-                return Ok(Pruned::NotFound);
-            };
-            let mut report = PruneReport {
-                event_id: id.to_owned(),
-                dry_run,
-                already_pruned: false,
-                runs: Vec::new(),
-                workflows_deleted: 0,
-            };
-            match status {
-                EventStatus::Waiting | EventStatus::Running => {
-                    return Ok(Pruned::NotProcessed(status));
-                }
-                EventStatus::Pruned => {
-                    report.already_pruned = true;
-                    return Ok(Pruned::Done(report));
-                }
-                EventStatus::Success | EventStatus::Failure | EventStatus::Rejected => {}
-            }
-            report.runs = event_run_refs(&tx, id)?;
-            let workflows: Vec<i64> = tx
-                .prepare_cached(
-                    "SELECT DISTINCT wr.repo_workflow_id FROM event_runs er \
-                     JOIN repo_workflow_runs wr ON wr.id = er.run_id WHERE er.event_id = ?1",
-                )?
-                .query_map([id], |row| row.get(0))?
-                .collect::<Result<_, _>>()?;
-            // The runs, and every event's event_runs rows for them.
-            for sql in [
-                "DELETE FROM repo_workflow_runs \
-                 WHERE id IN (SELECT run_id FROM event_runs WHERE event_id = ?1)",
-                "DELETE FROM event_runs \
-                 WHERE run_id IN (SELECT run_id FROM event_runs WHERE event_id = ?1)",
-            ] {
-                tx.prepare_cached(sql)?.execute([id])?;
-            }
-            for workflow in workflows {
-                report.workflows_deleted += tx
-                    .prepare_cached(
-                        "DELETE FROM repo_workflows WHERE id = ?1 AND NOT EXISTS \
-                         (SELECT 1 FROM repo_workflow_runs WHERE repo_workflow_id = ?1)",
-                    )?
-                    .execute([workflow])? as u64;
-            }
-            tx.prepare_cached(
-                "UPDATE events SET status = 'PRUNED', processed_at = ?1 WHERE id = ?2",
-            )?
-            .execute(params![ts(at), id])?;
-            // A dry run does all of it and rolls back, so its report is exactly what would happen.
-            if !dry_run {
-                tx.commit()?;
-            }
-            Ok(Pruned::Done(report))
-        })
-    }
-
-    fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>> {
-        self.read(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            let mut filters = Vec::new();
-            let mut args: Vec<SqlValue> = Vec::new();
-            if let Some(repo) = &query.repo {
-                let mut readings = Vec::new();
-                for pattern in &repo.patterns {
-                    let mut reading = Vec::new();
-                    let mut same = |column: &str, value: &str| {
-                        args.push(SqlValue::Text(value.to_ascii_lowercase()));
-                        reading.push(format!("lower({column}) = ?{}", args.len()));
-                    };
-                    same("r.name", &pattern.name);
-                    if let Some(org) = &pattern.org {
-                        same("r.org", org);
-                    }
-                    if let Some(host) = &pattern.host {
-                        // Hosts linked before `www.` was dropped still match.
-                        args.push(SqlValue::Text(host.clone()));
-                        let n = args.len();
-                        reading.push(format!(
-                            "(lower(r.host) = ?{n} OR lower(r.host) = 'www.' || ?{n})"
-                        ));
-                    }
-                    readings.push(format!("({})", reading.join(" AND ")));
-                }
-                filters.push(format!("({})", readings.join(" OR ")));
-            }
-            if let Some(workflow) = &query.workflow {
-                args.push(SqlValue::Text(workflow.to_ascii_lowercase()));
-                filters.push(format!("lower(w.name) = ?{}", args.len()));
-            }
-            let from = "FROM repo_workflow_runs wr \
-                 JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
-                 JOIN repos r ON r.id = w.repo_id";
-            let total = count(&tx, &format!("SELECT count(*) {from}"), &filters, &args)?;
-            if let Some((conducted_at, id)) = query.after {
-                args.push(SqlValue::Text(ts(conducted_at)));
-                args.push(SqlValue::Integer(id));
-                filters.push(format!(
-                    "(wr.conducted_at, wr.id) < (?{}, ?{})",
-                    args.len() - 1,
-                    args.len()
-                ));
-            }
-            args.push(SqlValue::Integer(i64::from(query.limit) + 1));
-            let sql = format!(
-                "SELECT wr.id, r.org || '/' || r.name, w.name, wr.provider_workflow_run_id, \
-                    wr.event_actor, wr.head_branch, wr.status, wr.conducted_at, wr.duration, \
-                    wr.html_url, wr.commit_sha, wr.meta, wr.created_at, wr.updated_at \
-                 {from} {} ORDER BY wr.conducted_at DESC, wr.id DESC LIMIT ?{}",
-                where_clause(&filters),
-                args.len()
-            );
-            let runs = tx
-                .prepare_cached(&sql)?
-                .query_map(params_from_iter(args), |row| {
-                    let meta: Option<String> = row.get(11)?;
-                    Ok(StoredRun {
-                        id: row.get(0)?,
-                        repo: row.get(1)?,
-                        workflow: row.get(2)?,
-                        workflow_run_unique_id: row.get(3)?,
-                        event_actor: row.get(4)?,
-                        head_branch: row.get(5)?,
-                        status: row.get(6)?,
-                        conducted_at: ts_col(row, 7)?,
-                        duration: row.get(8)?,
-                        html_url: row.get(9)?,
-                        commit_sha: row.get(10)?,
-                        meta: meta.and_then(|m| serde_json::from_str(&m).ok()),
-                        created_at: ts_col(row, 12)?,
-                        updated_at: ts_col(row, 13)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-            Ok(listed(runs, total, query.limit))
-        })
-    }
-
-    fn requeue_running(&self) -> StoreResult<u64> {
-        self.write(|conn| {
-            let n = conn.execute(
-                "UPDATE events SET status = 'WAITING' WHERE status = 'RUNNING'",
-                [],
-            )?;
-            Ok(n as u64)
-        })
-    }
-
-    fn claim_next(&self) -> StoreResult<Option<Claimed>> {
-        let claimed = self.write_after_ingest(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let claimed = tx
-                .prepare_cached(
-                    "SELECT id, request_type, received_at, attempts + 1 FROM events \
-                     WHERE status = 'WAITING' ORDER BY id LIMIT 1",
-                )?
-                .query_row([], |row| {
-                    Ok(Claimed {
-                        id: row.get(0)?,
-                        request_type: row.get(1)?,
-                        received_at: ts_col(row, 2)?,
-                        body: None,
-                        attempts: row.get(3)?,
-                    })
-                })
-                .optional()?;
-            if let Some(event) = &claimed {
-                tx.prepare_cached(
-                    "UPDATE events SET status = 'RUNNING', attempts = ?1 WHERE id = ?2",
-                )?
-                .execute(params![event.attempts, event.id])?;
-            }
-            tx.commit()?;
-            Ok(claimed)
-        })?;
-        let Some(mut event) = claimed else {
-            return Ok(None);
-        };
-        // The body (often hundreds of KiB) is read without holding the writer.
-        let stored: Option<Vec<u8>> = self.read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT body FROM event_bodies WHERE event_id = ?1")?
-                .query_row([&event.id], |row| row.get(0))
-                .optional()?)
-        })?;
-        event.body = stored.map(bodies::unpack).transpose()?;
-        Ok(Some(event))
-    }
-
-    fn add_attempt(&self, id: &str) -> StoreResult<u32> {
-        self.write(|conn| {
-            conn.prepare_cached("UPDATE events SET attempts = attempts + 1 WHERE id = ?1")?
-                .execute([id])?;
-            Ok(conn
-                .prepare_cached("SELECT attempts FROM events WHERE id = ?1")?
-                .query_row([id], |row| row.get(0))?)
-        })
-    }
-
-    fn apply_event(
-        &self,
-        id: &str,
-        runs: &[Run],
-        received_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Applied> {
-        self.write_after_ingest(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let repos = list_repos_on(&tx)?;
-            let targets = match resolve_runs(runs, &repos) {
-                Ok(targets) => targets,
-                Err(errors) => {
-                    let first: Vec<String> = errors.iter().take(3).map(|e| e.to_string()).collect();
-                    return Ok(Applied::Unresolved(format!(
-                        "a repository was unlinked after the request was accepted; nothing was written ({}{}); link it again and re-send the batch",
-                        first.join("; "),
-                        if errors.len() > 3 { "; ..." } else { "" }
-                    )));
-                }
-            };
-            // Reprocessing after a crash starts from a clean slate for this event.
-            tx.prepare_cached("DELETE FROM event_runs WHERE event_id = ?1")?
-                .execute([id])?;
-            let mut writer = RunWriter::new(&tx, id, received_at, now);
-            for (run, repo_ids) in runs.iter().zip(targets) {
-                for repo_id in repo_ids {
-                    writer.upsert(repo_id, run)?;
-                }
-            }
-            let counts = writer.finish()?;
-            tx.prepare_cached(
-                "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = ?1, \
-                    runs_created = ?2, runs_updated = ?3, runs_unchanged = ?4 WHERE id = ?5",
-            )?
-            .execute(params![
-                ts(now),
-                counts.created as i64,
-                counts.updated as i64,
-                counts.unchanged as i64,
-                id
-            ])?;
-            tx.commit()?;
-            Ok(Applied::Done(counts))
-        })
-    }
-
-    fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        self.write(|conn| {
-            conn.prepare_cached(
-                "UPDATE events SET status = 'FAILURE', error = ?1, processed_at = ?2, notify = ?3 \
-                 WHERE id = ?4",
-            )?
-            .execute(params![
-                error,
-                ts(at),
-                self.notify_mark(EventStatus::Failure),
-                id
-            ])?;
-            Ok(())
-        })
-    }
-
-    fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, key_id, status, coalesce(error, ''), response FROM events \
-                 WHERE notify IS NOT NULL ORDER BY received_at, id LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([limit], |row| {
-                let status: String = row.get(2)?;
-                Ok(PendingNotice {
-                    event_id: row.get(0)?,
-                    key_id: row.get(1)?,
-                    status: status.parse().unwrap_or(EventStatus::Failure),
-                    error: row.get(3)?,
-                    response: row.get(4)?,
-                })
+            // The body (often hundreds of KiB) is read without holding the writer.
+            let stored: Option<Vec<u8>> = db.read(|conn| {
+                Ok(conn
+                    .prepare_cached("SELECT body FROM event_bodies WHERE event_id = ?1")?
+                    .query_row([&event.id], |row| row.get(0))
+                    .optional()?)
             })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            event.body = stored.map(bodies::unpack).transpose()?;
+            Ok(Some(event))
         })
+        .await
     }
 
-    fn notice_done(&self, event_id: &str) -> StoreResult<()> {
-        self.write(|conn| {
-            conn.prepare_cached("UPDATE events SET notify = NULL WHERE id = ?1")?
-                .execute([event_id])?;
-            Ok(())
+    async fn add_attempt(&self, id: &str) -> StoreResult<u32> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            db.write(|conn| {
+                conn.prepare_cached("UPDATE events SET attempts = attempts + 1 WHERE id = ?1")?
+                    .execute([&id])?;
+                Ok(conn
+                    .prepare_cached("SELECT attempts FROM events WHERE id = ?1")?
+                    .query_row([&id], |row| row.get(0))?)
+            })
         })
+        .await
     }
 
-    fn trim_notices(&self, keep: u32) -> StoreResult<u64> {
-        self.write(|conn| {
-            let trimmed = conn
-                .prepare_cached(
-                    "UPDATE events SET notify = NULL WHERE notify IS NOT NULL AND id NOT IN \
-                     (SELECT id FROM events WHERE notify IS NOT NULL \
-                      ORDER BY received_at DESC, id DESC LIMIT ?1)",
+    async fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let (id, error) = (id.to_owned(), error.to_owned());
+        self.blocking(move |db| {
+            db.write(|conn| {
+                conn.prepare_cached(
+                    "UPDATE events SET status = 'FAILURE', error = ?1, processed_at = ?2, notify = ?3 \
+                     WHERE id = ?4",
                 )?
-                .execute([keep])?;
-            Ok(trimmed as u64)
+                .execute(params![
+                    error,
+                    ts(at),
+                    db.notify_mark(EventStatus::Failure),
+                    id
+                ])?;
+                Ok(())
+            })
         })
+        .await
+    }
+
+    async fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>> {
+        self.blocking(move |db| {
+            db.read(|conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, key_id, status, coalesce(error, ''), response FROM events \
+                     WHERE notify IS NOT NULL ORDER BY received_at, id LIMIT ?1",
+                )?;
+                let rows = stmt.query_map([limit], |row| {
+                    let status: String = row.get(2)?;
+                    Ok(PendingNotice {
+                        event_id: row.get(0)?,
+                        key_id: row.get(1)?,
+                        status: status.parse().unwrap_or(EventStatus::Failure),
+                        error: row.get(3)?,
+                        response: row.get(4)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+        })
+        .await
+    }
+
+    async fn notice_done(&self, event_id: &str) -> StoreResult<()> {
+        let event_id = event_id.to_owned();
+        self.blocking(move |db| {
+            db.write(|conn| {
+                conn.prepare_cached("UPDATE events SET notify = NULL WHERE id = ?1")?
+                    .execute([event_id])?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn trim_notices(&self, keep: u32) -> StoreResult<u64> {
+        self.blocking(move |db| {
+            db.write(|conn| {
+                let trimmed = conn
+                    .prepare_cached(
+                        "UPDATE events SET notify = NULL WHERE notify IS NOT NULL AND id NOT IN \
+                         (SELECT id FROM events WHERE notify IS NOT NULL \
+                          ORDER BY received_at DESC, id DESC LIMIT ?1)",
+                    )?
+                    .execute([keep])?;
+                Ok(trimmed as u64)
+            })
+        })
+        .await
+    }
+
+    async fn begin(&self, writer: Writer) -> StoreResult<Box<dyn Tx>> {
+        tx::SqliteTx::begin(&self.inner, writer).await
     }
 }
 

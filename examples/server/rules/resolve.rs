@@ -103,6 +103,17 @@ fn not_linked(name: &str, wanted: &RepoName) -> String {
     }
 }
 
+/// Why the worker wrote nothing: a repository was unlinked after the request was accepted (the
+/// event's error, listing the first problems).
+pub fn unresolved_reason(errors: &[FieldError]) -> String {
+    let first: Vec<String> = errors.iter().take(3).map(|e| e.to_string()).collect();
+    format!(
+        "a repository was unlinked after the request was accepted; nothing was written ({}{}); link it again and re-send the batch",
+        first.join("; "),
+        if errors.len() > 3 { "; ..." } else { "" }
+    )
+}
+
 /// The ingest rejection for runs that name no linked repository.
 pub fn unknown_repo(errors: Vec<FieldError>, total: usize) -> Rejection {
     let bad: HashSet<usize> = errors.iter().map(|e| e.index).collect();

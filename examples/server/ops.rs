@@ -1,0 +1,162 @@
+//! The operations that read, decide and write in one transaction: processing an event's runs,
+//! pruning an event, revoking a key. Backend-neutral: each reads through a [`Tx`], asks
+//! [`crate::rules`] what to write, writes it and commits. The worker and the routes call these;
+//! the contract suite runs them against every backend.
+
+use chrono::{DateTime, Utc};
+use mwctl::protocol::Run;
+use mwctl::protocol::admin::{ApiKey, EventStatus, PruneReport};
+
+use crate::rules;
+use crate::rules::keys::Revocation;
+use crate::rules::prune::PruneStart;
+use crate::store::{Action, Counts, RunUpdate, RunWrite, Slot, Store, StoreResult, Writer};
+
+/// What [`apply_event`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Runs written and the event marked `SUCCESS`, in one transaction.
+    Done(Counts),
+    /// Nothing written: a run's repository is no longer linked (the reason, for the event).
+    Unresolved(String),
+}
+
+/// Writes a claimed event's runs and marks it `SUCCESS`, all or nothing. Per run and linked
+/// repo: a new run is inserted; an existing one is merged by [`rules::merge`] (and left alone
+/// when nothing changes). The event records the runs it created or updated.
+pub async fn apply_event(
+    store: &dyn Store,
+    id: &str,
+    runs: &[Run],
+    received_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    let mut tx = store.begin(Writer::Worker).await?;
+    let repos = tx.repos().await?;
+    let targets = match rules::resolve_runs(runs, &repos) {
+        Ok(targets) => targets,
+        // Dropping the transaction writes nothing.
+        Err(errors) => return Ok(Applied::Unresolved(rules::unresolved_reason(&errors))),
+    };
+    // One write per (run, repo); `sources` remembers each write's run.
+    let mut writes = Vec::with_capacity(runs.len());
+    let mut sources = Vec::with_capacity(runs.len());
+    for (index, (run, repo_ids)) in runs.iter().zip(&targets).enumerate() {
+        for &repo_id in repo_ids {
+            writes.push(RunWrite {
+                repo_id,
+                workflow: run.workflow_name.clone(),
+                unique_id: run.workflow_run_unique_id.clone(),
+                fields: rules::fields_of(run),
+            });
+            sources.push(index);
+        }
+    }
+    let slots = tx.insert_runs(writes, now).await?;
+    let mut counts = Counts::default();
+    let mut written = Vec::with_capacity(slots.len());
+    let mut updates = Vec::new();
+    for (slot, index) in slots.into_iter().zip(sources) {
+        match slot {
+            Slot::Created(run_id) => {
+                counts.created += 1;
+                written.push((run_id, Action::Created));
+            }
+            Slot::Exists { run_id, stored } => {
+                match rules::merge(&stored, rules::fields_of(&runs[index]), received_at) {
+                    None => counts.unchanged += 1,
+                    Some(after) => {
+                        counts.updated += 1;
+                        written.push((run_id, Action::Updated));
+                        updates.push(RunUpdate {
+                            run_id,
+                            before: stored,
+                            after,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if !updates.is_empty() {
+        tx.update_runs(updates, now).await?;
+    }
+    tx.finish_event(id, written, counts, now).await?;
+    tx.commit().await?;
+    Ok(Applied::Done(counts))
+}
+
+/// What [`prune_event`] did.
+#[derive(Debug)]
+pub enum Pruned {
+    Done(PruneReport),
+    NotFound,
+    /// Still waiting or running: pruning now would race the worker.
+    NotProcessed(EventStatus),
+}
+
+/// Deletes what the event wrote ([`rules::prune`]) and marks it `PRUNED`. A dry run does all
+/// of it and rolls back, so its report is exactly what would happen.
+pub async fn prune_event(
+    store: &dyn Store,
+    id: &str,
+    dry_run: bool,
+    at: DateTime<Utc>,
+) -> StoreResult<Pruned> {
+    let mut tx = store.begin(Writer::Request).await?;
+    let Some(status) = tx.event_status(id).await? else {
+        return Ok(Pruned::NotFound);
+    };
+    let mut report = PruneReport {
+        event_id: id.to_owned(),
+        dry_run,
+        already_pruned: false,
+        runs: Vec::new(),
+        workflows_deleted: 0,
+    };
+    match rules::prune::prune_start(status) {
+        PruneStart::NotProcessed(status) => return Ok(Pruned::NotProcessed(status)),
+        PruneStart::AlreadyPruned => {
+            report.already_pruned = true;
+            return Ok(Pruned::Done(report));
+        }
+        PruneStart::Proceed => {}
+    }
+    report.runs = tx.event_runs(id).await?;
+    let doomed = rules::prune::runs_to_delete(&report.runs);
+    report.workflows_deleted = tx.delete_runs(doomed).await?;
+    tx.mark_pruned(id, at).await?;
+    if !dry_run {
+        tx.commit().await?;
+    }
+    Ok(Pruned::Done(report))
+}
+
+/// What [`revoke_key`] did.
+#[derive(Debug)]
+pub enum Revoked {
+    Done(ApiKey),
+    NotFound,
+    /// Refused: it is the last usable key with the admin scope.
+    LastAdmin,
+}
+
+/// Revokes a key at once ([`rules::keys`]); revoking a revoked key changes nothing.
+pub async fn revoke_key(store: &dyn Store, id: &str, at: DateTime<Utc>) -> StoreResult<Revoked> {
+    let mut tx = store.begin(Writer::Request).await?;
+    let keys = tx.keys().await?;
+    let Some(target) = keys.iter().find(|k| k.key.id == id) else {
+        return Ok(Revoked::NotFound);
+    };
+    match rules::keys::revocation(target, &keys, at) {
+        Revocation::AlreadyRevoked => Ok(Revoked::Done(target.key.clone())),
+        Revocation::LastAdmin => Ok(Revoked::LastAdmin),
+        Revocation::Revoke => {
+            let mut key = target.key.clone();
+            tx.revoke_key(id, at).await?;
+            tx.commit().await?;
+            key.revoked_at = Some(at);
+            Ok(Revoked::Done(key))
+        }
+    }
+}

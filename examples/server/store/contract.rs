@@ -1,0 +1,1284 @@
+//! The contract every [`Store`] backend passes: keys, revocation, repos, events, dedupe, the
+//! queue, processing (the rules applied through [`crate::ops`]), pruning and the outbox.
+//!
+//! Each check is an async function over a [`Backend`] (a fresh, empty database that can be
+//! opened again, as a restart does). [`contract_suite!`] turns the whole list into one
+//! `#[tokio::test]` per check for a backend; a backend's test module adds one line:
+//!
+//! ```ignore
+//! crate::store::contract::contract_suite!(SqliteBackend::new());
+//! ```
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use mwctl::protocol::admin::{ApiKey, EventDetail, EventStatus, Scope, StoredRun};
+use mwctl::protocol::signing::key_digest_hex;
+use mwctl::protocol::{RepoFilter, RepoRef, RunStatus, parse_batch};
+use serde_json::{Value, json};
+
+use super::{
+    Action, EventQuery, Inserted, NewEvent, RunFields, RunQuery, RunWrite, Slot, Store, Writer,
+    now, parse_ts,
+};
+use crate::ids;
+use crate::ops::{self, Applied, Pruned, Revoked};
+use crate::store::Counts;
+
+/// A fresh, empty database of one backend.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Opens the database (again, after a drop: a restart); `notify` keeps the notification
+    /// outbox.
+    async fn open(&self, notify: bool) -> Arc<dyn Store>;
+}
+
+/// One `#[tokio::test]` per check of the contract, against the backend `$backend` (an
+/// expression evaluated in each test, which may `.await`).
+macro_rules! contract_suite {
+    ($backend:expr) => {
+        $crate::store::contract::contract_suite!(@tests $backend;
+            keys_are_stored_found_by_hash_touched_and_listed,
+            the_last_admin_key_cannot_be_revoked,
+            repos_link_once_case_insensitively,
+            unlinking_a_repo_deletes_its_runs,
+            events_keep_their_body_and_answer,
+            events_list_newest_first_with_a_cursor,
+            webhook_ids_dedupe_accepted_events_only,
+            events_are_claimed_oldest_first,
+            running_events_are_requeued_on_restart,
+            failed_events_keep_their_error_and_attempts,
+            a_transaction_not_committed_writes_nothing,
+            inserted_runs_report_what_exists,
+            pending_after_final_stays_final,
+            final_over_pending_infers_the_duration_in_seconds,
+            final_over_pending_keeps_the_pending_start,
+            identical_runs_are_unchanged_and_changes_are_updates,
+            one_run_for_two_repos_is_written_to_each,
+            unlinked_repos_fail_the_event_without_writes,
+            runs_filter_by_repo_and_workflow,
+            runs_page_by_cursor_and_report_the_total,
+            prune_deletes_exactly_the_events_runs_and_empty_workflows,
+            unprocessed_events_cannot_be_pruned,
+            the_notification_outbox_holds_rejected_and_failed_events_until_done,
+        );
+    };
+    (@tests $backend:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let backend = $backend;
+                $crate::store::contract::$name(&backend).await;
+            }
+        )*
+    };
+}
+pub(crate) use contract_suite;
+
+/// A store with an admin key and two linked repos (acme/shop, acme/api).
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    pub key_id: String,
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    parse_ts(s).expect("valid timestamp")
+}
+
+pub async fn fixture(backend: &dyn Backend) -> Fixture {
+    fixture_with(backend, false).await
+}
+
+async fn fixture_with(backend: &dyn Backend, notify: bool) -> Fixture {
+    let store = backend.open(notify).await;
+    let key = insert_key(
+        store.as_ref(),
+        "test",
+        vec![Scope::Admin, Scope::Deployments],
+    )
+    .await;
+    for url in [
+        "https://github.com/acme/shop",
+        "https://github.com/acme/api",
+    ] {
+        let repo = RepoRef::parse_url(url).expect("url");
+        store
+            .link_repo(&repo, at("2025-01-01T00:00:00Z"))
+            .await
+            .expect("linked");
+    }
+    Fixture {
+        store,
+        key_id: key.id,
+    }
+}
+
+async fn insert_key(store: &dyn Store, name: &str, scopes: Vec<Scope>) -> ApiKey {
+    let (key, secret) = ids::mint_key(name, scopes, None, at("2025-01-01T00:00:00Z")).expect("key");
+    store
+        .insert_key(&key, &key_digest_hex(&secret))
+        .await
+        .expect("stored");
+    key
+}
+
+/// A run of workflow `workflow` in acme/`repo`, conducted 2025-01-10T10:00:00Z.
+pub fn run(repo: &str, workflow: &str, id: &str, status: &str, duration: Option<i64>) -> Value {
+    let mut run = json!({
+        "workflow_name": workflow,
+        "repo_urls": [format!("https://github.com/acme/{repo}")],
+        "event_actor": "alice",
+        "head_branch": "main",
+        "workflow_run_unique_id": id,
+        "status": status,
+        "workflow_run_conducted_at": "2025-01-10T10:00:00Z",
+    });
+    if let Some(duration) = duration {
+        run["duration"] = json!(duration);
+    }
+    run
+}
+
+fn counts(created: u64, updated: u64, unchanged: u64) -> Applied {
+    Applied::Done(Counts {
+        created,
+        updated,
+        unchanged,
+    })
+}
+
+impl Fixture {
+    fn event(&self, status: EventStatus, received_at: &str, body: Option<Vec<u8>>) -> NewEvent {
+        let id = ids::event_id();
+        NewEvent {
+            response: format!(
+                "{{\"status\":\"accepted\",\"event_id\":\"{id}\",\"accepted\":1,\"message\":\"m\"}}"
+            ),
+            id,
+            key_id: self.key_id.clone(),
+            request_type: "workflow".to_owned(),
+            webhook_id: None,
+            received_at: at(received_at),
+            body,
+            status,
+            error: (status == EventStatus::Rejected).then(|| "bad".to_owned()),
+            runs_received: 1,
+        }
+    }
+
+    /// Stores an accepted event and returns its id.
+    pub async fn ingest(
+        &self,
+        runs: Vec<Value>,
+        received_at: &str,
+        webhook_id: Option<&str>,
+    ) -> String {
+        let body = serde_json::to_vec(&json!({ "workflow_runs": runs })).expect("json");
+        let mut event = self.event(EventStatus::Waiting, received_at, Some(body));
+        event.webhook_id = webhook_id.map(str::to_owned);
+        let id = event.id.clone();
+        assert!(matches!(
+            self.store.insert_event(event).await.expect("stored"),
+            Inserted::New
+        ));
+        id
+    }
+
+    /// Stores a rejected event and returns its id.
+    async fn reject(&self, received_at: &str) -> String {
+        let event = self.event(EventStatus::Rejected, received_at, None);
+        let id = event.id.clone();
+        self.store.insert_event(event).await.expect("stored");
+        id
+    }
+
+    /// Claims the next event and applies it, as the worker does.
+    pub async fn process(&self) -> Applied {
+        let claimed = self
+            .store
+            .claim_next()
+            .await
+            .expect("claims")
+            .expect("one waiting");
+        let body = claimed.body.expect("body");
+        let runs = parse_batch(&body, claimed.received_at).expect("valid");
+        ops::apply_event(
+            self.store.as_ref(),
+            &claimed.id,
+            &runs,
+            claimed.received_at,
+            now(),
+        )
+        .await
+        .expect("applies")
+    }
+
+    pub async fn runs(&self) -> Vec<StoredRun> {
+        self.store
+            .list_runs(&RunQuery {
+                limit: 100,
+                ..RunQuery::default()
+            })
+            .await
+            .expect("lists")
+            .items
+    }
+
+    async fn detail(&self, id: &str) -> EventDetail {
+        self.store
+            .event_detail(id)
+            .await
+            .expect("reads")
+            .expect("exists")
+    }
+
+    async fn prune(&self, id: &str, dry_run: bool) -> Pruned {
+        ops::prune_event(self.store.as_ref(), id, dry_run, now())
+            .await
+            .expect("answers")
+    }
+}
+
+pub async fn keys_are_stored_found_by_hash_touched_and_listed(backend: &dyn Backend) {
+    let store = backend.open(false).await;
+    assert_eq!(store.count_keys().await.expect("counts"), 0);
+    let (first, secret) = ids::mint_key(
+        "ci",
+        vec![Scope::Deployments],
+        Some(at("2030-01-01T00:00:00Z")),
+        at("2025-01-01T00:00:00Z"),
+    )
+    .expect("key");
+    store
+        .insert_key(&first, &key_digest_hex(&secret))
+        .await
+        .expect("stored");
+    let second = insert_key(store.as_ref(), "admin", vec![Scope::Admin]).await;
+    assert_eq!(store.count_keys().await.expect("counts"), 2);
+
+    let found = store
+        .find_key(&key_digest_hex(&secret))
+        .await
+        .expect("reads")
+        .expect("found by the key's hash");
+    assert_eq!(found.key, first, "every field round-trips");
+    assert_eq!(found.key_hash, key_digest_hex(&secret));
+    assert!(
+        store
+            .find_key(&key_digest_hex("mwk_other"))
+            .await
+            .expect("reads")
+            .is_none()
+    );
+
+    let used = at("2025-02-01T12:00:00.123Z");
+    store.touch_key(&first.id, used).await.expect("touched");
+    let found = store
+        .find_key(&key_digest_hex(&secret))
+        .await
+        .expect("reads")
+        .expect("found");
+    assert_eq!(found.key.last_used_at, Some(used));
+
+    let listed: Vec<String> = store
+        .list_keys()
+        .await
+        .expect("lists")
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    // Same created_at: the newer id first.
+    assert_eq!(listed, [second.id, first.id]);
+}
+
+pub async fn the_last_admin_key_cannot_be_revoked(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let store = f.store.as_ref();
+    let t = now();
+    assert!(matches!(
+        ops::revoke_key(store, &f.key_id, t).await.expect("answers"),
+        Revoked::LastAdmin
+    ));
+    let other = insert_key(store, "second", vec![Scope::Admin]).await;
+    let Revoked::Done(revoked) = ops::revoke_key(store, &f.key_id, t).await.expect("revokes")
+    else {
+        panic!("expected a revocation");
+    };
+    assert_eq!(revoked.revoked_at, Some(t));
+    let stored = store.list_keys().await.expect("lists");
+    let stored = stored.iter().find(|k| k.id == f.key_id).expect("kept");
+    assert_eq!(stored.revoked_at, Some(t), "revoked in the store");
+    // Idempotent (the first revocation time stays), and the remaining admin is now the last.
+    assert!(matches!(
+        ops::revoke_key(store, &f.key_id, t + TimeDelta::seconds(1)).await.expect("again"),
+        Revoked::Done(k) if k.revoked_at == Some(t)
+    ));
+    assert!(matches!(
+        ops::revoke_key(store, &other.id, t).await.expect("answers"),
+        Revoked::LastAdmin
+    ));
+    assert!(matches!(
+        ops::revoke_key(store, "key_nope", t)
+            .await
+            .expect("answers"),
+        Revoked::NotFound
+    ));
+}
+
+pub async fn repos_link_once_case_insensitively(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let (repo, created) = f
+        .store
+        .link_repo(
+            &RepoRef::parse_url("git@github.com:ACME/Shop.git").expect("url"),
+            now(),
+        )
+        .await
+        .expect("links");
+    assert!(!created);
+    assert_eq!(repo.url, "https://github.com/acme/shop");
+    let (new, created) = f
+        .store
+        .link_repo(
+            &RepoRef::parse_url("https://gitlab.com/acme/shop").expect("url"),
+            now(),
+        )
+        .await
+        .expect("links");
+    assert!(created, "another host is another repo");
+    let listed: Vec<String> = f
+        .store
+        .list_repos()
+        .await
+        .expect("lists")
+        .into_iter()
+        .map(|r| r.url)
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "https://github.com/acme/shop",
+            "https://github.com/acme/api",
+            new.url.as_str()
+        ],
+        "in id order"
+    );
+}
+
+pub async fn unlinking_a_repo_deletes_its_runs(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    f.ingest(
+        vec![
+            run("shop", "deploy", "1", "SUCCESS", None),
+            run("api", "deploy", "2", "SUCCESS", None),
+        ],
+        "2025-01-10T10:01:00Z",
+        None,
+    )
+    .await;
+    f.process().await;
+    let repos = f.store.list_repos().await.expect("lists");
+    let shop = repos.iter().find(|r| r.name == "shop").expect("linked");
+    let unlinked = f.store.unlink_repo(shop.id).await.expect("unlinks");
+    assert_eq!(unlinked.map(|r| r.id), Some(shop.id));
+    let left: Vec<String> = f.runs().await.into_iter().map(|r| r.repo).collect();
+    assert_eq!(left, ["acme/api"]);
+    assert_eq!(f.store.list_repos().await.expect("lists").len(), 1);
+    assert!(
+        f.store
+            .unlink_repo(shop.id)
+            .await
+            .expect("answers")
+            .is_none()
+    );
+}
+
+pub async fn events_keep_their_body_and_answer(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    // A large body (stored compressed by some backends) and a small one come back as sent.
+    let runs: Vec<Value> = (0..200)
+        .map(|i| run("shop", "deploy", &i.to_string(), "SUCCESS", Some(i)))
+        .collect();
+    let big = f.ingest(runs.clone(), "2025-01-10T10:01:00Z", None).await;
+    let detail = f.detail(&big).await;
+    let body: Value = serde_json::from_str(detail.body.as_deref().expect("kept")).expect("json");
+    assert_eq!(body, json!({ "workflow_runs": runs }));
+    assert_eq!(detail.response["event_id"], big.as_str());
+    assert_eq!(detail.event.status, EventStatus::Waiting);
+    assert_eq!(detail.event.received_at, at("2025-01-10T10:01:00Z"));
+    assert_eq!(detail.event.runs_received, 1);
+
+    let rejected = f.reject("2025-01-10T10:02:00Z").await;
+    let detail = f.detail(&rejected).await;
+    assert_eq!(detail.event.status, EventStatus::Rejected);
+    assert_eq!(detail.event.error.as_deref(), Some("bad"));
+    assert!(detail.body.is_none());
+    assert!(
+        f.store
+            .event_detail("evt_nope")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+}
+
+pub async fn events_list_newest_first_with_a_cursor(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let runs = vec![run("shop", "deploy", &i.to_string(), "SUCCESS", None)];
+        ids.push(f.ingest(runs, "2025-01-10T10:01:00Z", None).await);
+    }
+    f.process().await;
+    // (ids on the page, total, more)
+    let list = |status, before: Option<&String>| {
+        let query = EventQuery {
+            status,
+            limit: 2,
+            before: before.cloned(),
+        };
+        let store = Arc::clone(&f.store);
+        async move {
+            let listed = store.list_events(&query).await.expect("lists");
+            let ids: Vec<String> = listed.items.into_iter().map(|e| e.id).collect();
+            (ids, listed.total, listed.more)
+        }
+    };
+    assert_eq!(
+        list(None, None).await,
+        (vec![ids[4].clone(), ids[3].clone()], 5, true)
+    );
+    assert_eq!(
+        list(None, Some(&ids[3])).await,
+        (vec![ids[2].clone(), ids[1].clone()], 5, true),
+        "the total ignores the cursor"
+    );
+    assert_eq!(
+        list(None, Some(&ids[1])).await,
+        (vec![ids[0].clone()], 5, false),
+        "the last page says no more"
+    );
+    assert_eq!(
+        list(None, Some(&ids[2])).await,
+        (vec![ids[1].clone(), ids[0].clone()], 5, false),
+        "a full last page says no more"
+    );
+    assert_eq!(
+        list(Some(EventStatus::Success), None).await,
+        (vec![ids[0].clone()], 1, false)
+    );
+    assert_eq!(
+        list(Some(EventStatus::Waiting), Some(&ids[4])).await,
+        (vec![ids[3].clone(), ids[2].clone()], 4, true),
+        "status and cursor together; the total counts the status only"
+    );
+}
+
+pub async fn webhook_ids_dedupe_accepted_events_only(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let first = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "SUCCESS", None)],
+            "2025-01-10T10:01:00Z",
+            Some("batch-1"),
+        )
+        .await;
+    let mut twin = f.event(EventStatus::Waiting, "2025-01-10T10:02:00Z", None);
+    twin.webhook_id = Some("batch-1".to_owned());
+    let Inserted::Duplicate(response) = f.store.insert_event(twin.clone()).await.expect("answers")
+    else {
+        panic!("expected the first event's answer");
+    };
+    assert!(response.contains(&first), "{response}");
+    // Another key may use the same webhook-id.
+    let other = insert_key(f.store.as_ref(), "other", vec![Scope::Deployments]).await;
+    let theirs = NewEvent {
+        id: ids::event_id(),
+        key_id: other.id.clone(),
+        ..twin.clone()
+    };
+    assert!(matches!(
+        f.store.insert_event(theirs).await.expect("stored"),
+        Inserted::New
+    ));
+    // A rejected request with that id is stored, and does not count.
+    let rejected = NewEvent {
+        id: ids::event_id(),
+        status: EventStatus::Rejected,
+        ..twin.clone()
+    };
+    assert!(matches!(
+        f.store.insert_event(rejected).await.expect("stored"),
+        Inserted::New
+    ));
+    assert!(
+        f.store
+            .find_duplicate(&f.key_id, "batch-1")
+            .await
+            .expect("reads")
+            .is_some_and(|r| r.contains(&first))
+    );
+    assert!(
+        f.store
+            .find_duplicate(&f.key_id, "batch-2")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+
+    // Once the first is pruned, the batch may be sent again.
+    f.process().await;
+    f.prune(&first, false).await;
+    assert!(
+        f.store
+            .find_duplicate(&f.key_id, "batch-1")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+    let resent = NewEvent {
+        id: ids::event_id(),
+        ..twin
+    };
+    assert!(matches!(
+        f.store.insert_event(resent).await.expect("stored"),
+        Inserted::New
+    ));
+}
+
+pub async fn events_are_claimed_oldest_first(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let first = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "SUCCESS", None)],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    f.reject("2025-01-10T10:01:00Z").await;
+    let second = f
+        .ingest(
+            vec![run("shop", "deploy", "2", "SUCCESS", None)],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    let claimed = f
+        .store
+        .claim_next()
+        .await
+        .expect("claims")
+        .expect("waiting");
+    assert_eq!((claimed.id.as_str(), claimed.attempts), (first.as_str(), 1));
+    assert_eq!(claimed.request_type, "workflow");
+    assert_eq!(claimed.received_at, at("2025-01-10T10:01:00Z"));
+    assert!(
+        claimed
+            .body
+            .is_some_and(|b| b.starts_with(b"{\"workflow_runs\""))
+    );
+    assert_eq!(f.detail(&first).await.event.status, EventStatus::Running);
+    let claimed = f
+        .store
+        .claim_next()
+        .await
+        .expect("claims")
+        .expect("waiting");
+    assert_eq!(claimed.id, second, "rejected events are not queued");
+    assert!(f.store.claim_next().await.expect("claims").is_none());
+}
+
+pub async fn running_events_are_requeued_on_restart(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let id = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "SUCCESS", None)],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    let claimed = f
+        .store
+        .claim_next()
+        .await
+        .expect("claims")
+        .expect("waiting");
+    assert_eq!((claimed.id.as_str(), claimed.attempts), (id.as_str(), 1));
+    assert!(f.store.claim_next().await.expect("claims").is_none());
+    drop(f.store);
+
+    let f = Fixture {
+        store: backend.open(false).await,
+        key_id: f.key_id,
+    };
+    assert_eq!(f.store.requeue_running().await.expect("requeues"), 1);
+    assert_eq!(f.store.requeue_running().await.expect("requeues"), 0);
+    assert_eq!(f.process().await, counts(1, 0, 0));
+    let detail = f.detail(&id).await;
+    assert_eq!(detail.event.attempts, 2);
+    assert_eq!(detail.event.status, EventStatus::Success);
+    assert_eq!(detail.runs.len(), 1);
+}
+
+pub async fn failed_events_keep_their_error_and_attempts(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let id = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "SUCCESS", None)],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    f.store
+        .claim_next()
+        .await
+        .expect("claims")
+        .expect("waiting");
+    assert_eq!(f.store.add_attempt(&id).await.expect("counts"), 2);
+    let failed_at = at("2025-01-10T10:05:00Z");
+    f.store
+        .fail_event(&id, "broken", failed_at)
+        .await
+        .expect("fails");
+    let event = f.detail(&id).await.event;
+    assert_eq!(event.status, EventStatus::Failure);
+    assert_eq!(event.error.as_deref(), Some("broken"));
+    assert_eq!(event.attempts, 2);
+    assert_eq!(event.processed_at, Some(failed_at));
+    assert!(
+        f.store.pending_notices(10).await.expect("reads").is_empty(),
+        "a store that does not notify keeps no outbox"
+    );
+}
+
+fn fields(status: RunStatus) -> RunFields {
+    RunFields {
+        event_actor: "alice".to_owned(),
+        head_branch: "main".to_owned(),
+        status,
+        conducted_at: at("2025-01-10T10:00:00.250Z"),
+        duration: Some(3),
+        html_url: Some("https://ci.example.com/1".to_owned()),
+        commit_sha: Some("abcdef1".to_owned()),
+        meta: Some(r#"{"env":"prod"}"#.to_owned()),
+    }
+}
+
+fn write(repo_id: i64, unique_id: &str, fields: RunFields) -> RunWrite {
+    RunWrite {
+        repo_id,
+        workflow: "deploy".to_owned(),
+        unique_id: unique_id.to_owned(),
+        fields,
+    }
+}
+
+pub async fn a_transaction_not_committed_writes_nothing(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let repo_id = f.store.list_repos().await.expect("lists")[0].id;
+    let id = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "SUCCESS", None)],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    f.store.claim_next().await.expect("claims");
+    let mut tx = f.store.begin(Writer::Worker).await.expect("begins");
+    let slots = tx
+        .insert_runs(vec![write(repo_id, "1", fields(RunStatus::Success))], now())
+        .await
+        .expect("inserts");
+    let Slot::Created(run_id) = slots[0] else {
+        panic!("expected a new run: {slots:?}");
+    };
+    tx.finish_event(
+        &id,
+        vec![(run_id, Action::Created)],
+        Counts::default(),
+        now(),
+    )
+    .await
+    .expect("finishes");
+    drop(tx);
+    assert!(f.runs().await.is_empty(), "rolled back");
+    assert_eq!(f.detail(&id).await.event.status, EventStatus::Running);
+
+    // The store is usable after a rollback, and a committed transaction is kept.
+    let mut tx = f.store.begin(Writer::Request).await.expect("begins");
+    tx.insert_runs(vec![write(repo_id, "1", fields(RunStatus::Success))], now())
+        .await
+        .expect("inserts");
+    tx.commit().await.expect("commits");
+    assert_eq!(f.runs().await.len(), 1);
+}
+
+pub async fn inserted_runs_report_what_exists(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let repo_id = f.store.list_repos().await.expect("lists")[0].id;
+    let written_at = at("2025-01-11T00:00:00Z");
+    let mut tx = f.store.begin(Writer::Worker).await.expect("begins");
+    let pending = fields(RunStatus::Pending);
+    let slots = tx
+        .insert_runs(
+            vec![
+                write(repo_id, "1", pending.clone()),
+                write(repo_id, "2", fields(RunStatus::Success)),
+                // A later entry sees an earlier one.
+                write(repo_id, "1", fields(RunStatus::Failure)),
+            ],
+            written_at,
+        )
+        .await
+        .expect("inserts");
+    let (Slot::Created(first), Slot::Created(second)) = (&slots[0], &slots[1]) else {
+        panic!("expected two new runs: {slots:?}");
+    };
+    assert_ne!(first, second);
+    assert_eq!(
+        slots[2],
+        Slot::Exists {
+            run_id: *first,
+            stored: pending.clone()
+        },
+        "every field round-trips"
+    );
+    let mut after = fields(RunStatus::Success);
+    after.duration = None;
+    after.meta = None;
+    tx.update_runs(
+        vec![super::RunUpdate {
+            run_id: *first,
+            before: pending,
+            after: after.clone(),
+        }],
+        at("2025-01-12T00:00:00Z"),
+    )
+    .await
+    .expect("updates");
+    let slots = tx
+        .insert_runs(vec![write(repo_id, "1", fields(RunStatus::Pending))], now())
+        .await
+        .expect("reads");
+    assert_eq!(
+        slots,
+        [Slot::Exists {
+            run_id: *first,
+            stored: after
+        }]
+    );
+    tx.commit().await.expect("commits");
+    let runs = f.runs().await;
+    let stored = runs.iter().find(|r| r.id == *first).expect("stored");
+    assert_eq!(stored.created_at, written_at);
+    assert_eq!(stored.updated_at, at("2025-01-12T00:00:00Z"));
+    assert_eq!(
+        (stored.repo.as_str(), stored.workflow.as_str()),
+        ("acme/shop", "deploy")
+    );
+    assert_eq!(stored.status, "SUCCESS");
+    assert_eq!(stored.duration, None);
+}
+
+pub async fn pending_after_final_stays_final(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    f.ingest(
+        vec![run("shop", "deploy", "1", "SUCCESS", Some(30))],
+        "2025-01-10T10:01:00Z",
+        None,
+    )
+    .await;
+    let late = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "PENDING", None)],
+            "2025-01-10T10:02:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(f.process().await, counts(1, 0, 0));
+    assert_eq!(f.process().await, counts(0, 0, 1));
+    let runs = f.runs().await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "SUCCESS");
+    assert_eq!(runs[0].duration, Some(30));
+    let detail = f.detail(&late).await;
+    assert_eq!(detail.event.status, EventStatus::Success);
+    assert_eq!(detail.event.runs_unchanged, 1);
+    assert!(
+        detail.runs.is_empty(),
+        "an unchanged run is not the event's to prune"
+    );
+}
+
+pub async fn final_over_pending_infers_the_duration_in_seconds(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    f.ingest(
+        vec![run("shop", "deploy", "1", "PENDING", None)],
+        "2025-01-10T10:00:01Z",
+        None,
+    )
+    .await;
+    let finish = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "FAILURE", None)],
+            "2025-01-10T10:05:30.900Z",
+            None,
+        )
+        .await;
+    assert_eq!(f.process().await, counts(1, 0, 0));
+    assert_eq!(f.runs().await[0].duration, None);
+    assert_eq!(f.process().await, counts(0, 1, 0));
+    let runs = f.runs().await;
+    assert_eq!(runs[0].status, "FAILURE");
+    assert_eq!(
+        runs[0].duration,
+        Some(330),
+        "whole seconds since conducted_at"
+    );
+    let detail = f.detail(&finish).await;
+    assert_eq!(detail.runs.len(), 1);
+    assert_eq!(detail.runs[0].action, "updated");
+    assert_eq!(detail.runs[0].repo, "acme/shop");
+    assert_eq!(detail.event.runs_updated, 1);
+
+    // A final run conducted after it was received (clock skew) gets 0, never negative.
+    f.ingest(
+        vec![run("shop", "deploy", "2", "PENDING", None)],
+        "2025-01-10T10:00:00Z",
+        None,
+    )
+    .await;
+    f.ingest(
+        vec![run("shop", "deploy", "2", "SUCCESS", None)],
+        "2025-01-10T09:59:00Z",
+        None,
+    )
+    .await;
+    f.process().await;
+    f.process().await;
+    let second = f
+        .runs()
+        .await
+        .into_iter()
+        .find(|r| r.workflow_run_unique_id == "2");
+    assert_eq!(second.expect("stored").duration, Some(0));
+}
+
+pub async fn final_over_pending_keeps_the_pending_start(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let with = |status: &str, conducted_at: &str, duration: Option<i64>| {
+        let mut r = run("shop", "deploy", "1", status, duration);
+        r["workflow_run_conducted_at"] = json!(conducted_at);
+        vec![r]
+    };
+    f.ingest(
+        with("PENDING", "2025-01-10T09:00:00Z", None),
+        "2025-01-10T09:00:01Z",
+        None,
+    )
+    .await;
+    // The finish knows only its own end.
+    f.ingest(
+        with("SUCCESS", "2025-01-10T10:00:00Z", None),
+        "2025-01-10T10:00:02Z",
+        None,
+    )
+    .await;
+    // A PENDING arriving late changes nothing.
+    f.ingest(
+        with("PENDING", "2025-01-10T09:30:00Z", None),
+        "2025-01-10T10:00:03Z",
+        None,
+    )
+    .await;
+    assert_eq!(f.process().await, counts(1, 0, 0));
+    assert_eq!(f.process().await, counts(0, 1, 0));
+    assert_eq!(f.process().await, counts(0, 0, 1));
+    let runs = f.runs().await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "SUCCESS");
+    assert_eq!(
+        runs[0].conducted_at,
+        at("2025-01-10T09:00:00Z"),
+        "the start"
+    );
+    assert_eq!(runs[0].duration, Some(3602), "from the start to receipt");
+}
+
+pub async fn identical_runs_are_unchanged_and_changes_are_updates(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let mut first = run("shop", "deploy", "1", "SUCCESS", Some(5));
+    first["html_url"] = json!("https://ci.example.com/1");
+    f.ingest(vec![first], "2025-01-10T10:01:00Z", None).await;
+    f.ingest(
+        vec![run("shop", "deploy", "1", "SUCCESS", Some(5))],
+        "2025-01-10T10:02:00Z",
+        None,
+    )
+    .await;
+    f.ingest(
+        vec![run("shop", "deploy", "1", "FAILURE", None)],
+        "2025-01-10T10:03:00Z",
+        None,
+    )
+    .await;
+    assert_eq!(f.process().await, counts(1, 0, 0));
+    assert_eq!(
+        f.process().await,
+        counts(0, 0, 1),
+        "absent html_url keeps the stored one"
+    );
+    assert_eq!(f.process().await, counts(0, 1, 0));
+    let stored = &f.runs().await[0];
+    assert_eq!(stored.status, "FAILURE");
+    assert_eq!(
+        stored.duration,
+        Some(5),
+        "a final run's known duration is kept"
+    );
+    assert_eq!(stored.html_url.as_deref(), Some("https://ci.example.com/1"));
+}
+
+pub async fn one_run_for_two_repos_is_written_to_each(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let mut both = run("shop", "deploy", "1", "SUCCESS", None);
+    // Two spellings of shop count once; api is another repo.
+    both["repo_urls"] = json!([
+        "https://github.com/acme/shop",
+        "git@github.com:acme/shop.git",
+        "https://github.com/acme/api"
+    ]);
+    let id = f.ingest(vec![both], "2025-01-10T10:01:00Z", None).await;
+    assert_eq!(f.process().await, counts(2, 0, 0));
+    let mut repos: Vec<String> = f.runs().await.into_iter().map(|r| r.repo).collect();
+    repos.sort();
+    assert_eq!(repos, ["acme/api", "acme/shop"]);
+    assert_eq!(f.detail(&id).await.runs.len(), 2);
+}
+
+pub async fn unlinked_repos_fail_the_event_without_writes(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let id = f
+        .ingest(
+            vec![
+                run("api", "deploy", "1", "SUCCESS", None),
+                run("shop", "deploy", "2", "SUCCESS", None),
+            ],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    let shop = f
+        .store
+        .list_repos()
+        .await
+        .expect("lists")
+        .into_iter()
+        .find(|r| r.name == "shop")
+        .expect("linked");
+    f.store.unlink_repo(shop.id).await.expect("unlinks");
+    let Applied::Unresolved(reason) = f.process().await else {
+        panic!("expected a failure");
+    };
+    assert!(
+        reason.contains("https://github.com/acme/shop is not linked"),
+        "{reason}"
+    );
+    assert!(f.runs().await.is_empty(), "all or nothing");
+    assert_eq!(
+        f.detail(&id).await.event.status,
+        EventStatus::Running,
+        "the worker records the failure"
+    );
+}
+
+pub async fn runs_filter_by_repo_and_workflow(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    f.ingest(
+        vec![
+            run("shop", "deploy", "1", "SUCCESS", None),
+            run("api", "deploy", "2", "SUCCESS", None),
+            run("api", "release", "1", "SUCCESS", None),
+        ],
+        "2025-01-10T10:01:00Z",
+        None,
+    )
+    .await;
+    f.process().await;
+    // (runs on the page, total, more)
+    let count = |repo: Option<&str>, workflow: Option<&str>, limit: u32| {
+        let query = RunQuery {
+            repo: repo.map(|r| RepoFilter::parse(r).expect("filter")),
+            workflow: workflow.map(str::to_owned),
+            limit,
+            after: None,
+        };
+        let store = Arc::clone(&f.store);
+        async move {
+            let listed = store.list_runs(&query).await.expect("lists");
+            (listed.items.len(), listed.total, listed.more)
+        }
+    };
+    let all = |n: usize| (n, n as u64, false);
+    assert_eq!(count(None, None, 10).await, all(3));
+    assert_eq!(count(None, None, 2).await, (2, 3, true), "limited");
+    assert_eq!(count(None, None, 3).await, all(3), "exactly full");
+    assert_eq!(count(Some("acme/API"), None, 10).await, all(2));
+    assert_eq!(count(Some("API"), None, 10).await, all(2), "a bare name");
+    assert_eq!(
+        count(Some("github.com/acme/api"), Some("deploy"), 10).await,
+        all(1)
+    );
+    assert_eq!(
+        count(Some("https://WWW.github.com/acme/api"), None, 10).await,
+        all(2)
+    );
+    assert_eq!(
+        count(Some("git@github.com:acme/api.git"), None, 10).await,
+        all(2)
+    );
+    assert_eq!(count(Some("gitlab.com/acme/api"), None, 10).await, all(0));
+    assert_eq!(count(Some("other/api"), None, 10).await, all(0));
+    assert_eq!(count(None, Some("release"), 10).await, all(1));
+    assert_eq!(
+        count(None, Some("RELEASE"), 10).await,
+        all(1),
+        "workflows ignore case like repos"
+    );
+    assert_eq!(count(Some("acme/shop"), Some("Deploy"), 10).await, all(1));
+    assert_eq!(
+        count(Some("acme/api"), None, 1).await,
+        (1, 2, true),
+        "the total counts the filtered runs"
+    );
+}
+
+pub async fn runs_page_by_cursor_and_report_the_total(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    // Three share a `conducted_at` (the id breaks the tie), two are earlier, one later.
+    let mut runs: Vec<Value> = (0..6)
+        .map(|i| run("shop", "deploy", &i.to_string(), "SUCCESS", None))
+        .collect();
+    runs[3]["workflow_run_conducted_at"] = json!("2025-01-09T10:00:00Z");
+    runs[4]["workflow_run_conducted_at"] = json!("2025-01-08T10:00:00.250Z");
+    runs[5]["workflow_run_conducted_at"] = json!("2025-01-11T10:00:00Z");
+    f.ingest(runs, "2025-01-12T10:01:00Z", None).await;
+    f.process().await;
+    let everything = f.runs().await;
+    assert_eq!(everything.len(), 6);
+    let order: Vec<i64> = everything.iter().map(|r| r.id).collect();
+    let mut keyed: Vec<_> = everything.iter().map(|r| (r.conducted_at, r.id)).collect();
+    keyed.sort_unstable_by(|a, b| b.cmp(a));
+    let sorted: Vec<i64> = keyed.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(order, sorted, "newest conducted_at first, then highest id");
+
+    let page = |after| {
+        let query = RunQuery {
+            limit: 2,
+            after,
+            ..RunQuery::default()
+        };
+        let store = Arc::clone(&f.store);
+        async move { store.list_runs(&query).await.expect("lists") }
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let listed = page(after).await;
+        pages += 1;
+        let stored = if pages == 1 { 6 } else { 7 };
+        assert_eq!(listed.total, stored, "the total ignores the cursor");
+        seen.extend(listed.items.iter().map(|r| r.id));
+        if !listed.more {
+            break;
+        }
+        let last = listed.items.last().expect("a full page");
+        after = Some((last.conducted_at, last.id));
+        if pages == 1 {
+            // A run stored while paging sorts before the cursor: it shifts no later page.
+            f.ingest(
+                vec![run("shop", "deploy", "late", "SUCCESS", None)],
+                "2025-01-12T10:02:00Z",
+                None,
+            )
+            .await;
+            f.process().await;
+        }
+    }
+    assert_eq!(seen, order, "every run once, in list order");
+    assert_eq!(pages, 3);
+}
+
+pub async fn prune_deletes_exactly_the_events_runs_and_empty_workflows(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let keep = f
+        .ingest(
+            vec![
+                run("shop", "deploy", "1", "SUCCESS", Some(1)),
+                run("api", "release", "1", "SUCCESS", Some(1)),
+            ],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    let prune = f
+        .ingest(
+            vec![
+                run("shop", "deploy", "2", "SUCCESS", Some(2)),
+                run("shop", "hotfix", "1", "SUCCESS", Some(2)),
+                run("api", "release", "1", "FAILURE", Some(2)),
+            ],
+            "2025-01-10T10:02:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(f.process().await, counts(2, 0, 0));
+    assert_eq!(f.process().await, counts(2, 1, 0));
+    assert_eq!(f.runs().await.len(), 4);
+
+    let Pruned::Done(dry) = f.prune(&prune, true).await else {
+        panic!("expected a report");
+    };
+    assert!(dry.dry_run && !dry.already_pruned);
+    assert_eq!(dry.runs.len(), 3);
+    assert_eq!(
+        dry.workflows_deleted, 2,
+        "hotfix and api's release are left empty"
+    );
+    assert_eq!(f.runs().await.len(), 4, "a dry run deletes nothing");
+    assert_eq!(f.detail(&prune).await.event.status, EventStatus::Success);
+
+    let Pruned::Done(report) = f.prune(&prune, false).await else {
+        panic!("expected a report");
+    };
+    assert_eq!(report.runs, dry.runs);
+    assert_eq!(report.workflows_deleted, 2);
+    let left: Vec<(String, String, String)> = f
+        .runs()
+        .await
+        .into_iter()
+        .map(|r| (r.repo, r.workflow, r.workflow_run_unique_id))
+        .collect();
+    assert_eq!(
+        left,
+        [("acme/shop".to_owned(), "deploy".to_owned(), "1".to_owned())],
+        "the run the pruned event updated goes too"
+    );
+    assert_eq!(f.detail(&prune).await.event.status, EventStatus::Pruned);
+    assert_eq!(
+        f.detail(&keep).await.runs.len(),
+        1,
+        "the other event's record of the deleted run goes with it"
+    );
+
+    let Pruned::Done(again) = f.prune(&prune, false).await else {
+        panic!("expected a report");
+    };
+    assert!(again.already_pruned && again.runs.is_empty());
+}
+
+pub async fn unprocessed_events_cannot_be_pruned(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let id = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "SUCCESS", None)],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    assert!(matches!(
+        f.prune(&id, false).await,
+        Pruned::NotProcessed(EventStatus::Waiting)
+    ));
+    f.store.claim_next().await.expect("claims");
+    assert!(matches!(
+        f.prune(&id, false).await,
+        Pruned::NotProcessed(EventStatus::Running)
+    ));
+    assert!(matches!(f.prune("evt_nope", false).await, Pruned::NotFound));
+    // A rejected event wrote nothing: pruning it only marks it.
+    let rejected = f.reject("2025-01-10T10:02:00Z").await;
+    let Pruned::Done(report) = f.prune(&rejected, false).await else {
+        panic!("expected a report");
+    };
+    assert!(report.runs.is_empty());
+    assert_eq!(f.detail(&rejected).await.event.status, EventStatus::Pruned);
+}
+
+pub async fn the_notification_outbox_holds_rejected_and_failed_events_until_done(
+    backend: &dyn Backend,
+) {
+    let f = fixture(backend).await;
+    // Not notifying: nothing kept.
+    f.reject("2025-01-01T00:00:00Z").await;
+    assert!(f.store.pending_notices(10).await.expect("reads").is_empty());
+    drop(f.store);
+
+    let f = Fixture {
+        store: backend.open(true).await,
+        key_id: f.key_id,
+    };
+    let first = f.reject("2025-01-02T00:00:00Z").await;
+    f.ingest(
+        vec![run("shop", "deploy", "a", "SUCCESS", None)],
+        "2025-01-02T00:00:01Z",
+        None,
+    )
+    .await;
+    let failed = f
+        .ingest(
+            vec![run("shop", "deploy", "b", "SUCCESS", None)],
+            "2025-01-02T00:00:02Z",
+            None,
+        )
+        .await;
+    f.store
+        .fail_event(&failed, "broken", now())
+        .await
+        .expect("fails");
+
+    let pending = f.store.pending_notices(10).await.expect("reads");
+    let ids: Vec<_> = pending.iter().map(|n| n.event_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [first.as_str(), failed.as_str()],
+        "oldest first, accepted ones not"
+    );
+    assert_eq!(pending[0].status, EventStatus::Rejected);
+    assert_eq!(pending[0].key_id, f.key_id);
+    assert_eq!(
+        (pending[1].status, pending[1].error.as_str()),
+        (EventStatus::Failure, "broken")
+    );
+    assert!(pending[1].response.contains(&failed));
+    assert_eq!(f.store.pending_notices(1).await.expect("reads").len(), 1);
+
+    // Kept across a restart until done.
+    drop(f.store);
+    let f = Fixture {
+        store: backend.open(true).await,
+        key_id: f.key_id,
+    };
+    f.store.notice_done(&first).await.expect("done");
+    let pending = f.store.pending_notices(10).await.expect("reads");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].event_id, failed);
+
+    // A backlog beyond the cap keeps the newest.
+    let mut newest = Vec::new();
+    for i in 0..3 {
+        newest.push(f.reject(&format!("2025-01-03T00:00:0{i}Z")).await);
+    }
+    assert_eq!(f.store.trim_notices(2).await.expect("trims"), 2);
+    let kept: Vec<_> = f
+        .store
+        .pending_notices(10)
+        .await
+        .expect("reads")
+        .into_iter()
+        .map(|n| n.event_id)
+        .collect();
+    assert_eq!(kept, newest[1..]);
+}

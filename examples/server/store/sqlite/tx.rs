@@ -1,0 +1,377 @@
+//! SQLite write transactions: the writer connection's guard, carried from one call to the next,
+//! inside `BEGIN IMMEDIATE` … `COMMIT`. Statements are prepared once per connection (rusqlite's
+//! statement cache) and batches run row by row on them, which SQLite does fastest.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mwctl::protocol::RunStatus;
+use mwctl::protocol::admin::{EventStatus, Repo, RunRef};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use tokio::sync::OwnedMutexGuard;
+
+use super::{
+    Inner, all_keys, bad_column, end_abandoned_transaction, event_run_refs, event_status,
+    list_repos_on, task_failed, ts_col,
+};
+use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
+use crate::store::{
+    Action, Counts, KeyRecord, RunFields, RunUpdate, RunWrite, Slot, StoreError, StoreResult, Tx,
+    Writer, ts,
+};
+
+/// event_runs rows per INSERT statement (3 parameters each, well under SQLite's limit).
+const RECORDS_PER_INSERT: usize = 100;
+
+pub struct SqliteTx {
+    /// The writer, inside a transaction; `None` once committed.
+    conn: Option<OwnedMutexGuard<Connection>>,
+    /// Run each call on the calling thread instead of the blocking pool: the worker's
+    /// transactions, called from the worker's own runtime thread, which does nothing else
+    /// meanwhile (a hop to another thread per call would cost more than a small event's writes).
+    inline: bool,
+}
+
+impl SqliteTx {
+    pub(super) async fn begin(inner: &Arc<Inner>, writer: Writer) -> StoreResult<Box<dyn Tx>> {
+        let inline = writer == Writer::Worker;
+        if inline {
+            inner.yield_to_ingest();
+        }
+        let conn = Arc::clone(&inner.writer).lock_owned().await;
+        let mut tx = SqliteTx {
+            conn: Some(conn),
+            inline,
+        };
+        tx.run(|conn| {
+            end_abandoned_transaction(conn);
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            Ok(())
+        })
+        .await?;
+        Ok(Box::new(tx))
+    }
+
+    /// Runs `f` on the connection, inline or on a blocking thread. A panic in it becomes an
+    /// error (and the transaction is rolled back when dropped).
+    async fn run<T, F>(&mut self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| StoreError::Other("the transaction is over".to_owned()))?;
+        if self.inline {
+            let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(StoreError::Other("a database call panicked".to_owned())));
+            self.conn = Some(conn);
+            return result;
+        }
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&conn);
+            (conn, result)
+        })
+        .await
+        .map_err(task_failed)?;
+        self.conn = Some(conn);
+        result
+    }
+}
+
+impl Drop for SqliteTx {
+    /// Not committed: roll back (quick in WAL mode: nothing is written back).
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn keys(&mut self) -> StoreResult<Vec<KeyRecord>> {
+        self.run(|conn| all_keys(conn, "")).await
+    }
+
+    async fn revoke_key(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            conn.prepare_cached("UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2")?
+                .execute(params![ts(at), id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn repos(&mut self) -> StoreResult<Vec<Repo>> {
+        self.run(list_repos_on).await
+    }
+
+    async fn insert_runs(
+        &mut self,
+        runs: Vec<RunWrite>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Slot>> {
+        self.run(move |conn| {
+            let now = ts(at);
+            let mut workflows = Workflows::default();
+            let mut slots = Vec::with_capacity(runs.len());
+            for run in &runs {
+                let workflow_id =
+                    workflows.get_or_create(conn, run.repo_id, &run.workflow, &now)?;
+                slots.push(insert_run(conn, workflow_id, run, &now)?);
+            }
+            Ok(slots)
+        })
+        .await
+    }
+
+    async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()> {
+        self.run(move |conn| {
+            let now = ts(at);
+            let mut stmt = conn.prepare_cached(
+                "UPDATE repo_workflow_runs SET event_actor = ?1, head_branch = ?2, status = ?3, \
+                    conducted_at = ?4, duration = ?5, html_url = ?6, commit_sha = ?7, meta = ?8, \
+                    updated_at = ?9 \
+                 WHERE id = ?10",
+            )?;
+            for update in &updates {
+                let new = &update.after;
+                stmt.execute(params![
+                    new.event_actor,
+                    new.head_branch,
+                    new.status.as_str(),
+                    ts(new.conducted_at),
+                    new.duration,
+                    new.html_url,
+                    new.commit_sha,
+                    new.meta,
+                    now,
+                    update.run_id
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn finish_event(
+        &mut self,
+        id: &str,
+        written: Vec<(i64, Action)>,
+        counts: Counts,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            // Reprocessing after a crash starts from a clean slate for this event.
+            conn.prepare_cached("DELETE FROM event_runs WHERE event_id = ?1")?
+                .execute([&id])?;
+            record_writes(conn, &id, &written)?;
+            conn.prepare_cached(
+                "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = ?1, \
+                    runs_created = ?2, runs_updated = ?3, runs_unchanged = ?4 WHERE id = ?5",
+            )?
+            .execute(params![
+                ts(at),
+                counts.created as i64,
+                counts.updated as i64,
+                counts.unchanged as i64,
+                id
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn event_status(&mut self, id: &str) -> StoreResult<Option<EventStatus>> {
+        let id = id.to_owned();
+        self.run(move |conn| event_status(conn, &id)).await
+    }
+
+    async fn event_runs(&mut self, id: &str) -> StoreResult<Vec<RunRef>> {
+        let id = id.to_owned();
+        self.run(move |conn| event_run_refs(conn, &id)).await
+    }
+
+    async fn delete_runs(&mut self, run_ids: Vec<i64>) -> StoreResult<u64> {
+        self.run(move |conn| {
+            let mut workflows = Vec::new();
+            for run_id in &run_ids {
+                let workflow: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT repo_workflow_id FROM repo_workflow_runs WHERE id = ?1",
+                    )?
+                    .query_row([run_id], |row| row.get(0))
+                    .optional()?;
+                workflows.extend(workflow);
+                // The run, and every event's record of it.
+                conn.prepare_cached("DELETE FROM repo_workflow_runs WHERE id = ?1")?
+                    .execute([run_id])?;
+                conn.prepare_cached("DELETE FROM event_runs WHERE run_id = ?1")?
+                    .execute([run_id])?;
+            }
+            workflows.sort_unstable();
+            workflows.dedup();
+            let mut deleted = 0;
+            for workflow in workflows {
+                deleted += conn
+                    .prepare_cached(
+                        "DELETE FROM repo_workflows WHERE id = ?1 AND NOT EXISTS \
+                         (SELECT 1 FROM repo_workflow_runs WHERE repo_workflow_id = ?1)",
+                    )?
+                    .execute([workflow])? as u64;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn mark_pruned(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "UPDATE events SET status = 'PRUNED', processed_at = ?1 WHERE id = ?2",
+            )?
+            .execute(params![ts(at), id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.run(|conn| Ok(conn.execute_batch("COMMIT")?)).await?;
+        // Committed: nothing to roll back on drop.
+        drop(self.conn.take());
+        Ok(())
+    }
+}
+
+/// repo id → workflow name → workflow id, so a batch looks each workflow up once.
+#[derive(Default)]
+struct Workflows(HashMap<i64, HashMap<String, i64>>);
+
+impl Workflows {
+    fn get_or_create(
+        &mut self,
+        conn: &Connection,
+        repo_id: i64,
+        name: &str,
+        now: &str,
+    ) -> StoreResult<i64> {
+        if let Some(id) = self.0.get(&repo_id).and_then(|w| w.get(name)) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = conn
+            .prepare_cached(
+                "SELECT id FROM repo_workflows \
+                 WHERE repo_id = ?1 AND provider = ?2 AND provider_workflow_id = ?3",
+            )?
+            .query_row(params![repo_id, WORKFLOW_PROVIDER, name], |row| row.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached(
+                    "INSERT INTO repo_workflows (repo_id, type, provider, \
+                        provider_workflow_id, name, is_active, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?4, TRUE, ?5, ?5)",
+                )?
+                .execute(params![
+                    repo_id,
+                    WORKFLOW_TYPE,
+                    WORKFLOW_PROVIDER,
+                    name,
+                    now
+                ])?;
+                conn.last_insert_rowid()
+            }
+        };
+        self.0
+            .entry(repo_id)
+            .or_default()
+            .insert(name.to_owned(), id);
+        Ok(id)
+    }
+}
+
+/// Inserts a new run, or reads the stored one. Insert first: in a backfill almost every run is
+/// new, and this saves a lookup.
+fn insert_run(conn: &Connection, workflow_id: i64, run: &RunWrite, now: &str) -> StoreResult<Slot> {
+    let f = &run.fields;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO repo_workflow_runs (repo_workflow_id, provider_workflow_run_id, \
+                event_actor, head_branch, status, conducted_at, duration, html_url, \
+                commit_sha, meta, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) \
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            workflow_id,
+            run.unique_id,
+            f.event_actor,
+            f.head_branch,
+            f.status.as_str(),
+            ts(f.conducted_at),
+            f.duration,
+            f.html_url,
+            f.commit_sha,
+            f.meta,
+            now
+        ])?;
+    if inserted == 1 {
+        return Ok(Slot::Created(conn.last_insert_rowid()));
+    }
+    let (run_id, stored) = conn
+        .prepare_cached(
+            "SELECT id, event_actor, head_branch, status, conducted_at, duration, html_url, \
+                commit_sha, meta \
+             FROM repo_workflow_runs \
+             WHERE repo_workflow_id = ?1 AND provider_workflow_run_id = ?2",
+        )?
+        .query_row(params![workflow_id, run.unique_id], |row| {
+            let status: String = row.get(3)?;
+            Ok((
+                row.get::<_, i64>(0)?,
+                RunFields {
+                    event_actor: row.get(1)?,
+                    head_branch: row.get(2)?,
+                    status: RunStatus::parse(&status).ok_or_else(|| bad_column(3, &status))?,
+                    conducted_at: ts_col(row, 4)?,
+                    duration: row.get(5)?,
+                    html_url: row.get(6)?,
+                    commit_sha: row.get(7)?,
+                    meta: row.get(8)?,
+                },
+            ))
+        })?;
+    Ok(Slot::Exists { run_id, stored })
+}
+
+/// Inserts the event's event_runs rows, many per statement (far cheaper than one each).
+fn record_writes(conn: &Connection, event_id: &str, written: &[(i64, Action)]) -> StoreResult<()> {
+    for chunk in written.chunks(RECORDS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(?1, ?{}, ?{})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO event_runs (event_id, run_id, action) VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        let mut args: Vec<SqlValue> = Vec::with_capacity(1 + 2 * chunk.len());
+        args.push(SqlValue::Text(event_id.to_owned()));
+        for (run_id, action) in chunk {
+            args.push(SqlValue::Integer(*run_id));
+            args.push(SqlValue::Text(action.as_str().to_owned()));
+        }
+        conn.prepare_cached(&sql)?.execute(params_from_iter(args))?;
+    }
+    Ok(())
+}
