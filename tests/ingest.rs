@@ -295,3 +295,70 @@ fn accepted_events_survive_a_kill_before_processing() {
         "SUCCESS"
     );
 }
+
+#[test]
+fn a_reused_webhook_id_with_another_body_is_refused() {
+    let server = Server::start();
+    server.link(REPO);
+    let post = |webhook_id: &str, body: &[u8]| -> (u16, Value) {
+        let response = server
+            .http()
+            .post(format!("{}/public/webhook/workflow", server.url))
+            .header("content-type", "application/json")
+            .header("x-api-key", &server.admin_key)
+            .header("webhook-id", webhook_id)
+            .body(body.to_vec())
+            .send()
+            .expect("request");
+        (response.status().as_u16(), response.json().expect("JSON"))
+    };
+    let first = body(vec![run_json(REPO, "r1", "success")]);
+    let (status, answer) = post("batch-1", &first);
+    assert_eq!((status, &answer["status"]), (200, &json!("accepted")));
+    let first_event = answer["event_id"].clone();
+
+    // The same body again: the first answer, marked duplicate.
+    let (status, again) = post("batch-1", &first);
+    assert_eq!(status, 200);
+    assert_eq!(again["status"], "accepted", "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["event_id"], first_event);
+
+    // Another body under the same id: refused, saying why and what to do.
+    let other = body(vec![run_json(REPO, "r2", "success")]);
+    let (status, refused) = post("batch-1", &other);
+    assert_eq!(status, 200);
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    assert_eq!(refused["exception_type"], "WebhookIdReused", "{refused}");
+    let error = refused["error"].as_str().expect("an error");
+    assert!(error.contains("batch-1"), "{error}");
+    assert!(
+        error.contains(first_event.as_str().expect("an id")),
+        "{error}"
+    );
+    let resolution = refused["resolution"].as_str().expect("a resolution");
+    assert!(resolution.contains("webhook-id"), "{resolution}");
+    assert_ne!(refused["event_id"], first_event);
+
+    // Another id takes that body; the refused one wrote nothing.
+    let (_, answer) = post("batch-2", &other);
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    assert!(
+        answer.get("duplicate").is_none_or(|d| d == false),
+        "{answer}"
+    );
+    server.wait_processed();
+    let mut ids: Vec<_> = server
+        .runs()
+        .into_iter()
+        .map(|r| r.workflow_run_unique_id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["r1", "r2"]);
+    let rejected: Vec<_> = server
+        .events()
+        .into_iter()
+        .filter(|e| e.status.as_str() == "REJECTED")
+        .collect();
+    assert_eq!(rejected.len(), 1, "the refusal is stored as an event");
+}

@@ -23,6 +23,8 @@ pub enum ExceptionType {
     UnsupportedMediaType,
     /// The server could not store the request; retry later.
     ServerError,
+    /// A `webhook-id` this key already used for a different body.
+    WebhookIdReused,
 }
 
 impl ExceptionType {
@@ -36,6 +38,7 @@ impl ExceptionType {
             ExceptionType::InvalidSignature => "InvalidSignature",
             ExceptionType::UnsupportedMediaType => "UnsupportedMediaType",
             ExceptionType::ServerError => "ServerError",
+            ExceptionType::WebhookIdReused => "WebhookIdReused",
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::body::{BodyError, drain, gunzip, is_json, read_limited};
 use crate::ids;
 use crate::log::LogNote;
 use crate::rules::{resolve_runs, unknown_repo};
-use crate::store::{Inserted, KeyRecord, NewEvent, Store, StoreError, StoreResult, now};
+use crate::store::{Inserted, KeyRecord, NewEvent, Store, StoreError, StoreResult, Twin, now};
 
 /// The event type of run ingest (incidents will get their own).
 pub const REQUEST_TYPE: &str = "workflow";
@@ -252,7 +252,7 @@ async fn process(
     store: &dyn Store,
     req: Incoming,
     checked: Checked,
-    duplicate: StoreResult<Option<String>>,
+    duplicate: StoreResult<Option<Twin>>,
     repos: StoreResult<Vec<Repo>>,
 ) -> Outcome {
     let event_id = ids::event_id();
@@ -263,10 +263,27 @@ async fn process(
         Checked::Body(body, runs) => (body, runs),
     };
 
-    // 4. A repeated webhook-id gets the first answer, and nothing is stored.
-    if req.webhook_id.is_some() {
+    // 4. A repeated webhook-id with the same body gets the first answer, and nothing is
+    // stored; with another body it is refused (a client reusing ids would lose runs silently).
+    if let Some(webhook_id) = &req.webhook_id {
         match duplicate {
-            Ok(Some(response)) => return answer_duplicate(&req, &response),
+            Ok(Some(twin)) if twin.body.as_deref() == Some(body.as_slice()) => {
+                return answer_duplicate(&req, &twin.response);
+            }
+            Ok(Some(twin)) => {
+                let first = serde_json::from_str::<Answer>(&twin.response)
+                    .ok()
+                    .and_then(|a| a.event_id().map(str::to_owned))
+                    .unwrap_or_default();
+                let rejection = Rejection::new(
+                    ExceptionType::WebhookIdReused,
+                    format!(
+                        "webhook-id {webhook_id:?} was already used by this key for a different body (event {first})"
+                    ),
+                    "send each batch with its own webhook-id (mwctl derives it from the batch's content); re-send a batch only unchanged",
+                );
+                return store_rejection(store, &req, &event_id, rejection, Some(body), 0).await;
+            }
             Ok(None) => {}
             Err(e) => return Outcome::server_error(&e),
         }

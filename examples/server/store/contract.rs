@@ -484,6 +484,16 @@ pub async fn webhook_ids_dedupe_accepted_events_only(backend: &dyn Backend) {
             Some("batch-1"),
         )
         .await;
+    let found = f
+        .store
+        .find_duplicate(&f.key_id, "batch-1")
+        .await
+        .expect("reads")
+        .expect("the first stands");
+    assert!(found.response.contains(&first), "{}", found.response);
+    let body = found.body.expect("with its body, decompressed");
+    let sent: Value = serde_json::from_slice(&body).expect("the JSON sent");
+    assert_eq!(sent["workflow_runs"][0]["workflow_run_unique_id"], "1");
     let mut twin = f.event(EventStatus::Waiting, "2025-01-10T10:02:00Z", None);
     twin.webhook_id = Some("batch-1".to_owned());
     let Inserted::Duplicate(response) = f.store.insert_event(twin.clone()).await.expect("answers")
@@ -517,7 +527,7 @@ pub async fn webhook_ids_dedupe_accepted_events_only(backend: &dyn Backend) {
             .find_duplicate(&f.key_id, "batch-1")
             .await
             .expect("reads")
-            .is_some_and(|r| r.contains(&first))
+            .is_some_and(|twin| twin.response.contains(&first))
     );
     assert!(
         f.store

@@ -67,6 +67,15 @@ impl KeyRecord {
     }
 }
 
+/// A standing event with the webhook-id of a new request (see [`Store::find_duplicate`]).
+#[derive(Clone, Debug)]
+pub struct Twin {
+    /// Its stored answer (JSON).
+    pub response: String,
+    /// Its body as stored (decompressed).
+    pub body: Option<Vec<u8>>,
+}
+
 /// A request to store as an event (accepted or rejected).
 #[derive(Clone, Debug)]
 pub struct NewEvent {
@@ -245,9 +254,9 @@ pub trait Store: Send + Sync + 'static {
     async fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>>;
 
     // Ingest.
-    /// The stored response of the event from this key with this webhook-id that still stands
-    /// (waiting, running or processed; not rejected, failed or pruned), if any.
-    async fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>>;
+    /// The event from this key with this webhook-id that still stands (waiting, running or
+    /// processed; not rejected, failed or pruned), if any: its stored response and body.
+    async fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<Twin>>;
     /// Stores a request (its body too), and marks a rejected one for notification when the
     /// store notifies. A standing event with the same key and webhook-id wins a race.
     async fn insert_event(&self, event: NewEvent) -> StoreResult<Inserted>;

@@ -21,7 +21,7 @@ use rusqlite::{
 
 use super::{
     Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, RunQuery, Store,
-    StoreError, StoreResult, Tx, Writer, parse_ts, ts,
+    StoreError, StoreResult, Twin, Tx, Writer, parse_ts, ts,
 };
 
 mod bodies;
@@ -574,10 +574,33 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<String>> {
+    async fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<Twin>> {
         let (key_id, webhook_id) = (key_id.to_owned(), webhook_id.to_owned());
-        self.blocking(move |db| db.read(|conn| find_duplicate_on(conn, &key_id, &webhook_id)))
-            .await
+        self.blocking(move |db| {
+            db.read(|conn| {
+                let sql = format!(
+                    "SELECT e.response, b.body FROM events e \
+                     LEFT JOIN event_bodies b ON b.event_id = e.id \
+                     WHERE e.key_id = ?1 AND e.webhook_id = ?2 AND e.status IN {DEDUPE_STATUSES} \
+                     LIMIT 1"
+                );
+                let found: Option<(String, Option<Vec<u8>>)> = conn
+                    .prepare_cached(&sql)?
+                    .query_row(params![key_id, webhook_id], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?;
+                found
+                    .map(|(response, body)| {
+                        Ok(Twin {
+                            response,
+                            body: body.map(bodies::unpack).transpose()?,
+                        })
+                    })
+                    .transpose()
+            })
+        })
+        .await
     }
 
     async fn insert_event(&self, event: NewEvent) -> StoreResult<Inserted> {
