@@ -82,14 +82,8 @@ pub fn mint_key(
 }
 
 /// Decodes lower-case hex (the stored key digest) into bytes.
-pub fn hex_decode(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
+pub fn hex_decode(digest: &str) -> Option<Vec<u8>> {
+    hex::decode(digest).ok()
 }
 
 #[cfg(test)]
