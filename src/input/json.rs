@@ -110,27 +110,18 @@ impl<R: Read> Scanner<'_, R> {
     fn array(&mut self, sink: &mut dyn FnMut(Record) -> ControlFlow<()>) -> Result<(), Halt> {
         let mut first = true;
         loop {
-            self.require_more("an array")?;
-            match self.buf[self.pos] {
-                b']' => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                b',' if !first => {
-                    self.pos += 1;
-                    self.require_more("an array")?;
-                }
-                _ if first => {}
-                other => {
-                    return Err(self.error_here(
-                        format!(
-                            "expected , or ] after record {}, found {}",
-                            self.records.saturating_sub(1),
-                            shown(other)
-                        ),
-                        "fix the JSON at that spot: records are separated by commas",
-                    ));
-                }
+            let records = self.records;
+            let more = self.next_element(first, "an array", |found| {
+                (
+                    format!(
+                        "expected , or ] after record {}, found {found}",
+                        records.saturating_sub(1)
+                    ),
+                    "fix the JSON at that spot: records are separated by commas",
+                )
+            })?;
+            if !more {
+                return Ok(());
             }
             first = false;
             let range = self.value::<IgnoredAny>()?.1;
@@ -158,23 +149,14 @@ impl<R: Read> Scanner<'_, R> {
     fn pages(&mut self, sink: &mut dyn FnMut(Record) -> ControlFlow<()>) -> Result<(), Halt> {
         let mut first = true;
         loop {
-            self.require_more("an array of pages")?;
-            match self.buf[self.pos] {
-                b']' => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                b',' if !first => {
-                    self.pos += 1;
-                    self.require_more("an array of pages")?;
-                }
-                _ if first => {}
-                other => {
-                    return Err(self.error_here(
-                        format!("expected , or ] between pages, found {}", shown(other)),
-                        "fix the JSON at that spot: pages are separated by commas",
-                    ));
-                }
+            let more = self.next_element(first, "an array of pages", |found| {
+                (
+                    format!("expected , or ] between pages, found {found}"),
+                    "fix the JSON at that spot: pages are separated by commas",
+                )
+            })?;
+            if !more {
+                return Ok(());
             }
             first = false;
             match self.buf[self.pos] {
@@ -195,6 +177,33 @@ impl<R: Read> Scanner<'_, R> {
                         "an array of pages (gh api --paginate --slurp) must hold only pages; pass --format if the file is something else",
                     ));
                 }
+            }
+        }
+    }
+
+    /// Steps to the next element of an array whose `[` is read: false at its `]` (consumed),
+    /// true before an element (its `,` consumed). `unexpected` says what else was found.
+    fn next_element(
+        &mut self,
+        first: bool,
+        what: &str,
+        unexpected: impl FnOnce(String) -> (String, &'static str),
+    ) -> Result<bool, Halt> {
+        self.require_more(what)?;
+        match self.buf[self.pos] {
+            b']' => {
+                self.pos += 1;
+                Ok(false)
+            }
+            b',' if !first => {
+                self.pos += 1;
+                self.require_more(what)?;
+                Ok(true)
+            }
+            _ if first => Ok(true),
+            other => {
+                let (message, fix) = unexpected(shown(other));
+                Err(self.error_here(message, fix))
             }
         }
     }
