@@ -232,6 +232,14 @@ fn send_file(server: &Server, ids: &[&str]) -> String {
         .path()
         .join(format!("runs-{}.json", ids.join("-")));
     std::fs::write(&path, serde_json::to_vec(&runs).expect("json")).expect("writes");
+    send_path(server, &path)["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned()
+}
+
+/// `mwctl send -o json FILE`: its summary.
+fn send_path(server: &Server, path: &std::path::Path) -> serde_json::Value {
     let out = server
         .mwctl()
         .args(["send", "-o", "json"])
@@ -243,11 +251,140 @@ fn send_file(server: &Server, ids: &[&str]) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary = stdout_json(&out);
-    summary["event_ids"][0]
+    stdout_json(&out)
+}
+
+/// The one stored run with this unique id: its status, or `None` when there is none.
+fn status_of(server: &Server, unique_id: &str) -> Option<String> {
+    let found: Vec<_> = server
+        .runs()
+        .into_iter()
+        .filter(|r| r.workflow_run_unique_id == unique_id)
+        .collect();
+    assert!(found.len() <= 1, "{found:?}");
+    found.into_iter().next().map(|r| r.status)
+}
+
+/// `mwctl prune EVENT [args] -o json`: exit 0, the report.
+fn prune_json(server: &Server, event: &str, args: &[&str]) -> serde_json::Value {
+    let out = server
+        .mwctl()
+        .args(["prune", event, "-o", "json"])
+        .args(args)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_json(&out)
+}
+
+fn outcomes(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| {
+            (
+                r["unique_id"].as_str().expect("id").to_owned(),
+                r["outcome"].as_str().expect("outcome").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 10: send run X (event C creates it), send X again with other values (event A updates
+/// it), prune A: X is back to C's version, and A's file can be sent again.
+#[test]
+fn prune_restores_what_the_event_updated_and_resending_stores_it_again() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let c_file = server.write(
+        "c.json",
+        serde_json::to_vec(&[run_json("https://github.com/acme/shop", "x", "SUCCESS")])
+            .expect("json"),
+    );
+    let a_file = server.write(
+        "a.json",
+        serde_json::to_vec(&[run_json("https://github.com/acme/shop", "x", "FAILURE")])
+            .expect("json"),
+    );
+    let c = send_path(&server, &c_file)["event_ids"][0]
         .as_str()
         .expect("event id")
-        .to_owned()
+        .to_owned();
+    server.wait_processed();
+    let a = send_path(&server, &a_file)["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned();
+    server.wait_processed();
+    assert_eq!(status_of(&server, "x").as_deref(), Some("FAILURE"));
+
+    // The dry run says what will happen, in JSON and in text; nothing changes.
+    let dry = prune_json(&server, &a, &["--dry-run"]);
+    assert_eq!(outcomes(&dry), [("x".to_owned(), "restored".to_owned())]);
+    assert_eq!(
+        dry["runs"][0]["status"], "SUCCESS",
+        "the status it goes back to"
+    );
+    server
+        .mwctl()
+        .args(["prune", &a, "--dry-run"])
+        .assert()
+        .code(0)
+        .stdout(contains("restored").and(contains("x")))
+        .stderr(contains("would restore 1 run to their state before it"));
+    assert_eq!(status_of(&server, "x").as_deref(), Some("FAILURE"));
+
+    server
+        .mwctl()
+        .args(["prune", &a, "--yes"])
+        .assert()
+        .code(0)
+        .stderr(contains(
+            "deleted 0 runs, restored 1 run, left 0 runs changed since",
+        ));
+    assert_eq!(
+        status_of(&server, "x").as_deref(),
+        Some("SUCCESS"),
+        "back to C's version, not deleted"
+    );
+    let stored = server.runs();
+    assert_eq!(
+        stored[0].html_url.as_deref(),
+        Some("https://ci.example.com/runs/x")
+    );
+
+    // C still stands: its file is already stored.
+    let again = send_path(&server, &c_file);
+    assert_eq!(again["duplicates"], 1, "{again}");
+    // A was pruned: its file is stored (and processed) again.
+    let resent = send_path(&server, &a_file);
+    assert_eq!(resent["duplicates"], 0, "{resent}");
+    assert_eq!(resent["accepted"], 1, "{resent}");
+    let a_again = resent["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned();
+    assert_ne!(a_again, a);
+    server.wait_processed();
+    assert_eq!(status_of(&server, "x").as_deref(), Some("FAILURE"));
+
+    // Pruning C now: the re-sent A changed X since, so X stays (and is reported).
+    let report = prune_json(&server, &c, &["--yes"]);
+    assert_eq!(
+        outcomes(&report),
+        [("x".to_owned(), "changed_since".to_owned())]
+    );
+    assert_eq!(status_of(&server, "x").as_deref(), Some("FAILURE"));
+    // Then the re-sent A: nothing that stands wrote X before it, so X goes.
+    let report = prune_json(&server, &a_again, &["--yes"]);
+    assert_eq!(outcomes(&report), [("x".to_owned(), "deleted".to_owned())]);
+    assert_eq!(status_of(&server, "x"), None);
 }
 
 #[test]
@@ -289,8 +426,10 @@ fn prune_removes_exactly_that_events_runs() {
         .mwctl()
         .args(["prune", &first, "--yes"])
         .assert()
-        .success()
-        .stderr(contains("deleted 2 run(s)"));
+        .code(0)
+        .stderr(contains(
+            "deleted 2 runs, restored 0 runs, left 0 runs changed since",
+        ));
     let left: Vec<_> = server
         .runs()
         .into_iter()
@@ -414,18 +553,18 @@ fn prune_asks_on_a_terminal() {
         return;
     };
     assert_eq!(code, 1, "{shown}");
-    assert!(shown.contains("This deletes 2 run(s)"), "{shown}");
+    assert!(shown.contains("will delete 2 runs"), "{shown}");
     assert!(
         shown.contains("t1") && shown.contains("t2"),
         "lists the runs: {shown}"
     );
-    assert!(shown.contains("Delete them? [y/N]"), "{shown}");
-    assert!(shown.contains("Nothing deleted."), "{shown}");
+    assert!(shown.contains("Prune it? [y/N]"), "{shown}");
+    assert!(shown.contains("Nothing changed."), "{shown}");
     assert_eq!(server.runs().len(), 2);
 
     let (code, shown) = on_a_terminal(&server, &["prune", &event], "y\n").expect("script");
     assert_eq!(code, 0, "{shown}");
-    assert!(shown.contains("deleted 2 run(s)"), "{shown}");
+    assert!(shown.contains("deleted 2 runs"), "{shown}");
     assert!(server.runs().is_empty());
 
     // Already pruned: nothing to ask.

@@ -295,9 +295,11 @@ mod hostile_server {
     }
 
     fn prune() -> Value {
+        let mut run = run_ref();
+        run["outcome"] = json!("deleted");
         json!({
             "event_id": hostile("evt"), "dry_run": false, "already_pruned": false,
-            "runs": [run_ref()], "workflows_deleted": 1
+            "runs": [run], "workflows_deleted": 1
         })
     }
 

@@ -2,10 +2,10 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use super::events::run_table;
 use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
 use crate::cli::PruneArgs;
-use crate::report::inert;
+use crate::protocol::admin::{PruneOutcome, PruneReport};
+use crate::report::{Printer, Table, inert};
 
 pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let client = ctx.client(ADMIN_TIMEOUT)?;
@@ -22,12 +22,11 @@ pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
                 return;
             }
             p.info(format!(
-                "Pruning {} would delete {} run(s) and {} workflow(s) left empty:",
+                "Pruning {} would {}:",
                 report.event_id,
-                report.runs.len(),
-                report.workflows_deleted
+                summary(&report)
             ));
-            run_table(p, &report.runs);
+            pruned_table(p, &report);
         })?;
         return Ok(ExitStatus::Success);
     }
@@ -51,13 +50,13 @@ pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         }
         // Not `info`: the question needs its context even with -q.
         eprintln!(
-            "This deletes {} run(s) written by {}:",
-            preview.runs.len(),
-            inert::cell(&preview.event_id)
+            "Pruning {} will {}:",
+            inert::cell(&preview.event_id),
+            summary(&preview)
         );
-        run_table(p, &preview.runs);
-        if !confirm("Delete them?")? {
-            p.info("Nothing deleted.");
+        pruned_table(p, &preview);
+        if !confirm("Prune it?")? {
+            p.info("Nothing changed.");
             return Ok(ExitStatus::Failure);
         }
     }
@@ -70,15 +69,82 @@ pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
                 report.event_id
             ));
         } else {
-            p.info(format!(
-                "Pruned {}: deleted {} run(s) and {} empty workflow(s).",
-                report.event_id,
-                report.runs.len(),
-                report.workflows_deleted
-            ));
+            p.info(format!("Pruned {}: {}.", report.event_id, done(&report)));
+            pruned_table(p, &report);
         }
     })?;
     Ok(ExitStatus::Success)
+}
+
+/// What pruning does, in the future tense: `delete 1 run (and 1 empty workflow), restore 2
+/// runs to their state before it, leave 1 run that later events changed since, and mark the
+/// event PRUNED`.
+fn summary(report: &PruneReport) -> String {
+    let mut parts = Vec::new();
+    let deleted = report.count(PruneOutcome::Deleted);
+    if deleted > 0 {
+        parts.push(format!(
+            "delete {}{}",
+            runs(deleted),
+            workflows(report.workflows_deleted)
+        ));
+    }
+    let restored = report.count(PruneOutcome::Restored);
+    if restored > 0 {
+        parts.push(format!(
+            "restore {} to their state before it",
+            runs(restored)
+        ));
+    }
+    let changed = report.count(PruneOutcome::ChangedSince);
+    if changed > 0 {
+        parts.push(format!(
+            "leave {} that later events changed since",
+            runs(changed)
+        ));
+    }
+    parts.push("mark the event PRUNED".to_owned());
+    parts.join(", ")
+}
+
+/// What pruning did, in the past tense.
+fn done(report: &PruneReport) -> String {
+    format!(
+        "deleted {}{}, restored {}, left {} changed since",
+        runs(report.count(PruneOutcome::Deleted)),
+        workflows(report.workflows_deleted),
+        runs(report.count(PruneOutcome::Restored)),
+        runs(report.count(PruneOutcome::ChangedSince)),
+    )
+}
+
+fn runs(n: usize) -> String {
+    format!("{n} run{}", if n == 1 { "" } else { "s" })
+}
+
+fn workflows(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (and 1 workflow left empty)".to_owned(),
+        n => format!(" (and {n} workflows left empty)"),
+    }
+}
+
+/// The runs the event wrote, each with what pruning does to it.
+fn pruned_table(p: &Printer, report: &PruneReport) {
+    let mut table = Table::new(&["OUTCOME", "RUN", "REPO", "WORKFLOW", "UNIQUE ID", "STATUS"]);
+    for pruned in &report.runs {
+        let run = &pruned.run;
+        table.row(vec![
+            pruned.outcome.as_str().to_owned(),
+            run.run_id.to_string(),
+            run.repo.clone(),
+            run.workflow.clone(),
+            run.unique_id.clone(),
+            run.status.clone(),
+        ]);
+    }
+    p.table(table, "The event wrote no runs.");
 }
 
 fn confirm(question: &str) -> anyhow::Result<bool> {

@@ -231,9 +231,10 @@ try {
   // ------------------------------------------------------------ prune with confirmation
   await page.click("#prune-start");
   await page.waitForSelector("#prune-confirm:not([hidden])");
-  assert.match(await text("#prune-summary"), /deletes these 2 run\(s\)/);
+  assert.match(await text("#prune-summary"), /will delete 2 runs/);
   const toDelete = await tableText("#prune-table");
   assert.ok(toDelete.includes("browser-0") && toDelete.includes("browser-1"), toDelete);
+  assert.ok(toDelete.includes("deleted"), "each run's outcome is shown");
   assert.ok(toDelete.includes(XSS));
   await shot("prune-confirm");
   // Cancelling deletes nothing.
@@ -245,7 +246,7 @@ try {
   await page.waitForSelector("#prune-confirm:not([hidden])");
   await page.click("#prune-yes");
   await page.waitForFunction(() => document.querySelector("#detail-status").textContent === "PRUNED");
-  assert.match(await text("#message-text"), /deleted 2 run\(s\)/);
+  assert.match(await text("#message-text"), /deleted 2 runs/);
   stored = JSON.parse(mwctl(ADMIN_KEY, ["runs", "list", "-o", "json"]));
   assert.equal(stored.runs.length, 0, "the event's runs are gone");
   assert.equal(stored.total, 0);

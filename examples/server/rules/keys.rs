@@ -1,7 +1,7 @@
 //! Revoking API keys.
 
 use chrono::{DateTime, Utc};
-use mwctl::protocol::admin::Scope;
+use mwctl::protocol::admin::{ApiKey, Scope};
 
 use crate::store::KeyRecord;
 
@@ -10,20 +10,35 @@ pub enum Revocation {
     Revoke,
     /// Revoked before: revoking again changes nothing.
     AlreadyRevoked,
-    /// Refused: no other usable key has the admin scope, so the admin API would be locked.
+    /// Refused: it is the last admin key usable now and without expiry; revoking it would lock
+    /// the admin API (at once, or when the keys left expire).
     LastAdmin,
 }
 
-/// Whether `target` may be revoked at `now`, given every key.
+/// A key with the admin scope that can be used at `now`.
+pub fn usable_admin(key: &ApiKey, now: DateTime<Utc>) -> bool {
+    key.revoked_at.is_none()
+        && key.expires_at.is_none_or(|at| at > now)
+        && key.scopes.contains(&Scope::Admin)
+}
+
+/// An admin key that keeps the admin API open: usable now and with no expiry. Keys that expire
+/// do not count, however far off: rotating to a key with `--expires 90d` would lock everyone
+/// out 90 days later.
+fn lasting_admin(key: &ApiKey, now: DateTime<Utc>) -> bool {
+    usable_admin(key, now) && key.expires_at.is_none()
+}
+
+/// Whether `target` may be revoked at `now`, given every key: never the last lasting admin key
+/// (see [`lasting_admin`]).
 pub fn revocation(target: &KeyRecord, keys: &[KeyRecord], now: DateTime<Utc>) -> Revocation {
     if target.is_revoked() {
         return Revocation::AlreadyRevoked;
     }
-    let usable_admin = |k: &KeyRecord| k.is_usable(now) && k.has_scope(Scope::Admin);
     let others = keys
         .iter()
-        .any(|k| k.key.id != target.key.id && usable_admin(k));
-    if usable_admin(target) && !others {
+        .any(|k| k.key.id != target.key.id && lasting_admin(&k.key, now));
+    if lasting_admin(&target.key, now) && !others {
         Revocation::LastAdmin
     } else {
         Revocation::Revoke
@@ -62,6 +77,21 @@ mod tests {
             "an expired admin key does not count"
         );
         assert_eq!(revocation(&expired, &keys, now), Revocation::Revoke);
+
+        // Keys that expire do not count, soon or late.
+        for lasts in [TimeDelta::seconds(4), TimeDelta::days(90)] {
+            let mut expiring = key("expiring", vec![Scope::Admin]);
+            expiring.key.expires_at = Some(now + lasts);
+            let keys = [admin.clone(), expiring.clone()];
+            assert_eq!(
+                revocation(&admin, &keys, now),
+                Revocation::LastAdmin,
+                "an admin key expiring in {lasts} does not count"
+            );
+            assert_eq!(revocation(&expiring, &keys, now), Revocation::Revoke);
+            assert!(usable_admin(&expiring.key, now));
+            assert!(!usable_admin(&expiring.key, now + lasts));
+        }
 
         let second = key("second", vec![Scope::Admin]);
         let keys = [admin.clone(), second];
