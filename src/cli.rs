@@ -684,8 +684,31 @@ pub enum ReposCommand {
     Link(RepoLinkArgs),
     /// List linked repositories
     List,
-    /// Unlink a repository; runs for it are then refused
-    Unlink(IdArg),
+    /// Unlink a repository: new runs for it are refused; its stored runs are kept
+    ///
+    /// Linking it again (`repos link URL`) brings it back with its runs. --delete-runs deletes
+    /// its runs (and workflows) too, and marks the events that wrote them PRUNED so that
+    /// sending their files again stores them again; it asks for confirmation on a terminal
+    /// unless --yes (off a terminal, --yes is required). --dry-run says what would happen.
+    Unlink(RepoUnlinkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepoUnlinkArgs {
+    /// The repository's id, as `repos list` shows it
+    pub id: String,
+
+    /// Also delete the repository's stored runs and workflows
+    #[arg(long)]
+    pub delete_runs: bool,
+
+    /// Say what would be kept or deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (with --delete-runs)
+    #[arg(long, short)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -754,3 +754,170 @@ fn revoking_the_key_in_use_warns() {
         .code(1)
         .stderr(contains("refused the API key"));
 }
+
+/// Issue 10: unlinking keeps the repo's runs and refuses new ones; linking it again brings it
+/// back, and its runs are accepted again.
+#[test]
+fn unlink_keeps_the_runs_and_relinking_brings_the_repo_back() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    send_file(&server, &["u1", "u2"]);
+    server.wait_processed();
+    let id = server.get("/api/repos")[0]["id"].to_string();
+
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id, "--dry-run"])
+        .assert()
+        .code(0)
+        .stderr(contains("would keep its 2 run(s)"));
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id])
+        .assert()
+        .code(0)
+        .stderr(contains("Its 2 run(s) are kept"));
+    assert_eq!(server.get("/api/repos"), json!([]));
+    assert_eq!(server.runs().len(), 2, "the runs stay");
+
+    // New runs for it are refused, as for a repo never linked.
+    let body = |id: &str| {
+        serde_json::to_vec(
+            &json!({"workflow_runs": [run_json("https://github.com/acme/shop", id, "SUCCESS")]}),
+        )
+        .expect("json")
+    };
+    let (_, answer) = server.ingest(Some(&server.admin_key), body("u3"));
+    assert_eq!(answer["status"], "rejected", "{answer}");
+    assert_eq!(answer["exception_type"], "UnknownRepo", "{answer}");
+
+    // Linked again: the same repo, with its runs, accepting runs.
+    server
+        .mwctl()
+        .args(["repos", "link", "https://github.com/acme/shop"])
+        .assert()
+        .code(0)
+        .stderr(contains("Linked"));
+    assert_eq!(server.get("/api/repos")[0]["id"].to_string(), id);
+    let (_, answer) = server.ingest(Some(&server.admin_key), body("u3"));
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    server.wait_processed();
+    assert_eq!(server.runs().len(), 3);
+}
+
+/// `repos unlink --delete-runs`: a dry run counts, off a terminal --yes is required, and the
+/// events whose runs were deleted can be sent again.
+#[test]
+fn unlink_delete_runs_counts_asks_and_releases_the_events() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let file = server.write(
+        "shop.json",
+        serde_json::to_vec(&[
+            run_json("https://github.com/acme/shop", "d1", "SUCCESS"),
+            run_json("https://github.com/acme/shop", "d2", "SUCCESS"),
+        ])
+        .expect("json"),
+    );
+    let event = send_path(&server, &file)["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned();
+    server.wait_processed();
+    let id = server.get("/api/repos")[0]["id"].to_string();
+
+    let out = server
+        .mwctl()
+        .args([
+            "repos",
+            "unlink",
+            &id,
+            "--delete-runs",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let dry = stdout_json(&out);
+    assert_eq!(
+        (
+            &dry["runs_deleted"],
+            &dry["workflows_deleted"],
+            &dry["events_released"],
+            &dry["dry_run"]
+        ),
+        (&json!(2), &json!(1), &json!(1), &json!(true)),
+        "{dry}"
+    );
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id, "--delete-runs", "--dry-run"])
+        .assert()
+        .code(0)
+        .stderr(contains(
+            "would delete 2 run(s) and 1 workflow(s), and mark 1 event(s) PRUNED",
+        ));
+    assert_eq!(server.runs().len(), 2, "a dry run deletes nothing");
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+
+    // Off a terminal, deleting needs --yes.
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id, "--delete-runs"])
+        .assert()
+        .code(2)
+        .stderr(contains("pass --yes"));
+    assert_eq!(server.runs().len(), 2);
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id, "--delete-runs", "--yes"])
+        .assert()
+        .code(0)
+        .stderr(contains(
+            "deleted 2 run(s) and 1 workflow(s); 1 event(s) marked PRUNED",
+        ));
+    assert!(server.runs().is_empty());
+    assert_eq!(
+        server.get(&format!("/api/events/{event}"))["status"],
+        "PRUNED"
+    );
+
+    // Linked again, the same file is stored and processed again: the runs are back.
+    server.link("https://github.com/acme/shop");
+    let again = send_path(&server, &file);
+    assert_eq!(
+        (&again["duplicates"], &again["accepted"]),
+        (&json!(0), &json!(2)),
+        "{again}"
+    );
+    server.wait_processed();
+    assert_eq!(server.runs().len(), 2);
+}
+
+#[test]
+fn unlink_delete_runs_asks_on_a_terminal() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    send_file(&server, &["q1"]);
+    server.wait_processed();
+    let id = server.get("/api/repos")[0]["id"].to_string();
+    let Some((code, shown)) =
+        on_a_terminal(&server, &["repos", "unlink", &id, "--delete-runs"], "n\n")
+    else {
+        return;
+    };
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("would delete 1 run(s)"), "{shown}");
+    assert!(shown.contains("Delete them? [y/N]"), "{shown}");
+    assert_eq!(server.runs().len(), 1);
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+    let (code, shown) =
+        on_a_terminal(&server, &["repos", "unlink", &id, "--delete-runs"], "y\n").expect("script");
+    assert_eq!(code, 0, "{shown}");
+    assert!(server.runs().is_empty());
+}
