@@ -268,11 +268,18 @@ try {
   log("revoked the key on the page; mwctl is refused on its next request");
 
   await page.click("button.tab[data-tab=repos]");
-  const unlink = page.locator("#repos-table tbody tr", { hasText: "acme/shop" }).locator("button.unlink");
+  const shopRow = page.locator("#repos-table tbody tr", { hasText: "acme/shop" });
+  // Deleting runs asks with the count from a dry run; not confirmed here, so nothing goes.
+  const deleteRuns = shopRow.locator("button.delete-runs");
+  await deleteRuns.click();
+  await page.waitForFunction(() => /Delete \d+ run\(s\)/.test(document.querySelector("#repos-table button.delete-runs").textContent));
+  const unlink = shopRow.locator("button.unlink");
   await unlink.click();
+  assert.match(await unlink.textContent(), /runs are kept/);
   await unlink.click();
   await page.waitForSelector("#repos-empty:not([hidden])");
-  log("unlinked the repository");
+  assert.match(await text("#message-text"), /run\(s\) are kept/);
+  log("unlinked the repository, keeping its runs (deleting them asks with a count)");
 
   // ------------------------------------------------------------ sign out; no key in any URL
   await page.click("#sign-out");

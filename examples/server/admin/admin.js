@@ -484,7 +484,9 @@ async function loadRepos() {
           el(
             "td",
             {},
-            el("button", { type: "button", class: "danger unlink", text: "Unlink", onclick: (e) => confirmThen(e.target, "Unlink and delete its runs?", () => unlinkRepo(repo.id)) }),
+            el("button", { type: "button", class: "danger unlink", text: "Unlink", onclick: (e) => confirmThen(e.target, "Unlink? Its runs are kept", () => unlinkRepo(repo.id, false)) }),
+            " ",
+            el("button", { type: "button", class: "danger delete-runs", text: "Unlink and delete runs…", onclick: (e) => deleteRunsStart(e.target, repo.id) }),
           ),
         ),
       ),
@@ -508,10 +510,32 @@ async function linkRepo(event) {
   await loadRepos();
 }
 
-async function unlinkRepo(id) {
+/** Unlink and delete runs, step 1: a dry run, whose count the armed button asks about. */
+async function deleteRunsStart(button, id) {
+  const action = () => unlinkRepo(id, true);
+  if (button.dataset.armed === "yes") {
+    confirmThen(button, "", action);
+    return;
+  }
+  let dry;
   try {
-    const repo = await api("DELETE", `/api/repos/${encodeURIComponent(id)}`);
-    say(`Unlinked ${repo.org}/${repo.name}; its runs were deleted.`);
+    dry = await api("DELETE", `/api/repos/${encodeURIComponent(id)}?delete_runs=true&dry_run=true`);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  confirmThen(button, `Delete ${dry.runs_deleted} run(s) and ${dry.workflows_deleted} workflow(s)?`, action);
+}
+
+async function unlinkRepo(id, deleteRuns) {
+  try {
+    const report = await api("DELETE", `/api/repos/${encodeURIComponent(id)}?delete_runs=${deleteRuns}`);
+    const name = `${report.org}/${report.name}`;
+    say(
+      deleteRuns
+        ? `Unlinked ${name}: deleted ${report.runs_deleted} run(s) and ${report.workflows_deleted} workflow(s); ${report.events_released} event(s) marked PRUNED (sending their files again stores them again).`
+        : `Unlinked ${name}; new runs for it are refused. Its ${report.runs_kept} run(s) are kept: link it again to bring it back.`,
+    );
   } catch (error) {
     fail(error);
   }
