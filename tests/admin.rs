@@ -243,7 +243,7 @@ fn send_path(server: &Server, path: &std::path::Path) -> serde_json::Value {
     let out = server
         .mwctl()
         .args(["send", "-o", "json"])
-        .arg(&path)
+        .arg(path)
         .output()
         .expect("runs");
     assert!(

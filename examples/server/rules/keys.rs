@@ -15,18 +15,21 @@ pub enum Revocation {
     LastAdmin,
 }
 
+/// A key that can be used at `now`: not revoked, not expired.
+pub fn usable(key: &ApiKey, now: DateTime<Utc>) -> bool {
+    key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now)
+}
+
 /// A key with the admin scope that can be used at `now`.
 pub fn usable_admin(key: &ApiKey, now: DateTime<Utc>) -> bool {
-    key.revoked_at.is_none()
-        && key.expires_at.is_none_or(|at| at > now)
-        && key.scopes.contains(&Scope::Admin)
+    usable(key, now) && key.scopes.contains(&Scope::Admin)
 }
 
 /// An admin key that keeps the admin API open: usable now and with no expiry. Keys that expire
 /// do not count, however far off: rotating to a key with `--expires 90d` would lock everyone
 /// out 90 days later.
-fn lasting_admin(key: &ApiKey, now: DateTime<Utc>) -> bool {
-    usable_admin(key, now) && key.expires_at.is_none()
+fn lasting_admin(key: &KeyRecord, now: DateTime<Utc>) -> bool {
+    key.is_usable(now) && key.key.expires_at.is_none() && key.has_scope(Scope::Admin)
 }
 
 /// Whether `target` may be revoked at `now`, given every key: never the last lasting admin key
@@ -37,8 +40,8 @@ pub fn revocation(target: &KeyRecord, keys: &[KeyRecord], now: DateTime<Utc>) ->
     }
     let others = keys
         .iter()
-        .any(|k| k.key.id != target.key.id && lasting_admin(&k.key, now));
-    if lasting_admin(&target.key, now) && !others {
+        .any(|k| k.key.id != target.key.id && lasting_admin(k, now));
+    if lasting_admin(target, now) && !others {
         Revocation::LastAdmin
     } else {
         Revocation::Revoke

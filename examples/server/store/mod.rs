@@ -60,7 +60,7 @@ impl KeyRecord {
     }
 
     pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
-        !self.is_revoked() && !self.is_expired(now)
+        crate::rules::keys::usable(&self.key, now)
     }
 
     pub fn has_scope(&self, scope: Scope) -> bool {
