@@ -444,15 +444,17 @@ fn run_fields(row: &Row<'_>, at: usize) -> rusqlite::Result<RunFields> {
 }
 
 /// Inserts the event's event_runs rows, many per statement (far cheaper than one each). Each
-/// row takes the next place in its run's history.
+/// row takes the next place in its run's history (a created run's rows were deleted with any
+/// earlier run that had its id, so its history starts at 1).
 fn record_writes(conn: &Connection, event_id: &str, written: &[WriteRecord]) -> StoreResult<()> {
     for chunk in written.chunks(RECORDS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let (run, action, replaced) = (3 * i + 2, 3 * i + 3, 3 * i + 4);
+                // A run created now has no history yet: no lookup (the backfill case).
                 format!(
-                    "(?1, ?{run}, ?{action}, ?{replaced}, \
-                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM event_runs WHERE run_id = ?{run}))"
+                    "(?1, ?{run}, ?{action}, ?{replaced}, CASE WHEN ?{action} = 'created' THEN 1 \
+                     ELSE (SELECT COALESCE(MAX(seq), 0) + 1 FROM event_runs WHERE run_id = ?{run}) END)"
                 )
             })
             .collect();
