@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use crate::app::{AppState, Config, app};
 use crate::log::LogFormat;
 use crate::notify::Notifier;
+use crate::rules::keys::AdminAccess;
 use crate::store::{SqliteStore, Store};
 
 /// Validation allocates many small values on several threads at once; glibc's malloc spends
@@ -259,14 +260,21 @@ async fn bootstrap_admin(store: &dyn Store, where_: &StoreArgs) -> anyhow::Resul
     let key_file = where_.key_file();
     if store.count_keys().await? > 0 {
         let now = store::now();
-        let keys = store.list_keys().await?;
-        if !keys.iter().any(|k| rules::keys::usable_admin(k, now)) {
-            tracing::error!(
-                "no usable admin key: every admin key is revoked or expired, so the admin API \
-                 refuses everyone; run `{}` to mint a new one",
-                where_.recovery_command()
-            );
-            return Ok(());
+        match rules::keys::admin_access(&store.list_keys().await?, now) {
+            AdminAccess::Lasting => {}
+            AdminAccess::Expiring(last) => tracing::warn!(
+                "every admin key expires (the last at {}): create one without --expires \
+                 (`mwctl keys create --name NAME --scope admin`), or the admin API locks then",
+                store::ts(last)
+            ),
+            AdminAccess::Locked => {
+                tracing::error!(
+                    "no usable admin key: every admin key is revoked or expired, so the admin \
+                     API refuses everyone; run `{}` to mint a new one",
+                    where_.recovery_command()
+                );
+                return Ok(());
+            }
         }
         if let Ok(key) = std::fs::read_to_string(&key_file) {
             let usable = store

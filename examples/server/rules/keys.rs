@@ -25,6 +25,28 @@ pub fn usable_admin(key: &ApiKey, now: DateTime<Utc>) -> bool {
     usable(key, now) && key.scopes.contains(&Scope::Admin)
 }
 
+/// Whether the admin API can be reached, from every key (for the start-up log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminAccess {
+    /// An admin key is usable now and has no expiry.
+    Lasting,
+    /// Admin keys are usable now, but every one expires: the last at this time.
+    Expiring(DateTime<Utc>),
+    /// No admin key is usable: every one is revoked or expired.
+    Locked,
+}
+
+pub fn admin_access(keys: &[ApiKey], now: DateTime<Utc>) -> AdminAccess {
+    let usable: Vec<&ApiKey> = keys.iter().filter(|k| usable_admin(k, now)).collect();
+    if usable.iter().any(|k| k.expires_at.is_none()) {
+        return AdminAccess::Lasting;
+    }
+    match usable.iter().filter_map(|k| k.expires_at).max() {
+        Some(last) => AdminAccess::Expiring(last),
+        None => AdminAccess::Locked,
+    }
+}
+
 /// An admin key that keeps the admin API open: usable now and with no expiry. Keys that expire
 /// do not count, however far off: rotating to a key with `--expires 90d` would lock everyone
 /// out 90 days later.
@@ -95,6 +117,31 @@ mod tests {
             assert!(usable_admin(&expiring.key, now));
             assert!(!usable_admin(&expiring.key, now + lasts));
         }
+
+        let api = |keys: &[KeyRecord]| {
+            let keys: Vec<ApiKey> = keys.iter().map(|k| k.key.clone()).collect();
+            admin_access(&keys, now)
+        };
+        let mut soon = key("soon", vec![Scope::Admin]);
+        soon.key.expires_at = Some(now + TimeDelta::seconds(4));
+        let mut late = soon.clone();
+        late.key.expires_at = Some(now + TimeDelta::days(90));
+        let mut gone = admin.clone();
+        gone.key.revoked_at = Some(now);
+        assert_eq!(api(&[admin.clone(), soon.clone()]), AdminAccess::Lasting);
+        assert_eq!(
+            api(&[gone.clone(), soon.clone(), late.clone(), ci.clone()]),
+            AdminAccess::Expiring(now + TimeDelta::days(90))
+        );
+        assert_eq!(
+            api(&[gone.clone(), expired, ci.clone()]),
+            AdminAccess::Locked
+        );
+        assert_eq!(
+            api(std::slice::from_ref(&ci)),
+            AdminAccess::Locked,
+            "no admin scope"
+        );
 
         let second = key("second", vec![Scope::Admin]);
         let keys = [admin.clone(), second];
