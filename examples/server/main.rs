@@ -80,7 +80,8 @@ struct Args {
 
     /// Most connections served at once from one client address (an IPv4 address, or an IPv6
     /// /64); more are closed at once, unanswered. At most half of --max-connections, so that one
-    /// client always leaves room for others.
+    /// client always leaves room for others. Behind a proxy every client has the proxy's
+    /// address: raise it.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections_per_client: u32,
 
@@ -94,9 +95,10 @@ struct Args {
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     body_timeout: Duration,
 
-    /// Slowest a request body may arrive, in bytes per second (KiB / MiB suffixes), on average
-    /// from the moment the server starts reading it, after --body-grace: a slower client is
-    /// answered (ingest: InvalidPayload) and its connection closed.
+    /// Slowest a request body may arrive, in bytes per second (KiB / MiB suffixes): T seconds
+    /// after the server starts reading a body, at least this × (T − --body-grace) bytes must
+    /// have come, or the request is answered (ingest: InvalidPayload; admin API: 408) and its
+    /// connection closed.
     #[arg(long, default_value = "1KiB", value_parser = parse_size)]
     min_body_rate: usize,
 
