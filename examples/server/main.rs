@@ -144,6 +144,13 @@ struct Args {
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
 
+    /// Most connections served at once from one client address (an IPv4 address, or an IPv6
+    /// /64); more are closed at once, unanswered. At most half of --max-connections, so that one
+    /// client always leaves room for others. Behind a proxy every client has the proxy's
+    /// address: raise it.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_client: u32,
+
     /// Longest wait for a request's headers (and for the next request on an idle keep-alive
     /// connection), e.g. 10s.
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
@@ -153,6 +160,17 @@ struct Args {
     /// 120 s.
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     body_timeout: Duration,
+
+    /// Slowest a request body may arrive, in bytes per second (KiB / MiB suffixes): T seconds
+    /// after the server starts reading a body, at least this × (T − --body-grace) bytes must
+    /// have come, or the request is answered (ingest: InvalidPayload; admin API: 408) and its
+    /// connection closed.
+    #[arg(long, default_value = "1KiB", value_parser = parse_size)]
+    min_body_rate: usize,
+
+    /// How long a request body may take to get going before --min-body-rate applies, e.g. 5s.
+    #[arg(long, default_value = "5s", value_parser = parse_timeout)]
+    body_grace: Duration,
 
     /// How stderr logs: `text` lines, or `json` objects (one per line) for a log collector.
     /// One line per request: request id, method, path, status, event id, key id, latency.
@@ -231,8 +249,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let limits = serve::Limits {
         max_connections: args.max_connections as usize,
+        max_per_client: args.max_connections_per_client as usize,
         header_timeout: args.header_timeout,
+        min_body_rate: serve::MinRate {
+            bytes_per_sec: args.min_body_rate as u64,
+            grace: args.body_grace,
+        },
     };
+    if limits.per_client() < limits.max_per_client {
+        tracing::info!(
+            "--max-connections-per-client {} is over half of --max-connections {}: using {}",
+            limits.max_per_client,
+            limits.max_connections,
+            limits.per_client()
+        );
+    }
     serve::serve(listener, app(state), limits, shutdown_signal()).await;
     if let Some(worker) = worker {
         tracing::info!("shutting down: finishing the current event");
@@ -467,6 +498,12 @@ mod tests {
             "1s",
             "--body-timeout",
             "500ms",
+            "--max-connections-per-client",
+            "2",
+            "--min-body-rate",
+            "100",
+            "--body-grace",
+            "1s",
         ])
         .expect("valid");
         assert_eq!(
@@ -476,13 +513,23 @@ mod tests {
         assert_eq!(args.max_connections, 4);
         assert_eq!(args.header_timeout, Duration::from_secs(1));
         assert_eq!(args.body_timeout, Duration::from_millis(500));
+        assert_eq!(args.max_connections_per_client, 2);
+        assert_eq!(args.min_body_rate, 100);
+        assert_eq!(args.body_grace, Duration::from_secs(1));
         let defaults = serving(&[]).expect("defaults");
         assert_eq!(defaults.max_connections, 512);
+        assert_eq!(defaults.max_connections_per_client, 64);
+        assert_eq!(defaults.min_body_rate, 1024);
+        assert_eq!(defaults.body_grace, Duration::from_secs(5));
         assert_eq!(defaults.header_timeout, Duration::from_secs(10));
         for bad in [
             ["--notify-url", "ftp://hooks.example.com"],
             ["--notify-url", "hooks.example.com"],
             ["--max-connections", "0"],
+            ["--max-connections-per-client", "0"],
+            ["--min-body-rate", "0"],
+            ["--min-body-rate", "fast"],
+            ["--body-grace", "0s"],
             ["--header-timeout", "0s"],
             ["--body-timeout", "soon"],
         ] {
