@@ -265,11 +265,11 @@ fn batch(items: Vec<Value>) -> Result<Vec<Incident>, Rejection> {
 
 #[test]
 fn batches_hold_1_to_500_incidents_each_once() {
-    assert!(batch(vec![]).unwrap_err().error.contains("empty"));
+    assert!(batch(vec![]).expect_err("refused").error.contains("empty"));
     let many: Vec<Value> = (0..=MAX_INCIDENTS_PER_BATCH)
         .map(|i| with("incident_key", json!(format!("k{i}"))))
         .collect();
-    let rejection = batch(many).unwrap_err();
+    let rejection = batch(many).expect_err("refused");
     assert!(
         rejection.error.contains("501 incidents"),
         "{}",
@@ -280,7 +280,7 @@ fn batches_hold_1_to_500_incidents_each_once() {
     let ok = batch(vec![good(), with("incident_key", json!("PD-43"))]).expect("valid");
     assert_eq!(ok.len(), 2);
     // The same incident twice, the provider spelled otherwise: one identity.
-    let rejection = batch(vec![good(), with("provider", json!("pagerduty"))]).unwrap_err();
+    let rejection = batch(vec![good(), with("provider", json!("pagerduty"))]).expect_err("refused");
     assert_eq!(rejection.errors.len(), 1);
     assert_eq!(rejection.errors[0].index, 1);
     assert_eq!(rejection.errors[0].field, "incident_key");
@@ -290,7 +290,8 @@ fn batches_hold_1_to_500_incidents_each_once() {
 
 #[test]
 fn a_batch_lists_each_bad_incident_by_index_and_stores_nothing() {
-    let rejection = batch(vec![good(), json!("x"), without("title"), json!(null)]).unwrap_err();
+    let rejection =
+        batch(vec![good(), json!("x"), without("title"), json!(null)]).expect_err("refused");
     assert_eq!(rejection.exception_type, ExceptionType::InvalidPayload);
     assert_eq!(
         rejection.error,
@@ -314,7 +315,7 @@ fn bodies_that_are_not_an_incidents_object_are_refused_clearly() {
         (b"{\"incidents\": {}}", "not an incidents object"),
         (b"", "not valid JSON"),
     ] {
-        let rejection = parse_incident_batch(body, now()).unwrap_err();
+        let rejection = parse_incident_batch(body, now()).expect_err("refused");
         assert!(
             rejection.error.contains(says),
             "{body:?}: {}",
