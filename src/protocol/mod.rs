@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod answer;
+pub mod dora;
 pub mod gzip;
 pub mod incident;
 pub mod repo;
