@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use mwctl::protocol::admin::Scope;
 use mwctl::protocol::signing::key_digest_hex;
 use tokio::net::TcpListener;
@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use crate::app::{AppState, Config, app};
 use crate::log::LogFormat;
 use crate::notify::Notifier;
+use crate::rules::keys::AdminAccess;
 use crate::store::{SqliteStore, Store};
 
 /// Validation allocates many small values on several threads at once; glibc's malloc spends
@@ -43,17 +44,82 @@ use crate::store::{SqliteStore, Store};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The companion server of mwctl: receives workflow runs and stores them for DORA metrics.
+///
+/// Without a subcommand it serves (`mwctl-server --listen ADDR --data-dir DIR` is
+/// `mwctl-server serve --listen ADDR --data-dir DIR`).
 #[derive(Debug, Parser)]
-#[command(name = "mwctl-server", version)]
+#[command(name = "mwctl-server", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    serve: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the webhook, the admin API and the admin page (the default)
+    Serve(Args),
+
+    /// Mint a new admin key and write it to DIR/admin.key (mode 0600): recovery when every
+    /// admin key is revoked or expired
+    ///
+    /// Works on the database directly, whether or not a server is running on it (SQLite
+    /// serialises the writes). The key is written to the file only, never printed; the old
+    /// keys are left as they are.
+    AdminKey(AdminKeyArgs),
+}
+
+/// Where the data lives: shared by every subcommand that opens the store.
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// Directory for the database (mwctl.db) and the admin key (admin.key); created if
+    /// missing.
+    #[arg(long, default_value = "./mwctl-data")]
+    data_dir: PathBuf,
+}
+
+impl StoreArgs {
+    /// Opens (creating if needed) the store.
+    fn open(&self) -> anyhow::Result<SqliteStore> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        let db_path = self.data_dir.join("mwctl.db");
+        SqliteStore::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.data_dir.join("admin.key")
+    }
+
+    /// The recovery command for this store, to name in messages.
+    fn recovery_command(&self) -> String {
+        format!(
+            "mwctl-server admin-key --data-dir {}",
+            self.data_dir.display()
+        )
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct AdminKeyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+
+    /// The new key's name, as `mwctl keys list` shows it.
+    #[arg(long, default_value = "admin (recovered)")]
+    name: String,
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Address to listen on; port 0 picks a free port (printed as `listening on http://ADDR`).
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: String,
 
-    /// Directory for the database (mwctl.db) and the first admin key (admin.key); created if
-    /// missing.
-    #[arg(long, default_value = "./mwctl-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
 
     /// Largest ingest body, before and after gzip decompression: bytes, or with a KiB / MiB /
     /// GiB suffix.
@@ -102,9 +168,22 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    log::init(args.log_format);
-    match run(args).await {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::AdminKey(args)) => {
+            log::init(LogFormat::Text);
+            admin_key(args).await
+        }
+        Some(Command::Serve(args)) => {
+            log::init(args.log_format);
+            run(args).await
+        }
+        None => {
+            log::init(cli.serve.log_format);
+            run(cli.serve).await
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -114,16 +193,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    let db_path = args.data_dir.join("mwctl.db");
-    let mut store = SqliteStore::open(&db_path)
-        .with_context(|| format!("cannot open {}", db_path.display()))?;
+    let mut store = args.store.open()?;
     if args.notify_url.is_some() {
         store = store.notifying();
     }
     let store: Arc<dyn Store> = Arc::new(store);
-    bootstrap_admin(store.as_ref(), &args.data_dir).await?;
+    bootstrap_admin(store.as_ref(), &args.store).await?;
     // An accepted request is never lost: what a stopped server was processing runs again.
     let requeued = store.requeue_running().await?;
     if requeued > 0 {
@@ -179,31 +254,73 @@ fn say(line: &str) -> anyhow::Result<()> {
 }
 
 /// On first start (no keys at all), creates the admin key, prints it once and writes it to
-/// DIR/admin.key (mode 0600).
-async fn bootstrap_admin(store: &dyn Store, dir: &Path) -> anyhow::Result<()> {
-    let key_file = dir.join("admin.key");
+/// DIR/admin.key (mode 0600). On a later start, points to the key file when its key is a usable
+/// admin key, and names the recovery command when no admin key is usable.
+async fn bootstrap_admin(store: &dyn Store, where_: &StoreArgs) -> anyhow::Result<()> {
+    let key_file = where_.key_file();
     if store.count_keys().await? > 0 {
-        if key_file.exists() {
-            say(&format!("admin key in {}", key_file.display()))?;
+        let now = store::now();
+        match rules::keys::admin_access(&store.list_keys().await?, now) {
+            AdminAccess::Lasting => {}
+            AdminAccess::Expiring(last) => tracing::warn!(
+                "every admin key expires (the last at {}): create one without --expires \
+                 (`mwctl keys create --name NAME --scope admin`), or the admin API locks then",
+                store::ts(last)
+            ),
+            AdminAccess::Locked => {
+                tracing::error!(
+                    "no usable admin key: every admin key is revoked or expired, so the admin \
+                     API refuses everyone; run `{}` to mint a new one",
+                    where_.recovery_command()
+                );
+                return Ok(());
+            }
+        }
+        if let Ok(key) = std::fs::read_to_string(&key_file) {
+            let usable = store
+                .find_key(&key_digest_hex(key.trim()))
+                .await?
+                .is_some_and(|k| rules::keys::usable_admin(&k.key, now));
+            if usable {
+                say(&format!("admin key in {}", key_file.display()))?;
+            }
         }
         return Ok(());
     }
-    let scopes = vec![Scope::Admin, Scope::Deployments, Scope::Incidents];
-    let (meta, key) =
-        ids::mint_key("admin", scopes, None, store::now()).map_err(anyhow::Error::msg)?;
-    // The file first: a key that was stored but could not be saved would be lost.
-    write_secret(&key_file, &key)
-        .with_context(|| format!("cannot write {}", key_file.display()))?;
-    if let Err(e) = store.insert_key(&meta, &key_digest_hex(&key)).await {
-        let _ = std::fs::remove_file(&key_file);
-        return Err(e.into());
-    }
+    let key = mint_admin_key(store, &key_file, "admin").await?;
     say(&format!("admin key: {key}"))?;
     say(&format!(
         "admin key written to {} (shown only once)",
         key_file.display()
     ))?;
     Ok(())
+}
+
+/// `mwctl-server admin-key`: a new admin key in DIR/admin.key, whatever the keys in the store.
+async fn admin_key(args: AdminKeyArgs) -> anyhow::Result<()> {
+    let store = args.store.open()?;
+    let key_file = args.store.key_file();
+    mint_admin_key(&store, &key_file, &args.name).await?;
+    say(&format!(
+        "new admin key {:?} written to {} (mode 0600); use it with `mwctl login` or MW_API_KEY",
+        args.name,
+        key_file.display()
+    ))?;
+    Ok(())
+}
+
+/// Mints a key with every scope, writes it to `key_file` (mode 0600) and stores it; returns it.
+async fn mint_admin_key(store: &dyn Store, key_file: &Path, name: &str) -> anyhow::Result<String> {
+    let scopes = vec![Scope::Admin, Scope::Deployments, Scope::Incidents];
+    let (meta, key) =
+        ids::mint_key(name, scopes, None, store::now()).map_err(anyhow::Error::msg)?;
+    // The file first: a key that was stored but could not be saved would be lost.
+    write_secret(key_file, &key).with_context(|| format!("cannot write {}", key_file.display()))?;
+    if let Err(e) = store.insert_key(&meta, &key_digest_hex(&key)).await {
+        let _ = std::fs::remove_file(key_file);
+        return Err(e.into());
+    }
+    Ok(key)
 }
 
 /// Writes a secret to a new file created with mode 0600 (never readable by others, not even
@@ -295,23 +412,53 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    /// Parses a serving command line (with or without `serve`).
+    fn serving(args: &[&str]) -> Result<Args, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("server").chain(args.iter().copied()))?;
+        Ok(match cli.command {
+            Some(Command::Serve(args)) => args,
+            Some(Command::AdminKey(_)) => panic!("not serving: {args:?}"),
+            None => cli.serve,
+        })
+    }
+
     #[test]
     fn args_parse() {
-        Args::command().debug_assert();
-        let args =
-            Args::try_parse_from(["server", "--listen", "127.0.0.1:0", "--max-body", "1 MiB"])
-                .expect("valid");
-        assert_eq!(args.max_body, 1 << 20);
-        assert_eq!(
-            Args::try_parse_from(["server"]).expect("defaults").max_body,
-            8 << 20
+        Cli::command().debug_assert();
+        for prefix in [&[][..], &["serve"][..]] {
+            let line: Vec<&str> = prefix
+                .iter()
+                .copied()
+                .chain([
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--data-dir",
+                    "d",
+                    "--max-body",
+                    "1 MiB",
+                ])
+                .collect();
+            let args = serving(&line).expect("valid");
+            assert_eq!(args.max_body, 1 << 20);
+            assert_eq!(args.listen, "127.0.0.1:0");
+            assert_eq!(args.store.data_dir, Path::new("d"));
+        }
+        assert_eq!(serving(&[]).expect("defaults").max_body, 8 << 20);
+
+        let cli = Cli::try_parse_from(["server", "admin-key", "--data-dir", "d"]).expect("valid");
+        let Some(Command::AdminKey(args)) = cli.command else {
+            panic!("admin-key: {cli:?}");
+        };
+        assert_eq!(args.store.data_dir, Path::new("d"));
+        assert!(
+            Cli::try_parse_from(["server", "--listen", "127.0.0.1:0", "admin-key"]).is_err(),
+            "serving options do not mix with a subcommand"
         );
     }
 
     #[test]
     fn limits_and_notifications_parse() {
-        let args = Args::try_parse_from([
-            "server",
+        let args = serving(&[
             "--notify-url",
             "https://hooks.example.com/T0/B0",
             "--max-connections",
@@ -329,7 +476,7 @@ mod tests {
         assert_eq!(args.max_connections, 4);
         assert_eq!(args.header_timeout, Duration::from_secs(1));
         assert_eq!(args.body_timeout, Duration::from_millis(500));
-        let defaults = Args::try_parse_from(["server"]).expect("defaults");
+        let defaults = serving(&[]).expect("defaults");
         assert_eq!(defaults.max_connections, 512);
         assert_eq!(defaults.header_timeout, Duration::from_secs(10));
         for bad in [
@@ -339,10 +486,7 @@ mod tests {
             ["--header-timeout", "0s"],
             ["--body-timeout", "soon"],
         ] {
-            assert!(
-                Args::try_parse_from(std::iter::once("server").chain(bad)).is_err(),
-                "{bad:?}"
-            );
+            assert!(serving(&bad).is_err(), "{bad:?}");
         }
     }
 
@@ -360,9 +504,10 @@ mod tests {
     async fn the_first_start_creates_one_admin_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("mwctl.db")).expect("opens");
-        bootstrap_admin(&store, dir.path())
-            .await
-            .expect("first start");
+        let at = StoreArgs {
+            data_dir: dir.path().to_owned(),
+        };
+        bootstrap_admin(&store, &at).await.expect("first start");
         let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("written");
         let found = store
             .find_key(&key_digest_hex(&key))
@@ -373,9 +518,7 @@ mod tests {
             found.key.scopes,
             [Scope::Deployments, Scope::Incidents, Scope::Admin]
         );
-        bootstrap_admin(&store, dir.path())
-            .await
-            .expect("second start");
+        bootstrap_admin(&store, &at).await.expect("second start");
         assert_eq!(store.count_keys().await.expect("counts"), 1);
         assert_eq!(
             std::fs::read_to_string(dir.path().join("admin.key")).expect("kept"),
