@@ -34,6 +34,7 @@ fn read_to_close(stream: &mut TcpStream) -> String {
 }
 
 fn healthz(server: &Server, timeout: Duration) -> Result<u16, reqwest::Error> {
+    mwctl::client::install_crypto_provider();
     reqwest::blocking::Client::builder()
         .timeout(timeout)
         .build()

@@ -102,6 +102,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The --notify-url client speaks TLS through ring, as mwctl does.
+    mwctl::client::install_crypto_provider();
     let args = Args::parse();
     log::init(args.log_format);
     match run(args).await {
