@@ -33,13 +33,15 @@ pub fn start(backend: &str, dir: &Path) -> anyhow::Result<TlsFront> {
         .with_context(|| format!("{backend} is not an http:// URL"))?
         .parse()
         .with_context(|| format!("{backend} is not http://IP:PORT"))?;
-    let (ca_pem, config) = certificates()?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let url = format!("https://{address}");
+    // A CA name of its own: two fronts' CAs must not pass for each other.
+    let (ca_pem, config) = certificates(&format!("mwctl test CA {address}"))?;
     let ca_path = dir.join("ca.pem");
     std::fs::write(&ca_path, ca_pem).context("writing ca.pem")?;
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
-    listener.set_nonblocking(true)?;
-    let url = format!("https://{}", listener.local_addr()?);
     let acceptor = TlsAcceptor::from(Arc::new(config));
     std::thread::Builder::new()
         .name("tls-front".to_owned())
@@ -76,14 +78,14 @@ async fn serve(listener: std::net::TcpListener, acceptor: TlsAcceptor, backend: 
     }
 }
 
-/// A fresh CA (PEM) and a server configuration whose certificate, for `localhost` and
+/// A fresh CA named `ca_name` (PEM) and a server configuration whose certificate, for `localhost` and
 /// `127.0.0.1`, that CA signed. HTTP/1.1 only: the server behind speaks nothing else.
-fn certificates() -> anyhow::Result<(String, ServerConfig)> {
+fn certificates(ca_name: &str) -> anyhow::Result<(String, ServerConfig)> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "mwctl test CA");
+        .push(DnType::CommonName, ca_name);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params.self_signed(&ca_key)?;

@@ -201,18 +201,25 @@ impl ApiError {
 }
 
 /// Whether `cause` is rustls refusing the server's certificate. rustls' error reaches us
-/// inside an `io::Error`, whose `source()` skips it, so both are looked at.
+/// inside `io::Error`s (one in another), whose `source()` skips what they wrap, so they are
+/// unwrapped here.
 fn refused_certificate(cause: &(dyn std::error::Error + 'static)) -> bool {
-    let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
-        cause
+    let mut current: &(dyn std::error::Error + 'static) = cause;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        match current
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    });
-    matches!(
-        tls,
-        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
-    )
+        {
+            Some(inner) => current = inner,
+            None => return false,
+        }
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.
