@@ -1,7 +1,7 @@
 //! `mwctl deploy start` against a plain `curl` POST of the same signed body, side by side.
 //!
 //!     cargo run --release --example bench_deploy [-- --iterations 200] [--https [--ssl-cert-file]]
-//!         [--mwctl PATH]
+//!         [--mwctl PATH --server PATH]
 //!
 //! Builds the release `mwctl` and companion server, starts the server on a free loopback
 //! port with a temp data dir, links a repo and makes a deployments key, then times, in
@@ -17,7 +17,8 @@
 //! with `MW_CA_CERT` (the system's CA certificates stay trusted, so it loads them too), curl
 //! with `--cacert`. `--ssl-cert-file` gives mwctl the CA with `SSL_CERT_FILE` instead, which
 //! replaces the system's CA certificates as `--cacert` does curl's (so neither loads those).
-//! `--mwctl PATH` times another mwctl build (one made with other features, or an older one).
+//! `--mwctl PATH` times another mwctl build (one made with other features, or an older one);
+//! with `--server PATH` too, nothing is built.
 //!
 //! Every request must be accepted. Prints medians, p90s and their ratio, the release binary's
 //! size and the machine's load, since the two share the CPU with whatever else runs.
@@ -41,8 +42,16 @@ fn main() -> Result<()> {
     let Options {
         iterations, https, ..
     } = options;
-    let support::Binaries { mwctl, server } = support::build_release()?;
-    let mwctl = options.mwctl.unwrap_or(mwctl);
+    let support::Binaries { mwctl, server } = match (options.mwctl, options.server) {
+        (Some(mwctl), Some(server)) => support::Binaries { mwctl, server },
+        (mwctl, server) => {
+            let built = support::build_release()?;
+            support::Binaries {
+                mwctl: mwctl.unwrap_or(built.mwctl),
+                server: server.unwrap_or(built.server),
+            }
+        }
+    };
     let curl = which("curl").context("curl is not on PATH; install it (apt-get install curl)")?;
     let work = tempfile::tempdir().context("temp dir")?;
     let server = Server(support::spawn_server(&server, &work.path().join("data"))?);
@@ -229,16 +238,18 @@ struct Options {
     https: bool,
     ssl_cert_file: bool,
     mwctl: Option<PathBuf>,
+    server: Option<PathBuf>,
 }
 
 fn options() -> Result<Options> {
     let usage = "usage: cargo run --release --example bench_deploy [-- --iterations N] \
-                 [--https [--ssl-cert-file]] [--mwctl PATH]";
+                 [--https [--ssl-cert-file]] [--mwctl PATH] [--server PATH]";
     let mut options = Options {
         iterations: 200,
         https: false,
         ssl_cert_file: false,
         mwctl: None,
+        server: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -246,6 +257,7 @@ fn options() -> Result<Options> {
             "--https" => options.https = true,
             "--ssl-cert-file" => options.ssl_cert_file = true,
             "--mwctl" => options.mwctl = Some(args.next().context(usage)?.into()),
+            "--server" => options.server = Some(args.next().context(usage)?.into()),
             "--iterations" => {
                 let n = args.next().context(usage)?;
                 options.iterations = n
