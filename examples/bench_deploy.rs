@@ -1,6 +1,7 @@
 //! `mwctl deploy start` against a plain `curl` POST of the same signed body, side by side.
 //!
-//!     cargo run --release --example bench_deploy [-- --iterations 200]
+//!     cargo run --release --example bench_deploy [-- --iterations 200] [--https [--ssl-cert-file]]
+//!         [--mwctl PATH --server PATH]
 //!
 //! Builds the release `mwctl` and companion server, starts the server on a free loopback
 //! port with a temp data dir, links a repo and makes a deployments key, then times, in
@@ -11,11 +12,21 @@
 //! - `curl` POSTing the body mwctl sends for that run (same fields, a fresh id), signed the
 //!   same way, with the same headers.
 //!
+//! With `--https`, both go through a TLS front on another loopback port (a private CA made
+//! for the run, see `support/tls.rs`), each told to trust that CA the documented way: mwctl
+//! with `MW_CA_CERT` (the system's CA certificates stay trusted, so it loads them too), curl
+//! with `--cacert`. `--ssl-cert-file` gives mwctl the CA with `SSL_CERT_FILE` instead, which
+//! replaces the system's CA certificates as `--cacert` does curl's (so neither loads those).
+//! `--mwctl PATH` times another mwctl build (one made with other features, or an older one);
+//! with `--server PATH` too, nothing is built.
+//!
 //! Every request must be accepted. Prints medians, p90s and their ratio, the release binary's
 //! size and the machine's load, since the two share the CPU with whatever else runs.
 
 #[path = "support/bench.rs"]
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -27,8 +38,20 @@ use mwctl::protocol::signing;
 use serde_json::Value;
 
 fn main() -> Result<()> {
-    let iterations = iterations()?;
-    let support::Binaries { mwctl, server } = support::build_release()?;
+    let options = options()?;
+    let Options {
+        iterations, https, ..
+    } = options;
+    let support::Binaries { mwctl, server } = match (options.mwctl, options.server) {
+        (Some(mwctl), Some(server)) => support::Binaries { mwctl, server },
+        (mwctl, server) => {
+            let built = support::build_release()?;
+            support::Binaries {
+                mwctl: mwctl.unwrap_or(built.mwctl),
+                server: server.unwrap_or(built.server),
+            }
+        }
+    };
     let curl = which("curl").context("curl is not on PATH; install it (apt-get install curl)")?;
     let work = tempfile::tempdir().context("temp dir")?;
     let server = Server(support::spawn_server(&server, &work.path().join("data"))?);
@@ -58,6 +81,14 @@ fn main() -> Result<()> {
         "-q",
     ])?;
 
+    // Where both send: the server itself, or its TLS front and the CA to trust.
+    let (target, ca_pem) = if https {
+        let front = tls::start(&server.0.url, work.path())?;
+        (front.url, Some(front.ca_pem))
+    } else {
+        (server.0.url.clone(), None)
+    };
+
     let runner_temp = work.path().join("runner-temp");
     std::fs::create_dir_all(&runner_temp)?;
     let mwctl_cmd = |run: usize, extra: &[&str]| {
@@ -69,7 +100,7 @@ fn main() -> Result<()> {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", work.path())
             .env("MW_CONFIG", work.path().join("config.toml"))
-            .env("MW_URL", &server.0.url)
+            .env("MW_URL", &target)
             .env("MW_API_KEY", &key)
             .env("CI", "true")
             .env("GITHUB_ACTIONS", "true")
@@ -84,6 +115,16 @@ fn main() -> Result<()> {
             .env("GITHUB_JOB", "deploy")
             .env("RUNNER_TEMP", &runner_temp)
             .stdin(Stdio::null());
+        if let Some(ca) = &ca_pem {
+            cmd.env(
+                if options.ssl_cert_file {
+                    "SSL_CERT_FILE"
+                } else {
+                    "MW_CA_CERT"
+                },
+                ca,
+            );
+        }
         cmd
     };
 
@@ -98,7 +139,7 @@ fn main() -> Result<()> {
     };
     let body_file = work.path().join("body.json");
     let answer_file = work.path().join("answer.json");
-    let url = format!("{}/public/webhook/workflow", server.0.url);
+    let url = format!("{target}/public/webhook/workflow");
     let secret = signing::key_digest(&key);
     let curl_cmd = |run: usize| -> Result<Command> {
         let mut run_json = template.clone();
@@ -119,6 +160,9 @@ fn main() -> Result<()> {
             .arg("--data-binary")
             .arg(format!("@{}", body_file.display()))
             .stdin(Stdio::null());
+        if let Some(ca) = &ca_pem {
+            cmd.arg("--cacert").arg(ca);
+        }
         Ok(cmd)
     };
 
@@ -158,7 +202,12 @@ fn main() -> Result<()> {
     let (m_ours, m_theirs) = (median(&mut ours), median(&mut theirs));
     println!(
         "deploy start vs curl, {iterations} interleaved runs each (after {warmup} warm-up), \
-         process start to exit, against the local release server:"
+         process start to exit, against the local release server{}:",
+        if https {
+            " over https (a TLS front, a private CA)"
+        } else {
+            ""
+        }
     );
     println!(
         "  mwctl deploy start  median {:>6.2} ms   p90 {:>6.2} ms",
@@ -171,7 +220,7 @@ fn main() -> Result<()> {
         ms(percentile(&theirs, 0.9))
     );
     println!(
-        "  ratio (median mwctl / median curl): {:.2} (target <= 1.50)",
+        "  ratio (median mwctl / median curl): {:.2} (target <= 0.30)",
         m_ours.as_secs_f64() / m_theirs.as_secs_f64()
     );
     let size = std::fs::metadata(&mwctl)?.len();
@@ -184,17 +233,46 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn iterations() -> Result<usize> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(200),
-        [flag, n] if flag == "--iterations" => n
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .with_context(|| format!("--iterations {n:?} is not a positive number")),
-        _ => bail!("usage: cargo run --release --example bench_deploy [-- --iterations N]"),
+struct Options {
+    iterations: usize,
+    https: bool,
+    ssl_cert_file: bool,
+    mwctl: Option<PathBuf>,
+    server: Option<PathBuf>,
+}
+
+fn options() -> Result<Options> {
+    let usage = "usage: cargo run --release --example bench_deploy [-- --iterations N] \
+                 [--https [--ssl-cert-file]] [--mwctl PATH] [--server PATH]";
+    let mut options = Options {
+        iterations: 200,
+        https: false,
+        ssl_cert_file: false,
+        mwctl: None,
+        server: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--https" => options.https = true,
+            "--ssl-cert-file" => options.ssl_cert_file = true,
+            "--mwctl" => options.mwctl = Some(args.next().context(usage)?.into()),
+            "--server" => options.server = Some(args.next().context(usage)?.into()),
+            "--iterations" => {
+                let n = args.next().context(usage)?;
+                options.iterations = n
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("--iterations {n:?} is not a positive number"))?;
+            }
+            _ => bail!(usage),
+        }
     }
+    if options.ssl_cert_file && !options.https {
+        bail!("--ssl-cert-file goes with --https");
+    }
+    Ok(options)
 }
 
 fn which(program: &str) -> Option<PathBuf> {

@@ -78,6 +78,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
+    mwctl::client::install_crypto_provider();
     let http = reqwest::Client::new();
     // A linked repo and a deployments key, as a team would set up.
     let linked = http
@@ -198,6 +199,7 @@ async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
 
 /// One pipeline: start and finish deployments until the deadline, on one connection.
 async fn pipeline(n: usize, url: &str, key: &str, deadline: Instant) -> Tally {
+    mwctl::client::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

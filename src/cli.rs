@@ -96,6 +96,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "MW_CONFIG", value_name = "FILE", value_parser = path_or_empty())]
     pub config: Option<PathBuf>,
 
+    /// CA certificates (PEM) to trust for an https:// server, besides the system's
+    ///
+    /// For a server whose certificate a private CA signed. The system's CA certificates stay
+    /// trusted; SSL_CERT_FILE / SSL_CERT_DIR replace those, as for OpenSSL.
+    // Empty (an unset pipeline variable) means none.
+    #[arg(long, global = true, env = "MW_CA_CERT", value_name = "FILE", value_parser = path_or_empty())]
+    pub ca_cert: Option<PathBuf>,
+
     /// Output format: text for people, json for scripts (empty: text)
     #[arg(long, short = 'o', global = true, env = "MW_OUTPUT", value_name = "FORMAT", default_value = "text", value_parser = parse_output)]
     pub output: OutputFormat,

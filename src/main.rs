@@ -40,6 +40,11 @@ fn main() -> ExitCode {
             .config
             .clone()
             .filter(|p| !p.as_os_str().is_empty()),
+        ca_cert: cli
+            .global
+            .ca_cert
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty()),
     });
     // Once per run, whatever the command: the key in the file is what is at risk.
     if let Some(warning) = &settings.config_exposed {

@@ -102,6 +102,7 @@ pub struct Inputs {
     pub api_key: Option<(String, Given)>,
     pub profile: Option<String>,
     pub config: Option<PathBuf>,
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The settings every command works from.
@@ -111,6 +112,8 @@ pub struct Settings {
     pub config_path: PathBuf,
     pub url: Option<Sourced<String>>,
     pub api_key: Option<Sourced<Secret>>,
+    /// Extra CA certificates (PEM file) for an https:// server: `--ca-cert` / `MW_CA_CERT`.
+    pub ca_cert: Option<PathBuf>,
     /// Why the config file could not be read, when it could not (the deploy commands warn
     /// instead of failing).
     pub config_problem: Option<String>,
@@ -158,6 +161,7 @@ impl Settings {
             config_path,
             url,
             api_key,
+            ca_cert: inputs.ca_cert,
             config_problem,
             config_exposed,
         }
@@ -290,6 +294,7 @@ mod tests {
             api_key: None,
             profile: None,
             config: Some(dir.join("config.toml")),
+            ca_cert: None,
         }
     }
 

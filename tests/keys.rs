@@ -228,6 +228,7 @@ fn revocation_takes_effect_on_the_very_next_request() {
             key.clone(),
         );
         std::thread::spawn(move || {
+            mwctl::client::install_crypto_provider();
             let http = reqwest::blocking::Client::new();
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -296,6 +297,7 @@ fn keys_rotate_without_downtime() {
                 server.url.clone(),
             );
             std::thread::spawn(move || {
+                mwctl::client::install_crypto_provider();
                 let http = reqwest::blocking::Client::new();
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {

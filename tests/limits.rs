@@ -101,6 +101,7 @@ fn read_answer(stream: &mut TcpStream) -> String {
 }
 
 fn healthz(server: &Server, timeout: Duration) -> Result<u16, reqwest::Error> {
+    mwctl::client::install_crypto_provider();
     reqwest::blocking::Client::builder()
         .timeout(timeout)
         .build()

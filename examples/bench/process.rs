@@ -110,6 +110,7 @@ impl Server {
             admin_key,
         } = crate::support::spawn_server(bin, &dir)?;
         let watch = Some(Watch::start(child.id()));
+        mwctl::client::install_crypto_provider();
         Ok(Server {
             child: Some(child),
             watch,

@@ -161,7 +161,10 @@ pub mod testing {
             TestServer {
                 url,
                 admin_key,
-                client: reqwest::Client::new(),
+                client: {
+                    mwctl::client::install_crypto_provider();
+                    reqwest::Client::new()
+                },
                 _stop: stop,
                 _dir: dir,
             }

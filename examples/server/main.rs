@@ -186,6 +186,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The --notify-url client speaks TLS through ring, as mwctl does.
+    mwctl::client::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::AdminKey(args)) => {

@@ -36,6 +36,7 @@ const MAX_QUOTE: usize = 400;
 /// Starts the background sender on the outbox of `store` (opened notifying); returns what
 /// wakes it.
 fn start_sender(url: &str, store: Arc<dyn Store>) -> anyhow::Result<Arc<Notify>> {
+    mwctl::client::install_crypto_provider();
     let http = reqwest::Client::builder()
         .user_agent(concat!("mwctl-server/", env!("CARGO_PKG_VERSION")))
         .timeout(TIMEOUT)

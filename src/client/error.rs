@@ -12,6 +12,11 @@ pub enum ApiError {
     #[error("cannot reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
 
+    /// The server's TLS certificate was refused (an unknown CA, another name, expired):
+    /// trying again cannot help.
+    #[error("cannot reach {url}: its TLS certificate is not trusted ({reason})")]
+    Untrusted { url: String, reason: String },
+
     #[error("{url} did not answer in time")]
     Timeout { url: String },
 
@@ -73,6 +78,10 @@ impl ApiError {
                 "check the URL (--url, MW_URL or `mwctl config show`) and that the server is running"
                     .to_owned(),
             ),
+            ApiError::Untrusted { .. } => Some(
+                "if a private CA signed the server's certificate, pass the CA's certificate (PEM) with --ca-cert FILE or MW_CA_CERT; otherwise check the URL's host name and the certificate's dates on the server"
+                    .to_owned(),
+            ),
             ApiError::Timeout { .. } => {
                 Some("the server may be overloaded; try again or raise --timeout".to_owned())
             }
@@ -98,14 +107,18 @@ impl ApiError {
         }
         // The innermost cause says what really happened ("Connection refused").
         let mut reason = e.to_string();
+        let mut untrusted = false;
         let mut source = std::error::Error::source(&e);
         while let Some(cause) = source {
             reason = cause.to_string();
+            untrusted |= refused_certificate(cause);
             source = cause.source();
         }
-        ApiError::Unreachable {
-            url: url.to_owned(),
-            reason,
+        let url = url.to_owned();
+        if untrusted {
+            ApiError::Untrusted { url, reason }
+        } else {
+            ApiError::Unreachable { url, reason }
         }
     }
 
@@ -183,6 +196,28 @@ impl ApiError {
                 resolution,
                 retry_after: parse_retry_after(headers),
             },
+        }
+    }
+}
+
+/// Whether `cause` is rustls refusing the server's certificate. rustls' error reaches us
+/// inside `io::Error`s (one in another), whose `source()` skips what they wrap, so they are
+/// unwrapped here.
+fn refused_certificate(cause: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: &(dyn std::error::Error + 'static) = cause;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => current = inner,
+            None => return false,
         }
     }
 }

@@ -4,7 +4,9 @@ mod admin;
 mod error;
 mod ingest;
 pub mod pipeline;
+mod tls;
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -13,6 +15,7 @@ use url::Url;
 
 pub use error::ApiError;
 pub use ingest::{RetryPolicy, SendOutcome, batch_webhook_id, content_webhook_id, new_webhook_id};
+pub use tls::install_crypto_provider;
 
 use crate::protocol::signing::HEADER_API_KEY;
 use crate::protocol::strip_credentials;
@@ -28,8 +31,13 @@ pub struct Client {
 
 impl Client {
     /// `timeout` bounds each request; the connection pool keeps connections alive between
-    /// requests.
-    pub fn new(base_url: &str, key: Secret, timeout: Duration) -> anyhow::Result<Client> {
+    /// requests. `ca_cert` names a PEM file of CA certificates trusted besides the system's.
+    pub fn new(
+        base_url: &str,
+        key: Secret,
+        timeout: Duration,
+        ca_cert: Option<&Path>,
+    ) -> anyhow::Result<Client> {
         let base = normalise_base_url(base_url)?;
         let mut headers = HeaderMap::new();
         let mut key_value = HeaderValue::from_str(key.expose()).map_err(|_| {
@@ -39,7 +47,8 @@ impl Client {
         })?;
         key_value.set_sensitive(true);
         headers.insert(HEADER_API_KEY, key_value);
-        let mut builder = reqwest::Client::builder()
+        install_crypto_provider();
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("mwctl/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .timeout(timeout)
@@ -47,12 +56,19 @@ impl Client {
             // A redirected POST would arrive as a GET without its body: say where the server
             // points instead (see ApiError's resolution for 3xx).
             .redirect(reqwest::redirect::Policy::none());
-        if base.starts_with("http://") {
-            // Loading the system's CA certificates costs more than the rest of a pipeline
-            // step's start-up; a plain-HTTP server never needs them.
-            builder = builder.tls_certs_only(std::iter::empty());
-        }
-        let http = builder.build()?;
+        let http = tls::roots(builder, &base, ca_cert)?.build().map_err(|e| {
+            // The innermost cause says what is wrong ("No CA certificates were loaded").
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                reason = cause.to_string();
+                source = cause.source();
+            }
+            anyhow::anyhow!(
+                "cannot set up TLS for {base}: {reason}\n  {}",
+                tls::SETUP_HINT
+            )
+        })?;
         Ok(Client { http, base, key })
     }
 

@@ -14,6 +14,8 @@ struct Shown {
     /// Redacted: never the key itself.
     api_key: Option<String>,
     api_key_source: Option<Source>,
+    /// Extra CA certificates for an https:// server (--ca-cert / MW_CA_CERT).
+    ca_cert: Option<String>,
     config_problem: Option<String>,
     /// Set when the file holds a key and other users can read it (also warned on stderr).
     config_exposed: Option<String>,
@@ -28,6 +30,7 @@ pub fn show(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         url_source: s.url.as_ref().map(|u| u.source.clone()),
         api_key: s.api_key.as_ref().map(|k| k.value.redacted()),
         api_key_source: s.api_key.as_ref().map(|k| k.source.clone()),
+        ca_cert: s.ca_cert.as_ref().map(|p| p.display().to_string()),
         config_problem: s.config_problem.clone(),
         config_exposed: s.config_exposed.clone(),
     };
@@ -56,6 +59,11 @@ pub fn show(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
                 "not set (set MW_API_KEY or run `mwctl login`)"
             )
         ));
+        if let Some(ca_cert) = &shown.ca_cert {
+            p.line(format!(
+                "ca cert      {ca_cert} (trusted besides the system's)"
+            ));
+        }
         if let Some(problem) = &shown.config_problem {
             p.warn(format!("the config file could not be read: {problem}"));
         }

@@ -19,9 +19,18 @@ pub async fn run(args: LoginArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     // Middleware has no /healthz and no admin API): the settings are saved all the same.
     let mut unverified = None;
     if !args.no_verify {
-        let client = Client::new(&url, key.clone(), super::ADMIN_TIMEOUT)?;
+        let client = Client::new(
+            &url,
+            key.clone(),
+            super::ADMIN_TIMEOUT,
+            s.ca_cert.as_deref(),
+        )?;
         match client.health().await {
             Ok(()) => {}
+            Err(e @ ApiError::Untrusted { .. }) => bail!(
+                "{e}\n  to fix: {}; or pass --no-verify to save the settings without checking",
+                e.resolution().unwrap_or_default()
+            ),
             Err(e @ (ApiError::Unreachable { .. } | ApiError::Timeout { .. })) => bail!(
                 "{e}\n  to fix: check the URL and that the server is running, then run this command again; or pass --no-verify to save the settings without checking"
             ),

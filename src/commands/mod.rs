@@ -66,7 +66,7 @@ impl Ctx {
             self.printer
                 .verbose(format!("server {} (from {})", url.value, url.source));
         }
-        Client::new(url, key.clone(), timeout)
+        Client::new(url, key.clone(), timeout, self.settings.ca_cert.as_deref())
     }
 }
 

@@ -5,6 +5,8 @@
 
 pub mod action;
 pub mod release;
+#[path = "../../examples/support/tls.rs"]
+pub mod tls;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
@@ -168,6 +170,7 @@ impl Server {
     }
 
     pub fn http(&self) -> reqwest::blocking::Client {
+        mwctl::client::install_crypto_provider();
         reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
