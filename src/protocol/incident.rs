@@ -237,12 +237,14 @@ pub fn validate_incident(
             ("resolved_date", resolved_date.flatten()),
             ("reopened_date", reopened_date.flatten()),
         ] {
-            if at.is_some_and(|at| at < created) {
+            if let Some(at) = at
+                && at < created
+            {
                 c.error(
                     field,
                     format!(
                         "{} is before creation_date {}; check the time zones",
-                        wire_time(&at.expect("some")),
+                        wire_time(&at),
                         wire_time(&created)
                     ),
                 );
