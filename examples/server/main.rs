@@ -12,6 +12,9 @@ mod ids;
 mod log;
 mod notify;
 mod ops;
+#[cfg(test)]
+#[path = "testing/pg_cluster.rs"]
+mod pg_cluster;
 mod routes;
 mod rules;
 mod serve;
@@ -35,7 +38,7 @@ use tokio::sync::watch;
 use crate::app::{AppState, Config, app};
 use crate::log::LogFormat;
 use crate::notify::Notifier;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 
 /// Validation allocates many small values on several threads at once; glibc's malloc spends
 /// much of that time in locks and cross-thread frees.
@@ -51,9 +54,20 @@ struct Args {
     listen: String,
 
     /// Directory for the database (mwctl.db) and the first admin key (admin.key); created if
-    /// missing.
+    /// missing. With --database-url, only admin.key goes here.
     #[arg(long, default_value = "./mwctl-data")]
     data_dir: PathBuf,
+
+    /// Store in PostgreSQL instead of SQLite, e.g. postgres://mwctl:PASSWORD@db:5432/mwctl:
+    /// several instances on one database share keys, repos, events, runs and one queue.
+    #[arg(long, value_name = "URL", env = "MW_DATABASE_URL", value_parser = parse_database_url)]
+    database_url: Option<String>,
+
+    /// How long a claim on an event or a notification lasts without renewal (a live instance
+    /// renews its claims): an instance that died holds its work this long before another
+    /// takes it over. A restarted SQLite server takes its own back at once.
+    #[arg(long, default_value = "10s", value_parser = parse_lease)]
+    lease: Duration,
 
     /// Largest ingest body, before and after gzip decompression: bytes, or with a KiB / MiB /
     /// GiB suffix.
@@ -113,34 +127,47 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Opens the store `args` select: PostgreSQL with --database-url, else SQLite in --data-dir.
+async fn open_store(args: &Args) -> anyhow::Result<Arc<dyn Store>> {
+    let notify = args.notify_url.is_some();
+    if let Some(url) = &args.database_url {
+        let store = PgStore::connect(url)
+            .await
+            .context("cannot open the PostgreSQL database of --database-url")?;
+        return Ok(Arc::new(if notify { store.notifying() } else { store }));
+    }
+    let db_path = args.data_dir.join("mwctl.db");
+    let store = SqliteStore::open(&db_path)
+        .with_context(|| format!("cannot open {}", db_path.display()))?;
+    Ok(Arc::new(if notify { store.notifying() } else { store }))
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
+    // Also with PostgreSQL: the first admin key is written here.
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    let db_path = args.data_dir.join("mwctl.db");
-    let mut store = SqliteStore::open(&db_path)
-        .with_context(|| format!("cannot open {}", db_path.display()))?;
-    if args.notify_url.is_some() {
-        store = store.notifying();
-    }
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store = open_store(&args).await?;
     bootstrap_admin(store.as_ref(), &args.data_dir).await?;
-    // An accepted request is never lost: what a stopped server was processing runs again.
-    let requeued = store.requeue_running().await?;
-    if requeued > 0 {
-        tracing::info!("requeued {requeued} events left RUNNING");
-    }
 
     let config = Config {
         max_body: args.max_body,
         require_signature: args.require_signature,
         body_timeout: args.body_timeout,
         max_page: args.max_page,
+        lease: args.lease,
     };
+    let state = AppState::new(Arc::clone(&store), config);
     let notifier = match &args.notify_url {
-        Some(url) => Notifier::start(url, Arc::clone(&store))?,
+        Some(url) => Notifier::start(url, store, Arc::clone(&state.owner), args.lease)?,
         None => Notifier::default(),
     };
-    let state = AppState::new(store, config).with_notifier(notifier);
+    let state = state.with_notifier(notifier);
+    // Events stored by other instances wake this one's worker too.
+    state
+        .store
+        .listen(Arc::clone(&state.wake))
+        .await
+        .context("cannot listen for stored events")?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -253,6 +280,26 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         Err(e) => Err(format!(
             "{s:?} is not a duration ({e}); use e.g. 10s or 500ms"
         )),
+    }
+}
+
+/// At least 1 s (renewals go three times per lease) and at most an hour.
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) => Ok(d),
+        Ok(_) => Err("the lease must be between 1s and 1h".to_owned()),
+        Err(e) => Err(format!("{s:?} is not a duration ({e}); use e.g. 10s")),
+    }
+}
+
+fn parse_database_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a PostgreSQL URL; give e.g. postgres://USER:PASSWORD@HOST:5432/DATABASE (for SQLite, give --data-dir alone)"
+        ))
     }
 }
 

@@ -1,0 +1,332 @@
+//! PostgreSQL write transactions: a pooled connection inside `BEGIN` … `COMMIT` (READ
+//! COMMITTED). What a decision reads is locked until the commit, so instances deciding on the
+//! same rows take turns; a deadlock between two of them aborts one with a transient error,
+//! which the worker retries.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mwctl::protocol::RunStatus;
+use mwctl::protocol::admin::{EventStatus, Repo, RunRef};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+
+use super::{KEY_COLUMNS, REPO_COLUMNS, bad, event_run_refs, key_from_row, repo_from_row, ts_of};
+use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
+use crate::store::{
+    Action, Counts, KeyRecord, RunFields, RunUpdate, RunWrite, Slot, StoreError, StoreResult, Tx,
+    ts,
+};
+
+pub struct PgTx {
+    /// `None` once committed; dropped uncommitted, sqlx rolls it back.
+    tx: Option<Transaction<'static, Postgres>>,
+}
+
+impl PgTx {
+    pub(super) async fn begin(pool: &PgPool) -> StoreResult<PgTx> {
+        Ok(PgTx {
+            tx: Some(pool.begin().await?),
+        })
+    }
+
+    fn conn(&mut self) -> StoreResult<&mut PgConnection> {
+        self.tx
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Other("the transaction is over".to_owned()))
+    }
+}
+
+fn fields_from_row(row: &PgRow) -> StoreResult<RunFields> {
+    let status: String = row.try_get("status")?;
+    Ok(RunFields {
+        event_actor: row.try_get("event_actor")?,
+        head_branch: row.try_get("head_branch")?,
+        status: RunStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
+        conducted_at: ts_of(row, "conducted_at")?,
+        duration: row.try_get("duration")?,
+        html_url: row.try_get("html_url")?,
+        commit_sha: row.try_get("commit_sha")?,
+        meta: row.try_get("meta")?,
+    })
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    async fn hold(&mut self, id: &str, owner: &str) -> StoreResult<bool> {
+        let held = sqlx::query(
+            "SELECT 1 FROM events WHERE id = $1 AND status = 'RUNNING' AND lease_owner = $2 \
+             FOR UPDATE",
+        )
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(self.conn()?)
+        .await?;
+        Ok(held.is_some())
+    }
+
+    async fn keys(&mut self) -> StoreResult<Vec<KeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id FOR UPDATE");
+        sqlx::query(&sql)
+            .fetch_all(self.conn()?)
+            .await?
+            .iter()
+            .map(key_from_row)
+            .collect()
+    }
+
+    async fn revoke_key(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
+            .bind(ts(at))
+            .bind(id)
+            .execute(self.conn()?)
+            .await?;
+        Ok(())
+    }
+
+    async fn repos(&mut self) -> StoreResult<Vec<Repo>> {
+        // Shared locks: workers read them side by side; an unlink waits for them.
+        let sql = format!("SELECT {REPO_COLUMNS} FROM repos ORDER BY id FOR SHARE");
+        sqlx::query(&sql)
+            .fetch_all(self.conn()?)
+            .await?
+            .iter()
+            .map(repo_from_row)
+            .collect()
+    }
+
+    async fn insert_runs(
+        &mut self,
+        runs: Vec<RunWrite>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Slot>> {
+        let now = ts(at);
+        let conn = self.conn()?;
+        let mut workflows: HashMap<(i64, String), i64> = HashMap::new();
+        let mut slots = Vec::with_capacity(runs.len());
+        for run in &runs {
+            let key = (run.repo_id, run.workflow.clone());
+            let workflow_id = match workflows.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let id = workflow_id(conn, run.repo_id, &run.workflow, &now).await?;
+                    workflows.insert(key, id);
+                    id
+                }
+            };
+            slots.push(insert_run(conn, workflow_id, run, &now).await?);
+        }
+        Ok(slots)
+    }
+
+    async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()> {
+        let now = ts(at);
+        let conn = self.conn()?;
+        for update in &updates {
+            let new = &update.after;
+            sqlx::query(
+                "UPDATE repo_workflow_runs SET event_actor = $1, head_branch = $2, status = $3, \
+                    conducted_at = $4, duration = $5, html_url = $6, commit_sha = $7, meta = $8, \
+                    updated_at = $9 \
+                 WHERE id = $10",
+            )
+            .bind(&new.event_actor)
+            .bind(&new.head_branch)
+            .bind(new.status.as_str())
+            .bind(ts(new.conducted_at))
+            .bind(new.duration)
+            .bind(&new.html_url)
+            .bind(&new.commit_sha)
+            .bind(&new.meta)
+            .bind(&now)
+            .bind(update.run_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_event(
+        &mut self,
+        id: &str,
+        written: Vec<(i64, Action)>,
+        counts: Counts,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let conn = self.conn()?;
+        // Reprocessing after a crash starts from a clean slate for this event.
+        sqlx::query("DELETE FROM event_runs WHERE event_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        if !written.is_empty() {
+            let (run_ids, actions): (Vec<i64>, Vec<&str>) = written
+                .iter()
+                .map(|(run_id, action)| (*run_id, action.as_str()))
+                .unzip();
+            sqlx::query(
+                "INSERT INTO event_runs (event_id, run_id, action) \
+                 SELECT $1, * FROM unnest($2::bigint[], $3::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(&run_ids)
+            .bind(&actions)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        sqlx::query(
+            "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = $1, \
+                lease_until = NULL, runs_created = $2, runs_updated = $3, runs_unchanged = $4 \
+             WHERE id = $5",
+        )
+        .bind(ts(at))
+        .bind(count(counts.created))
+        .bind(count(counts.updated))
+        .bind(count(counts.unchanged))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn event_status(&mut self, id: &str) -> StoreResult<Option<EventStatus>> {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(self.conn()?)
+                .await?;
+        status
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| StoreError::Other(format!("event {id} has unknown status {s:?}")))
+            })
+            .transpose()
+    }
+
+    async fn event_runs(&mut self, id: &str) -> StoreResult<Vec<RunRef>> {
+        event_run_refs(self.conn()?, id).await
+    }
+
+    async fn delete_runs(&mut self, run_ids: Vec<i64>) -> StoreResult<u64> {
+        let conn = self.conn()?;
+        // Every event's record of the runs goes by ON DELETE CASCADE.
+        let mut workflows: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM repo_workflow_runs WHERE id = ANY($1) RETURNING repo_workflow_id",
+        )
+        .bind(&run_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        workflows.sort_unstable();
+        workflows.dedup();
+        let deleted = sqlx::query(
+            "DELETE FROM repo_workflows w WHERE w.id = ANY($1) AND NOT EXISTS \
+             (SELECT 1 FROM repo_workflow_runs wr WHERE wr.repo_workflow_id = w.id)",
+        )
+        .bind(&workflows)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        Ok(deleted)
+    }
+
+    async fn mark_pruned(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE events SET status = 'PRUNED', processed_at = $1 WHERE id = $2")
+            .bind(ts(at))
+            .bind(id)
+            .execute(self.conn()?)
+            .await?;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        let tx = self
+            .tx
+            .take()
+            .ok_or_else(|| StoreError::Other("the transaction is over".to_owned()))?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The id of the workflow of that name in the repo, created when missing. Concurrent creators
+/// meet on the unique constraint: the loser waits for the winner's commit and reads its row.
+async fn workflow_id(
+    conn: &mut PgConnection,
+    repo_id: i64,
+    name: &str,
+    now: &str,
+) -> StoreResult<i64> {
+    let created: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO repo_workflows (repo_id, type, provider, provider_workflow_id, name, \
+            is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4, TRUE, $5, $5) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(repo_id)
+    .bind(WORKFLOW_TYPE)
+    .bind(WORKFLOW_PROVIDER)
+    .bind(name)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = created {
+        return Ok(id);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM repo_workflows \
+         WHERE repo_id = $1 AND provider = $2 AND provider_workflow_id = $3",
+    )
+    .bind(repo_id)
+    .bind(WORKFLOW_PROVIDER)
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Inserts a new run, or reads (and locks) the stored one.
+async fn insert_run(
+    conn: &mut PgConnection,
+    workflow_id: i64,
+    run: &RunWrite,
+    now: &str,
+) -> StoreResult<Slot> {
+    let f = &run.fields;
+    let created: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO repo_workflow_runs (repo_workflow_id, provider_workflow_run_id, \
+            event_actor, head_branch, status, conducted_at, duration, html_url, \
+            commit_sha, meta, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(workflow_id)
+    .bind(&run.unique_id)
+    .bind(&f.event_actor)
+    .bind(&f.head_branch)
+    .bind(f.status.as_str())
+    .bind(ts(f.conducted_at))
+    .bind(f.duration)
+    .bind(&f.html_url)
+    .bind(&f.commit_sha)
+    .bind(&f.meta)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(run_id) = created {
+        return Ok(Slot::Created(run_id));
+    }
+    let row = sqlx::query(
+        "SELECT id, event_actor, head_branch, status, conducted_at, duration, html_url, \
+            commit_sha, meta \
+         FROM repo_workflow_runs \
+         WHERE repo_workflow_id = $1 AND provider_workflow_run_id = $2 FOR UPDATE",
+    )
+    .bind(workflow_id)
+    .bind(&run.unique_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Slot::Exists {
+        run_id: row.try_get("id")?,
+        stored: fields_from_row(&row)?,
+    })
+}
