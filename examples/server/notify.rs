@@ -95,7 +95,10 @@ impl Sender {
                     Err(e) => tracing::error!("notify: cannot trim the outbox: {e}"),
                 }
             }
-            let claimed = self.store.claim_notices(&self.owner, self.lease, PAGE).await;
+            let claimed = self
+                .store
+                .claim_notices(&self.owner, self.lease, PAGE)
+                .await;
             let pending = match claimed {
                 Ok(pending) => pending,
                 Err(e) => {

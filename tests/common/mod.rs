@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod action;
+/// A throwaway PostgreSQL cluster shared by this test binary (the server's tests use it too).
+#[path = "../../examples/server/testing/pg_cluster.rs"]
+pub mod pg;
 pub mod release;
 pub mod upstream;
 
@@ -80,6 +83,31 @@ impl Server {
             .expect("admin.key written on first start")
             .trim()
             .to_owned();
+        server
+    }
+
+    /// An instance on the PostgreSQL database `database_url` (see [`pg::database`]), with a
+    /// data dir of its own (where the first instance writes admin.key). `admin_key`: the key
+    /// of an instance started earlier on the same database; `None` for the first.
+    pub fn start_pg(database_url: &str, admin_key: Option<&str>, args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut extra_args = vec!["--database-url".to_owned(), database_url.to_owned()];
+        extra_args.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut server = Server {
+            child: None,
+            url: String::new(),
+            dir,
+            admin_key: String::new(),
+            extra_args,
+        };
+        server.spawn(None);
+        server.admin_key = match admin_key {
+            Some(key) => key.to_owned(),
+            None => std::fs::read_to_string(server.dir.path().join("admin.key"))
+                .expect("admin.key written on the first start on the database")
+                .trim()
+                .to_owned(),
+        };
         server
     }
 

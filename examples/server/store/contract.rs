@@ -21,8 +21,8 @@ use mwctl::protocol::{RepoFilter, RepoRef, RunStatus, parse_batch};
 use serde_json::{Value, json};
 
 use super::{
-    Action, Claimed, EventQuery, Inserted, NewEvent, RunFields, RunQuery, RunWrite, Slot, Store, Writer,
-    now, parse_ts,
+    Action, Claimed, EventQuery, Inserted, NewEvent, RunFields, RunQuery, RunWrite, Slot, Store,
+    Writer, now, parse_ts,
 };
 use crate::ids;
 use crate::ops::{self, Applied, Pruned, Revoked};
@@ -648,7 +648,13 @@ pub async fn claims_take_up_to_the_limit(backend: &dyn Backend) {
     assert!(claimed.iter().all(|c| c.attempts == 1 && c.body.is_some()));
     let claimed = f.store.claim(OWNER, LEASE, 3).await.expect("claims");
     assert_eq!(ids_of(&claimed), ids[3..]);
-    assert!(f.store.claim(OWNER, LEASE, 3).await.expect("claims").is_empty());
+    assert!(
+        f.store
+            .claim(OWNER, LEASE, 3)
+            .await
+            .expect("claims")
+            .is_empty()
+    );
 }
 
 pub async fn a_live_claim_is_never_taken_twice(backend: &dyn Backend) {
@@ -660,7 +666,10 @@ pub async fn a_live_claim_is_never_taken_twice(backend: &dyn Backend) {
         f.claim_one("srv_b").await.is_none(),
         "another worker waits for the lease to end"
     );
-    assert!(f.claim_one("srv_a").await.is_none(), "nor does the owner claim it again");
+    assert!(
+        f.claim_one("srv_a").await.is_none(),
+        "nor does the owner claim it again"
+    );
     // Only the owner writes it, or fails it.
     assert_eq!(f.apply(&claimed, "srv_b").await, Applied::Lost);
     assert!(
@@ -672,7 +681,10 @@ pub async fn a_live_claim_is_never_taken_twice(backend: &dyn Backend) {
     assert_eq!(f.detail(id).await.event.status, EventStatus::Running);
     assert_eq!(f.apply(&claimed, "srv_a").await, counts(1, 0, 0));
     assert_eq!(f.detail(id).await.event.status, EventStatus::Success);
-    assert!(f.claim_one("srv_b").await.is_none(), "processed events stay processed");
+    assert!(
+        f.claim_one("srv_b").await.is_none(),
+        "processed events stay processed"
+    );
 }
 
 pub async fn concurrent_claims_never_share_an_event(backend: &dyn Backend) {
@@ -698,49 +710,76 @@ pub async fn concurrent_claims_never_share_an_event(backend: &dyn Backend) {
         all.extend(claimer.await.expect("claimer"));
     }
     let unique: HashSet<&String> = all.iter().collect();
-    assert_eq!(unique.len(), all.len(), "an event was claimed twice: {all:?}");
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "an event was claimed twice: {all:?}"
+    );
     assert_eq!(unique.len(), ids.len(), "every event was claimed once");
 }
 
 pub async fn an_expired_lease_is_taken_over(backend: &dyn Backend) {
     let f = fixture(backend).await;
     let id = &ingest_many(&f, 1).await[0];
-    let dead = f.store.claim("srv_dead", SHORT_LEASE, 1).await.expect("claims");
+    let dead = f
+        .store
+        .claim("srv_dead", SHORT_LEASE, 1)
+        .await
+        .expect("claims");
     assert_eq!(ids_of(&dead), [id.clone()]);
     assert!(f.claim_one("srv_b").await.is_none(), "the lease is live");
     tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
-    let taken = f.claim_one("srv_b").await.expect("the lease ended: taken over");
+    let taken = f
+        .claim_one("srv_b")
+        .await
+        .expect("the lease ended: taken over");
     assert_eq!((&taken.id, taken.attempts), (id, 2));
     assert!(taken.body.is_some());
     // The late first owner writes nothing; the new one does.
     assert_eq!(f.apply(&dead[0], "srv_dead").await, Applied::Lost);
     assert_eq!(
-        f.store.renew("srv_dead", vec![id.clone()], LEASE).await.expect("renews"),
+        f.store
+            .renew("srv_dead", vec![id.clone()], LEASE)
+            .await
+            .expect("renews"),
         0,
         "a lease taken over cannot be renewed"
     );
     assert_eq!(f.apply(&taken, "srv_b").await, counts(1, 0, 0));
     let detail = f.detail(id).await;
-    assert_eq!((detail.event.status, detail.event.attempts), (EventStatus::Success, 2));
+    assert_eq!(
+        (detail.event.status, detail.event.attempts),
+        (EventStatus::Success, 2)
+    );
     assert_eq!(detail.runs.len(), 1);
 }
 
 pub async fn renewed_leases_are_kept(backend: &dyn Backend) {
     let f = fixture(backend).await;
     let ids = ingest_many(&f, 2).await;
-    let claimed = f.store.claim("srv_a", SHORT_LEASE, 2).await.expect("claims");
+    let claimed = f
+        .store
+        .claim("srv_a", SHORT_LEASE, 2)
+        .await
+        .expect("claims");
     assert_eq!(ids_of(&claimed), ids);
     for _ in 0..3 {
         tokio::time::sleep(SHORT_LEASE / 2).await;
         assert_eq!(
-            f.store.renew("srv_a", ids.clone(), SHORT_LEASE).await.expect("renews"),
+            f.store
+                .renew("srv_a", ids.clone(), SHORT_LEASE)
+                .await
+                .expect("renews"),
             2
         );
     }
     assert!(f.claim_one("srv_b").await.is_none(), "renewed: still held");
     assert_eq!(f.apply(&claimed[0], "srv_a").await, counts(1, 0, 0));
     assert_eq!(
-        f.store.renew("srv_a", ids.clone(), SHORT_LEASE).await.expect("renews"),
+        f.store
+            .renew("srv_a", ids.clone(), SHORT_LEASE)
+            .await
+            .expect("renews"),
         1,
         "a processed event is no longer held"
     );
@@ -749,7 +788,11 @@ pub async fn renewed_leases_are_kept(backend: &dyn Backend) {
 pub async fn a_restart_takes_over_claims_of_the_stopped_server(backend: &dyn Backend) {
     let f = fixture(backend).await;
     let id = &ingest_many(&f, 1).await[0];
-    let claimed = f.store.claim("srv_old", SHORT_LEASE, 1).await.expect("claims");
+    let claimed = f
+        .store
+        .claim("srv_old", SHORT_LEASE, 1)
+        .await
+        .expect("claims");
     assert_eq!(ids_of(&claimed), [id.clone()]);
     drop(f.store);
     // A SQLite store ends the old leases at open; a shared database once they run out.
@@ -1366,7 +1409,11 @@ pub async fn the_notification_outbox_holds_rejected_and_failed_events_until_done
             .await
             .expect("claims")
     };
-    assert!(claim(Arc::clone(&f.store), "srv_a", LEASE, 10).await.is_empty());
+    assert!(
+        claim(Arc::clone(&f.store), "srv_a", LEASE, 10)
+            .await
+            .is_empty()
+    );
     drop(f.store);
 
     let f = Fixture {
@@ -1398,7 +1445,9 @@ pub async fn the_notification_outbox_holds_rejected_and_failed_events_until_done
     );
 
     assert_eq!(
-        claim(Arc::clone(&f.store), "srv_a", SHORT_LEASE, 1).await.len(),
+        claim(Arc::clone(&f.store), "srv_a", SHORT_LEASE, 1)
+            .await
+            .len(),
         1,
         "up to the limit"
     );
@@ -1406,7 +1455,9 @@ pub async fn the_notification_outbox_holds_rejected_and_failed_events_until_done
     let ids: Vec<_> = pending.iter().map(|n| n.event_id.as_str()).collect();
     assert_eq!(ids, [failed.as_str()], "the first is claimed by srv_a");
     assert!(
-        claim(Arc::clone(&f.store), "srv_c", SHORT_LEASE, 10).await.is_empty(),
+        claim(Arc::clone(&f.store), "srv_c", SHORT_LEASE, 10)
+            .await
+            .is_empty(),
         "every notification is claimed"
     );
     // The claims of a sender that died run out: all are claimed again, oldest first.

@@ -10,9 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mwctl::protocol::RepoRef;
-use mwctl::protocol::admin::{
-    ApiKey, Event, EventDetail, EventStatus, Repo, RunRef, StoredRun,
-};
+use mwctl::protocol::admin::{ApiKey, Event, EventDetail, EventStatus, Repo, RunRef, StoredRun};
 use sqlx::postgres::{PgArguments, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
@@ -286,10 +284,7 @@ fn listed<T>(mut items: Vec<T>, total: u64, limit: u32) -> Listed<T> {
 }
 
 /// The runs an event wrote, for its detail and its prune report.
-async fn event_run_refs(
-    conn: &mut sqlx::PgConnection,
-    event_id: &str,
-) -> StoreResult<Vec<RunRef>> {
+async fn event_run_refs(conn: &mut sqlx::PgConnection, event_id: &str) -> StoreResult<Vec<RunRef>> {
     let rows = sqlx::query(
         "SELECT er.run_id, er.action, r.org || '/' || r.name AS repo, w.name AS workflow, \
                 wr.provider_workflow_run_id, wr.status \
@@ -691,10 +686,11 @@ impl Store for PgStore {
             return Ok(claimed);
         }
         let ids: Vec<String> = claimed.iter().map(|c| c.id.clone()).collect();
-        let bodies = sqlx::query("SELECT event_id, body FROM event_bodies WHERE event_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
+        let bodies =
+            sqlx::query("SELECT event_id, body FROM event_bodies WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
         for row in bodies {
             let id: String = row.try_get("event_id")?;
             let body: Vec<u8> = row.try_get("body")?;

@@ -1000,8 +1000,10 @@ impl Store for SqliteStore {
         let event_id = event_id.to_owned();
         self.blocking(move |db| {
             db.write(|conn| {
-                conn.prepare_cached("UPDATE events SET notify = NULL, notify_until = NULL WHERE id = ?1")?
-                    .execute([event_id])?;
+                conn.prepare_cached(
+                    "UPDATE events SET notify = NULL, notify_until = NULL WHERE id = ?1",
+                )?
+                .execute([event_id])?;
                 Ok(())
             })
         })

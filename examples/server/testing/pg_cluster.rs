@@ -180,7 +180,8 @@ fn lock(dir: &Path) -> Result<File, String> {
             .append(true)
             .open(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        file.lock().map_err(|e| format!("lock {}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("lock {}: {e}", path.display()))?;
         let same = fs::metadata(&path)
             .ok()
             .zip(file.metadata().ok())

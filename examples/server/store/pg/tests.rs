@@ -44,7 +44,10 @@ async fn instances_starting_together_migrate_once() {
         starts.push(tokio::spawn(async move { PgStore::connect(&url).await }));
     }
     for start in starts {
-        start.await.expect("task").expect("migrates or finds it done");
+        start
+            .await
+            .expect("task")
+            .expect("migrates or finds it done");
     }
     let store = PgStore::connect(&url).await.expect("connects");
     let versions: Vec<i32> = sqlx::query_scalar("SELECT version FROM mwctl_schema")
@@ -87,7 +90,9 @@ async fn storing_an_event_wakes_every_listening_instance() {
         async move { wake.notified().await }
     });
     f.ingest(
-        vec![crate::store::contract::run("shop", "deploy", "1", "SUCCESS", None)],
+        vec![crate::store::contract::run(
+            "shop", "deploy", "1", "SUCCESS", None,
+        )],
         "2025-01-10T10:01:00Z",
         None,
     )
