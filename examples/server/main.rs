@@ -394,6 +394,36 @@ mod tests {
     }
 
     #[test]
+    fn database_urls_and_leases_parse() {
+        let args = Args::try_parse_from([
+            "server",
+            "--database-url",
+            "postgres://mwctl:pw@db:5432/mwctl",
+            "--lease",
+            "3s",
+        ])
+        .expect("valid");
+        assert_eq!(
+            args.database_url.as_deref(),
+            Some("postgres://mwctl:pw@db:5432/mwctl")
+        );
+        assert_eq!(args.lease, Duration::from_secs(3));
+        let defaults = Args::try_parse_from(["server"]).expect("defaults");
+        assert_eq!(defaults.lease, Duration::from_secs(10));
+        for bad in [
+            ["--database-url", "mysql://db/mwctl"],
+            ["--database-url", "./mwctl-data/mwctl.db"],
+            ["--lease", "100ms"],
+            ["--lease", "2h"],
+        ] {
+            assert!(
+                Args::try_parse_from(std::iter::once("server").chain(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("8MiB"), Ok(8 << 20));
         assert_eq!(parse_size("512kib"), Ok(512 << 10));

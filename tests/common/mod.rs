@@ -124,6 +124,8 @@ impl Server {
             .args(["--listen", &listen, "--data-dir"])
             .arg(self.dir.path())
             .args(&self.extra_args)
+            // SQLite unless the test says otherwise.
+            .env_remove("MW_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

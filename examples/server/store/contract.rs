@@ -726,7 +726,7 @@ pub async fn an_expired_lease_is_taken_over(backend: &dyn Backend) {
         .claim("srv_dead", SHORT_LEASE, 1)
         .await
         .expect("claims");
-    assert_eq!(ids_of(&dead), [id.clone()]);
+    assert_eq!(ids_of(&dead), [id.as_str()]);
     assert!(f.claim_one("srv_b").await.is_none(), "the lease is live");
     tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
     let taken = f
@@ -793,7 +793,7 @@ pub async fn a_restart_takes_over_claims_of_the_stopped_server(backend: &dyn Bac
         .claim("srv_old", SHORT_LEASE, 1)
         .await
         .expect("claims");
-    assert_eq!(ids_of(&claimed), [id.clone()]);
+    assert_eq!(ids_of(&claimed), [id.as_str()]);
     drop(f.store);
     // A SQLite store ends the old leases at open; a shared database once they run out.
     tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
