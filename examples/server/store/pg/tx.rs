@@ -104,7 +104,7 @@ impl Tx for PgTx {
         let now = ts(at);
         let conn = self.conn()?;
         let mut workflows: HashMap<(i64, String), i64> = HashMap::new();
-        let mut slots = Vec::with_capacity(runs.len());
+        let mut batch = Vec::with_capacity(runs.len());
         for run in &runs {
             let key = (run.repo_id, run.workflow.clone());
             let workflow_id = match workflows.get(&key) {
@@ -115,9 +115,12 @@ impl Tx for PgTx {
                     id
                 }
             };
-            slots.push(insert_run(conn, workflow_id, run, &now).await?);
+            batch.push((workflow_id, run));
         }
-        Ok(slots)
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        insert_batch(conn, &batch, &now).await
     }
 
     async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()> {
@@ -284,49 +287,107 @@ async fn workflow_id(
     .await?)
 }
 
-/// Inserts a new run, or reads (and locks) the stored one.
-async fn insert_run(
+/// Inserts the new runs (one statement), then reads and locks the stored ones (one more):
+/// two round trips per batch, not per run. The rows go in key order, so that two instances
+/// writing overlapping batches wait for each other instead of deadlocking. Of two entries for
+/// one run, the first is the one inserted and the second finds it, as row by row.
+async fn insert_batch(
     conn: &mut PgConnection,
-    workflow_id: i64,
-    run: &RunWrite,
+    runs: &[(i64, &RunWrite)],
     now: &str,
-) -> StoreResult<Slot> {
-    let f = &run.fields;
-    let created: Option<i64> = sqlx::query_scalar(
+) -> StoreResult<Vec<Slot>> {
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| {
+        (runs[a].0, &runs[a].1.unique_id).cmp(&(runs[b].0, &runs[b].1.unique_id))
+    });
+    let column = |f: &dyn Fn(&RunWrite) -> Option<String>| -> Vec<Option<String>> {
+        order.iter().map(|&i| f(runs[i].1)).collect()
+    };
+    let workflow_ids: Vec<i64> = order.iter().map(|&i| runs[i].0).collect();
+    let unique_ids = column(&|r| Some(r.unique_id.clone()));
+    let durations: Vec<Option<i64>> = order.iter().map(|&i| runs[i].1.fields.duration).collect();
+    let created = sqlx::query(
         "INSERT INTO repo_workflow_runs (repo_workflow_id, provider_workflow_run_id, \
             event_actor, head_branch, status, conducted_at, duration, html_url, \
             commit_sha, meta, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-         ON CONFLICT DO NOTHING RETURNING id",
+         SELECT w, u, a, b, s, c, d, h, x, m, $11, $11 FROM unnest($1::bigint[], $2::text[], \
+            $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], \
+            $9::text[], $10::text[]) WITH ORDINALITY AS t(w, u, a, b, s, c, d, h, x, m, n) \
+         ORDER BY n \
+         ON CONFLICT DO NOTHING RETURNING id, repo_workflow_id, provider_workflow_run_id",
     )
-    .bind(workflow_id)
-    .bind(&run.unique_id)
-    .bind(&f.event_actor)
-    .bind(&f.head_branch)
-    .bind(f.status.as_str())
-    .bind(ts(f.conducted_at))
-    .bind(f.duration)
-    .bind(&f.html_url)
-    .bind(&f.commit_sha)
-    .bind(&f.meta)
+    .bind(&workflow_ids)
+    .bind(&unique_ids)
+    .bind(column(&|r| Some(r.fields.event_actor.clone())))
+    .bind(column(&|r| Some(r.fields.head_branch.clone())))
+    .bind(column(&|r| Some(r.fields.status.as_str().to_owned())))
+    .bind(column(&|r| Some(ts(r.fields.conducted_at))))
+    .bind(&durations)
+    .bind(column(&|r| r.fields.html_url.clone()))
+    .bind(column(&|r| r.fields.commit_sha.clone()))
+    .bind(column(&|r| r.fields.meta.clone()))
     .bind(now)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    if let Some(run_id) = created {
-        return Ok(Slot::Created(run_id));
+    let mut new: HashMap<(i64, String), i64> = HashMap::with_capacity(created.len());
+    for row in &created {
+        new.insert(
+            (
+                row.try_get("repo_workflow_id")?,
+                row.try_get("provider_workflow_run_id")?,
+            ),
+            row.try_get("id")?,
+        );
     }
-    let row = sqlx::query(
-        "SELECT id, event_actor, head_branch, status, conducted_at, duration, html_url, \
-            commit_sha, meta \
-         FROM repo_workflow_runs \
-         WHERE repo_workflow_id = $1 AND provider_workflow_run_id = $2 FOR UPDATE",
-    )
-    .bind(workflow_id)
-    .bind(&run.unique_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Slot::Exists {
-        run_id: row.try_get("id")?,
-        stored: fields_from_row(&row)?,
-    })
+    // Every entry not inserted now finds its stored row (an earlier entry's, or older).
+    let mut slots: Vec<Option<Slot>> = vec![None; runs.len()];
+    let mut rest: (Vec<i64>, Vec<String>) = (Vec::new(), Vec::new());
+    for (i, (workflow_id, run)) in runs.iter().enumerate() {
+        match new.remove(&(*workflow_id, run.unique_id.clone())) {
+            Some(run_id) => slots[i] = Some(Slot::Created(run_id)),
+            None => {
+                rest.0.push(*workflow_id);
+                rest.1.push(run.unique_id.clone());
+            }
+        }
+    }
+    if !rest.0.is_empty() {
+        let rows = sqlx::query(
+            "SELECT id, repo_workflow_id, provider_workflow_run_id, event_actor, head_branch, \
+                status, conducted_at, duration, html_url, commit_sha, meta \
+             FROM repo_workflow_runs \
+             WHERE (repo_workflow_id, provider_workflow_run_id) IN \
+                (SELECT * FROM unnest($1::bigint[], $2::text[])) \
+             ORDER BY repo_workflow_id, provider_workflow_run_id FOR UPDATE",
+        )
+        .bind(&rest.0)
+        .bind(&rest.1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut stored: HashMap<(i64, String), (i64, RunFields)> = HashMap::new();
+        for row in &rows {
+            stored.insert(
+                (
+                    row.try_get("repo_workflow_id")?,
+                    row.try_get("provider_workflow_run_id")?,
+                ),
+                (row.try_get("id")?, fields_from_row(row)?),
+            );
+        }
+        for (i, (workflow_id, run)) in runs.iter().enumerate() {
+            if slots[i].is_some() {
+                continue;
+            }
+            let (run_id, fields) = stored
+                .get(&(*workflow_id, run.unique_id.clone()))
+                .ok_or_else(|| {
+                    StoreError::Other(format!("run {} was neither new nor stored", run.unique_id))
+                })?;
+            slots[i] = Some(Slot::Exists {
+                run_id: *run_id,
+                stored: fields.clone(),
+            });
+        }
+    }
+    Ok(slots.into_iter().flatten().collect())
 }
