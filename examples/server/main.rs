@@ -206,7 +206,7 @@ fn say(line: &str) -> anyhow::Result<()> {
 }
 
 /// On first start (no keys at all), creates the admin key, prints it once and writes it to
-/// DIR/admin.key (mode 0600).
+/// DIR/admin.key (mode 0600). Of several instances starting on one empty database, one does.
 async fn bootstrap_admin(store: &dyn Store, dir: &Path) -> anyhow::Result<()> {
     let key_file = dir.join("admin.key");
     if store.count_keys().await? > 0 {
@@ -221,9 +221,17 @@ async fn bootstrap_admin(store: &dyn Store, dir: &Path) -> anyhow::Result<()> {
     // The file first: a key that was stored but could not be saved would be lost.
     write_secret(&key_file, &key)
         .with_context(|| format!("cannot write {}", key_file.display()))?;
-    if let Err(e) = store.insert_key(&meta, &key_digest_hex(&key)).await {
-        let _ = std::fs::remove_file(&key_file);
-        return Err(e.into());
+    match store.insert_first_key(&meta, &key_digest_hex(&key)).await {
+        Ok(true) => {}
+        // Another instance starting on the same database minted it first.
+        Ok(false) => {
+            let _ = std::fs::remove_file(&key_file);
+            return Ok(());
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&key_file);
+            return Err(e.into());
+        }
     }
     say(&format!("admin key: {key}"))?;
     say(&format!(

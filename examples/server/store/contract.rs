@@ -55,6 +55,7 @@ macro_rules! contract_suite {
     ($backend:expr) => {
         $crate::store::contract::contract_suite!(@tests $backend;
             keys_are_stored_found_by_hash_touched_and_listed,
+            the_first_key_is_stored_once,
             the_last_admin_key_cannot_be_revoked,
             repos_link_once_case_insensitively,
             unlinking_a_repo_deletes_its_runs,
@@ -321,6 +322,29 @@ pub async fn keys_are_stored_found_by_hash_touched_and_listed(backend: &dyn Back
         .collect();
     // Same created_at: the newer id first.
     assert_eq!(listed, [second.id, first.id]);
+}
+
+pub async fn the_first_key_is_stored_once(backend: &dyn Backend) {
+    let store = backend.open(false).await;
+    // Instances starting together on an empty database: one key is stored.
+    let mut starts = Vec::new();
+    for i in 0..6 {
+        let store = Arc::clone(&store);
+        starts.push(tokio::spawn(async move {
+            let (key, secret) =
+                ids::mint_key(&format!("admin{i}"), vec![Scope::Admin], None, now()).expect("key");
+            store
+                .insert_first_key(&key, &key_digest_hex(&secret))
+                .await
+                .expect("answers")
+        }));
+    }
+    let mut stored = 0;
+    for start in starts {
+        stored += usize::from(start.await.expect("task"));
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(store.count_keys().await.expect("counts"), 1);
 }
 
 pub async fn the_last_admin_key_cannot_be_revoked(backend: &dyn Backend) {

@@ -245,6 +245,9 @@ pub trait Store: Send + Sync + 'static {
     // API keys.
     async fn count_keys(&self) -> StoreResult<u64>;
     async fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()>;
+    /// Stores the key only if no key exists yet, atomically (also against other instances
+    /// starting at once on a shared database); whether it did. The first admin key.
+    async fn insert_first_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<bool>;
     async fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>>;
     async fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// Newest first.

@@ -29,6 +29,9 @@ mod tx;
 const MIGRATIONS: &[&str] = &[include_str!("pg/schema.sql")];
 /// The advisory lock that serialises migrations of instances starting together.
 const MIGRATION_LOCK: i64 = 0x6d77_6374_6c00_0001;
+/// The advisory lock that lets one of the instances starting on an empty database mint the
+/// first admin key.
+const FIRST_KEY_LOCK: i64 = 0x6d77_6374_6c00_0002;
 /// The channel `NOTIFY`ed when an event is stored.
 const EVENTS_CHANNEL: &str = "mwctl_events";
 /// Connections per instance.
@@ -351,6 +354,31 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn insert_first_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Instances starting together check and insert one at a time.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(FIRST_KEY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, created_at, expires_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM api_keys)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(key_hash)
+        .bind(scopes_to_text(&key.scopes))
+        .bind(ts(key.created_at))
+        .bind(key.expires_at.map(ts))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
     }
 
     async fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {

@@ -479,6 +479,31 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_first_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<bool> {
+        let (key, key_hash) = (key.clone(), key_hash.to_owned());
+        self.blocking(move |db| {
+            // The one writer: nothing can insert a key between the check and the insert.
+            db.write(|conn| {
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, created_at, expires_at) \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS (SELECT 1 FROM api_keys)",
+                    )?
+                    .execute(params![
+                        key.id,
+                        key.name,
+                        key.prefix,
+                        key_hash,
+                        scopes_to_text(&key.scopes),
+                        ts(key.created_at),
+                        key.expires_at.map(ts),
+                    ])?;
+                Ok(inserted == 1)
+            })
+        })
+        .await
+    }
+
     async fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
         let (key, key_hash) = (key.clone(), key_hash.to_owned());
         self.blocking(move |db| {
