@@ -195,10 +195,13 @@ pub enum Command {
     #[command(subcommand)]
     Events(EventsCommand),
 
-    /// Delete the runs one event wrote, and mark it pruned (needs an admin key)
+    /// Undo what one event wrote, and mark it pruned (needs an admin key)
     ///
-    /// Use it to undo a bad backfill or a wrong deployment report. Asks for confirmation on a
-    /// terminal unless --yes; --dry-run lists what would be deleted.
+    /// Use it to undo a bad backfill or a wrong deployment report. Each run the event wrote is
+    /// deleted (it created it), restored to its state before the event (it updated it), or left
+    /// as it is when a later event changed it since; the list says which. Re-sending a pruned
+    /// event's file stores it again. Asks for confirmation on a terminal unless --yes (off a
+    /// terminal, --yes is required); --dry-run lists what would happen.
     Prune(PruneArgs),
 
     /// Print a shell completion script
@@ -681,8 +684,31 @@ pub enum ReposCommand {
     Link(RepoLinkArgs),
     /// List linked repositories
     List,
-    /// Unlink a repository; runs for it are then refused
-    Unlink(IdArg),
+    /// Unlink a repository: new runs for it are refused; its stored runs are kept
+    ///
+    /// Linking it again (`repos link URL`) brings it back with its runs. --delete-runs deletes
+    /// its runs (and workflows) too, and marks the events that wrote them PRUNED so that
+    /// sending their files again stores them again; it asks for confirmation on a terminal
+    /// unless --yes (off a terminal, --yes is required). --dry-run says what would happen.
+    Unlink(RepoUnlinkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepoUnlinkArgs {
+    /// The repository's id, as `repos list` shows it
+    pub id: String,
+
+    /// Also delete the repository's stored runs and workflows
+    #[arg(long)]
+    pub delete_runs: bool,
+
+    /// Say what would be kept or deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (with --delete-runs)
+    #[arg(long, short)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -762,10 +788,10 @@ fn parse_repo_filter(s: &str) -> Result<RepoFilter, String> {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// The event whose runs to delete
+    /// The event whose writes to undo
     pub event_id: String,
 
-    /// List what would be deleted; delete nothing
+    /// List what would be deleted, restored and left; change nothing
     #[arg(long)]
     pub dry_run: bool,
 

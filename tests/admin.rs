@@ -232,10 +232,18 @@ fn send_file(server: &Server, ids: &[&str]) -> String {
         .path()
         .join(format!("runs-{}.json", ids.join("-")));
     std::fs::write(&path, serde_json::to_vec(&runs).expect("json")).expect("writes");
+    send_path(server, &path)["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned()
+}
+
+/// `mwctl send -o json FILE`: its summary.
+fn send_path(server: &Server, path: &std::path::Path) -> serde_json::Value {
     let out = server
         .mwctl()
         .args(["send", "-o", "json"])
-        .arg(&path)
+        .arg(path)
         .output()
         .expect("runs");
     assert!(
@@ -243,11 +251,140 @@ fn send_file(server: &Server, ids: &[&str]) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary = stdout_json(&out);
-    summary["event_ids"][0]
+    stdout_json(&out)
+}
+
+/// The one stored run with this unique id: its status, or `None` when there is none.
+fn status_of(server: &Server, unique_id: &str) -> Option<String> {
+    let found: Vec<_> = server
+        .runs()
+        .into_iter()
+        .filter(|r| r.workflow_run_unique_id == unique_id)
+        .collect();
+    assert!(found.len() <= 1, "{found:?}");
+    found.into_iter().next().map(|r| r.status)
+}
+
+/// `mwctl prune EVENT [args] -o json`: exit 0, the report.
+fn prune_json(server: &Server, event: &str, args: &[&str]) -> serde_json::Value {
+    let out = server
+        .mwctl()
+        .args(["prune", event, "-o", "json"])
+        .args(args)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_json(&out)
+}
+
+fn outcomes(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| {
+            (
+                r["unique_id"].as_str().expect("id").to_owned(),
+                r["outcome"].as_str().expect("outcome").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 10: send run X (event C creates it), send X again with other values (event A updates
+/// it), prune A: X is back to C's version, and A's file can be sent again.
+#[test]
+fn prune_restores_what_the_event_updated_and_resending_stores_it_again() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let c_file = server.write(
+        "c.json",
+        serde_json::to_vec(&[run_json("https://github.com/acme/shop", "x", "SUCCESS")])
+            .expect("json"),
+    );
+    let a_file = server.write(
+        "a.json",
+        serde_json::to_vec(&[run_json("https://github.com/acme/shop", "x", "FAILURE")])
+            .expect("json"),
+    );
+    let c = send_path(&server, &c_file)["event_ids"][0]
         .as_str()
         .expect("event id")
-        .to_owned()
+        .to_owned();
+    server.wait_processed();
+    let a = send_path(&server, &a_file)["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned();
+    server.wait_processed();
+    assert_eq!(status_of(&server, "x").as_deref(), Some("FAILURE"));
+
+    // The dry run says what will happen, in JSON and in text; nothing changes.
+    let dry = prune_json(&server, &a, &["--dry-run"]);
+    assert_eq!(outcomes(&dry), [("x".to_owned(), "restored".to_owned())]);
+    assert_eq!(
+        dry["runs"][0]["status"], "SUCCESS",
+        "the status it goes back to"
+    );
+    server
+        .mwctl()
+        .args(["prune", &a, "--dry-run"])
+        .assert()
+        .code(0)
+        .stdout(contains("restored").and(contains("x")))
+        .stderr(contains("would restore 1 run to their state before it"));
+    assert_eq!(status_of(&server, "x").as_deref(), Some("FAILURE"));
+
+    server
+        .mwctl()
+        .args(["prune", &a, "--yes"])
+        .assert()
+        .code(0)
+        .stderr(contains(
+            "deleted 0 runs, restored 1 run, left 0 runs changed since",
+        ));
+    assert_eq!(
+        status_of(&server, "x").as_deref(),
+        Some("SUCCESS"),
+        "back to C's version, not deleted"
+    );
+    let stored = server.runs();
+    assert_eq!(
+        stored[0].html_url.as_deref(),
+        Some("https://ci.example.com/runs/x")
+    );
+
+    // C still stands: its file is already stored.
+    let again = send_path(&server, &c_file);
+    assert_eq!(again["duplicates"], 1, "{again}");
+    // A was pruned: its file is stored (and processed) again.
+    let resent = send_path(&server, &a_file);
+    assert_eq!(resent["duplicates"], 0, "{resent}");
+    assert_eq!(resent["accepted"], 1, "{resent}");
+    let a_again = resent["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned();
+    assert_ne!(a_again, a);
+    server.wait_processed();
+    assert_eq!(status_of(&server, "x").as_deref(), Some("FAILURE"));
+
+    // Pruning C now: the re-sent A changed X since, so X stays (and is reported).
+    let report = prune_json(&server, &c, &["--yes"]);
+    assert_eq!(
+        outcomes(&report),
+        [("x".to_owned(), "changed_since".to_owned())]
+    );
+    assert_eq!(status_of(&server, "x").as_deref(), Some("FAILURE"));
+    // Then the re-sent A: nothing that stands wrote X before it, so X goes.
+    let report = prune_json(&server, &a_again, &["--yes"]);
+    assert_eq!(outcomes(&report), [("x".to_owned(), "deleted".to_owned())]);
+    assert_eq!(status_of(&server, "x"), None);
 }
 
 #[test]
@@ -289,8 +426,10 @@ fn prune_removes_exactly_that_events_runs() {
         .mwctl()
         .args(["prune", &first, "--yes"])
         .assert()
-        .success()
-        .stderr(contains("deleted 2 run(s)"));
+        .code(0)
+        .stderr(contains(
+            "deleted 2 runs, restored 0 runs, left 0 runs changed since",
+        ));
     let left: Vec<_> = server
         .runs()
         .into_iter()
@@ -414,18 +553,18 @@ fn prune_asks_on_a_terminal() {
         return;
     };
     assert_eq!(code, 1, "{shown}");
-    assert!(shown.contains("This deletes 2 run(s)"), "{shown}");
+    assert!(shown.contains("will delete 2 runs"), "{shown}");
     assert!(
         shown.contains("t1") && shown.contains("t2"),
         "lists the runs: {shown}"
     );
-    assert!(shown.contains("Delete them? [y/N]"), "{shown}");
-    assert!(shown.contains("Nothing deleted."), "{shown}");
+    assert!(shown.contains("Prune it? [y/N]"), "{shown}");
+    assert!(shown.contains("Nothing changed."), "{shown}");
     assert_eq!(server.runs().len(), 2);
 
     let (code, shown) = on_a_terminal(&server, &["prune", &event], "y\n").expect("script");
     assert_eq!(code, 0, "{shown}");
-    assert!(shown.contains("deleted 2 run(s)"), "{shown}");
+    assert!(shown.contains("deleted 2 runs"), "{shown}");
     assert!(server.runs().is_empty());
 
     // Already pruned: nothing to ask.
@@ -614,4 +753,171 @@ fn revoking_the_key_in_use_warns() {
         .assert()
         .code(1)
         .stderr(contains("refused the API key"));
+}
+
+/// Issue 10: unlinking keeps the repo's runs and refuses new ones; linking it again brings it
+/// back, and its runs are accepted again.
+#[test]
+fn unlink_keeps_the_runs_and_relinking_brings_the_repo_back() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    send_file(&server, &["u1", "u2"]);
+    server.wait_processed();
+    let id = server.get("/api/repos")[0]["id"].to_string();
+
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id, "--dry-run"])
+        .assert()
+        .code(0)
+        .stderr(contains("would keep its 2 run(s)"));
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id])
+        .assert()
+        .code(0)
+        .stderr(contains("Its 2 run(s) are kept"));
+    assert_eq!(server.get("/api/repos"), json!([]));
+    assert_eq!(server.runs().len(), 2, "the runs stay");
+
+    // New runs for it are refused, as for a repo never linked.
+    let body = |id: &str| {
+        serde_json::to_vec(
+            &json!({"workflow_runs": [run_json("https://github.com/acme/shop", id, "SUCCESS")]}),
+        )
+        .expect("json")
+    };
+    let (_, answer) = server.ingest(Some(&server.admin_key), body("u3"));
+    assert_eq!(answer["status"], "rejected", "{answer}");
+    assert_eq!(answer["exception_type"], "UnknownRepo", "{answer}");
+
+    // Linked again: the same repo, with its runs, accepting runs.
+    server
+        .mwctl()
+        .args(["repos", "link", "https://github.com/acme/shop"])
+        .assert()
+        .code(0)
+        .stderr(contains("Linked"));
+    assert_eq!(server.get("/api/repos")[0]["id"].to_string(), id);
+    let (_, answer) = server.ingest(Some(&server.admin_key), body("u3"));
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    server.wait_processed();
+    assert_eq!(server.runs().len(), 3);
+}
+
+/// `repos unlink --delete-runs`: a dry run counts, off a terminal --yes is required, and the
+/// events whose runs were deleted can be sent again.
+#[test]
+fn unlink_delete_runs_counts_asks_and_releases_the_events() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    let file = server.write(
+        "shop.json",
+        serde_json::to_vec(&[
+            run_json("https://github.com/acme/shop", "d1", "SUCCESS"),
+            run_json("https://github.com/acme/shop", "d2", "SUCCESS"),
+        ])
+        .expect("json"),
+    );
+    let event = send_path(&server, &file)["event_ids"][0]
+        .as_str()
+        .expect("event id")
+        .to_owned();
+    server.wait_processed();
+    let id = server.get("/api/repos")[0]["id"].to_string();
+
+    let out = server
+        .mwctl()
+        .args([
+            "repos",
+            "unlink",
+            &id,
+            "--delete-runs",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let dry = stdout_json(&out);
+    assert_eq!(
+        (
+            &dry["runs_deleted"],
+            &dry["workflows_deleted"],
+            &dry["events_released"],
+            &dry["dry_run"]
+        ),
+        (&json!(2), &json!(1), &json!(1), &json!(true)),
+        "{dry}"
+    );
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id, "--delete-runs", "--dry-run"])
+        .assert()
+        .code(0)
+        .stderr(contains(
+            "would delete 2 run(s) and 1 workflow(s), and mark 1 event(s) PRUNED",
+        ));
+    assert_eq!(server.runs().len(), 2, "a dry run deletes nothing");
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+
+    // Off a terminal, deleting needs --yes.
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id, "--delete-runs"])
+        .assert()
+        .code(2)
+        .stderr(contains("pass --yes"));
+    assert_eq!(server.runs().len(), 2);
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+
+    server
+        .mwctl()
+        .args(["repos", "unlink", &id, "--delete-runs", "--yes"])
+        .assert()
+        .code(0)
+        .stderr(contains(
+            "deleted 2 run(s) and 1 workflow(s); 1 event(s) marked PRUNED",
+        ));
+    assert!(server.runs().is_empty());
+    assert_eq!(
+        server.get(&format!("/api/events/{event}"))["status"],
+        "PRUNED"
+    );
+
+    // Linked again, the same file is stored and processed again: the runs are back.
+    server.link("https://github.com/acme/shop");
+    let again = send_path(&server, &file);
+    assert_eq!(
+        (&again["duplicates"], &again["accepted"]),
+        (&json!(0), &json!(2)),
+        "{again}"
+    );
+    server.wait_processed();
+    assert_eq!(server.runs().len(), 2);
+}
+
+#[test]
+fn unlink_delete_runs_asks_on_a_terminal() {
+    let server = Server::start();
+    server.link("https://github.com/acme/shop");
+    send_file(&server, &["q1"]);
+    server.wait_processed();
+    let id = server.get("/api/repos")[0]["id"].to_string();
+    let Some((code, shown)) =
+        on_a_terminal(&server, &["repos", "unlink", &id, "--delete-runs"], "n\n")
+    else {
+        return;
+    };
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("would delete 1 run(s)"), "{shown}");
+    assert!(shown.contains("Delete them? [y/N]"), "{shown}");
+    assert_eq!(server.runs().len(), 1);
+    assert_eq!(server.get("/api/repos").as_array().map(Vec::len), Some(1));
+    let (code, shown) =
+        on_a_terminal(&server, &["repos", "unlink", &id, "--delete-runs"], "y\n").expect("script");
+    assert_eq!(code, 0, "{shown}");
+    assert!(server.runs().is_empty());
 }

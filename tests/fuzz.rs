@@ -12,7 +12,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use mwctl::protocol::validate::one_repository;
-use mwctl::protocol::{ExceptionType, MAX_RUNS_PER_BATCH, Rejection, Run, parse_batch};
+use mwctl::protocol::{
+    ExceptionType, Incident, MAX_RUNS_PER_BATCH, Rejection, Run, parse_batch, parse_incident_batch,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{Map, Value, json};
@@ -276,6 +278,101 @@ fn elements() -> impl Strategy<Value = Vec<Value>> {
     )
 }
 
+/// An incident whose every field is valid, or not, or missing, or of the wrong type.
+fn incident_soup() -> impl Strategy<Value = Value> {
+    let date = || {
+        prop_oneof![
+            3 => (1_700_000_000i64..1_740_000_000).prop_map(|t| Some(json!(Utc.timestamp_opt(t, 0).single().map(|d| d.to_rfc3339()).unwrap_or_default()))),
+            1 => Just(Some(json!("2025-06-01T12:00:00"))),
+            1 => any_text(25).prop_map(|s| Some(json!(s))),
+            2 => Just(None),
+            1 => any_json().prop_map(Some),
+        ]
+    };
+    let status = prop_oneof![
+        4 => prop::sample::select(vec!["TRIGGERED", "acknowledged", "Resolved"]).prop_map(|s| Some(json!(s))),
+        1 => any_text(10).prop_map(|s| Some(json!(s))),
+        1 => any_json().prop_map(Some),
+    ];
+    let repos = prop_oneof![
+        4 => Just(Some(json!(["https://github.com/acme/shop"]))),
+        1 => Just(Some(json!([]))),
+        1 => any_json().prop_map(Some),
+    ];
+    let deployment = prop_oneof![
+        3 => Just(None),
+        1 => Just(Some(json!({"workflow_name": "deploy", "workflow_run_unique_id": 7}))),
+        1 => any_json().prop_map(Some),
+    ];
+    let assignees = prop_oneof![
+        3 => Just(None),
+        1 => Just(Some(json!(["alice"]))),
+        1 => any_json().prop_map(Some),
+    ];
+    (
+        (text_field(), text_field(), status, text_field()),
+        (date(), date(), date(), date()),
+        (repos, deployment, assignees, text_field()),
+    )
+        .prop_map(
+            |(
+                (key, provider, status, title),
+                (created, acked, resolved, reopened),
+                (repos, deployment, assignees, kind),
+            )| {
+                let mut incident = Map::new();
+                for (name, value) in [
+                    ("incident_key", key),
+                    ("provider", provider),
+                    ("status", status),
+                    ("title", title),
+                    ("creation_date", created),
+                    ("acknowledged_date", acked),
+                    ("resolved_date", resolved),
+                    ("reopened_date", reopened),
+                    ("repo_urls", repos),
+                    ("deployment", deployment),
+                    ("assignees", assignees),
+                    ("incident_type", kind),
+                ] {
+                    if let Some(value) = value {
+                        incident.insert(name.to_owned(), value);
+                    }
+                }
+                Value::Object(incident)
+            },
+        )
+}
+
+/// An incident with every field valid (the soup alone would almost never make a valid batch).
+fn valid_incident() -> impl Strategy<Value = Value> {
+    (
+        "[A-Za-z0-9-]{1,12}",
+        prop::sample::select(vec!["TRIGGERED", "acknowledged", "Resolved"]),
+        (1_700_000_000i64..1_740_000_000),
+        (0i64..100_000),
+        prop::option::of(prop::sample::select(vec!["alert", "INCIDENT"])),
+    )
+        .prop_map(|(key, status, created, after, kind)| {
+            let at = |t: i64| Utc.timestamp_opt(t, 0).single().map(|d| d.to_rfc3339());
+            let mut incident = json!({
+                "incident_key": key,
+                "provider": "PagerDuty",
+                "status": status,
+                "title": "checkout down",
+                "creation_date": at(created),
+                "repo_names": ["acme/shop"],
+            });
+            if status == "Resolved" {
+                incident["resolved_date"] = json!(at(created + after));
+            }
+            if let Some(kind) = kind {
+                incident["incident_type"] = json!(kind);
+            }
+            incident
+        })
+}
+
 /// A valid body, then damaged: bytes flipped, inserted, deleted, or the end cut off.
 fn damaged_body() -> impl Strategy<Value = Vec<u8>> {
     let edits = prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<u8>()), 0..6);
@@ -353,8 +450,46 @@ fn check_answer(
     Ok(())
 }
 
+fn check_incidents(
+    answer: &Result<Vec<Incident>, Rejection>,
+    count: Option<usize>,
+) -> Result<(), TestCaseError> {
+    if let Err(rejection) = answer {
+        prop_assert_eq!(rejection.exception_type, ExceptionType::InvalidPayload);
+        prop_assert!(!rejection.error.trim().is_empty() && !rejection.resolution.trim().is_empty());
+        for e in &rejection.errors {
+            prop_assert!(
+                count.is_none_or(|n| e.index < n),
+                "error on incident {}",
+                e.index
+            );
+            prop_assert!(!e.field.is_empty() && !e.message.is_empty());
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn the_incident_validator_takes_any_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        let answer = parse_incident_batch(&body, now());
+        check_incidents(&answer, None)?;
+    }
+
+    /// Whatever it accepts, sent on, is accepted again as the same incidents.
+    #[test]
+    fn the_incident_validator_takes_any_batch(items in prop::collection::vec(
+        prop_oneof![6 => valid_incident(), 3 => incident_soup(), 1 => any_json()], 0..6)) {
+        let body = serde_json::to_vec(&json!({ "incidents": &items })).expect("json");
+        let answer = parse_incident_batch(&body, now());
+        check_incidents(&answer, Some(items.len()))?;
+        if let Ok(incidents) = answer {
+            let again = serde_json::to_vec(&json!({ "incidents": &incidents })).expect("json");
+            prop_assert_eq!(parse_incident_batch(&again, now()).ok(), Some(incidents));
+        }
+    }
 
     #[test]
     fn the_validator_takes_any_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {

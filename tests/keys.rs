@@ -368,3 +368,120 @@ fn keys_rotate_without_downtime() {
     let events = server.events();
     assert!(events.iter().any(|e| e.key_id == old_id) && events.iter().any(|e| e.key_id == new_id));
 }
+
+/// Issue 10: an admin key that expires (in 4 s, or in 90 days) does not count as the one that
+/// keeps the admin API open, so the last admin key without an expiry cannot be revoked.
+#[test]
+fn expiring_admin_keys_do_not_count_as_the_last_admin_key() {
+    let server = Server::start();
+    let first_id = server
+        .mwctl()
+        .args(["keys", "list", "-o", "json"])
+        .output()
+        .expect("runs");
+    let first_id = serde_json::from_slice::<Value>(&first_id.stdout).expect("json")[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (_, soon) = server.create_key("soon", &["--scope", "admin", "--expires", "4s"]);
+    let (late_id, _) = server.create_key("late", &["--scope", "admin", "--expires", "90d"]);
+    for key in [&server.admin_key, &soon] {
+        server
+            .mwctl()
+            .env("MW_API_KEY", key)
+            .args(["keys", "revoke", &first_id])
+            .assert()
+            .code(1)
+            .stderr(contains("last usable admin key without an expiry"));
+    }
+    // The expiring ones may go.
+    server
+        .mwctl()
+        .args(["keys", "revoke", &late_id])
+        .assert()
+        .code(0);
+    // Another admin key without an expiry: now the first may go.
+    let (_, lasting) = server.create_key("lasting", &["--scope", "admin"]);
+    server
+        .mwctl()
+        .env("MW_API_KEY", &lasting)
+        .args(["keys", "revoke", &first_id])
+        .assert()
+        .code(0);
+}
+
+/// Every admin key revoked or expired (a database from before the guard above): start-up names
+/// the recovery command, which mints a new admin key into DIR/admin.key (never printed), with
+/// the server running, and the key works, also after a restart.
+#[test]
+fn a_locked_out_server_is_recovered_with_admin_key() {
+    let mut server = Server::start();
+    let old_key = server.admin_key.clone();
+    server.kill9();
+    let db = rusqlite::Connection::open(server.dir.path().join("mwctl.db")).expect("opens");
+    db.execute(
+        "UPDATE api_keys SET revoked_at = '2025-01-01T00:00:00.000Z'",
+        [],
+    )
+    .expect("revokes every key");
+    drop(db);
+    server.restart_with(&[]);
+    let log = server.log();
+    assert!(
+        log.contains("no usable admin key")
+            && log.contains(&format!(
+                "mwctl-server admin-key --data-dir {}",
+                server.dir.path().display()
+            )),
+        "{log}"
+    );
+    server
+        .mwctl()
+        .args(["keys", "list"])
+        .assert()
+        .code(1)
+        .stderr(contains("revoked"));
+
+    // Recovery, while the server runs.
+    let out = std::process::Command::new(common::server_bin())
+        .args(["admin-key", "--data-dir"])
+        .arg(server.dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key_file = server.dir.path().join("admin.key");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&key_file.display().to_string()), "{said}");
+    let new_key = std::fs::read_to_string(&key_file).expect("written");
+    assert!(new_key.starts_with("mwk_") && new_key != old_key);
+    assert!(!said.contains(&new_key), "the key is never printed: {said}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    server.admin_key = new_key;
+    server
+        .mwctl()
+        .args(["keys", "list"])
+        .assert()
+        .code(0)
+        .stdout(contains("admin (recovered)"));
+    server.restart_with(&[]);
+    server.mwctl().args(["keys", "list"]).assert().code(0);
+    assert!(
+        !server.log().contains(&server.admin_key),
+        "no key in the log"
+    );
+}

@@ -248,6 +248,20 @@ mod hostile_server {
         })
     }
 
+    fn unlinked() -> Value {
+        let mut report = repo();
+        for (k, v) in [
+            ("dry_run", json!(false)),
+            ("runs_kept", json!(3)),
+            ("runs_deleted", json!(0)),
+            ("workflows_deleted", json!(0)),
+            ("events_released", json!(0)),
+        ] {
+            report[k] = v;
+        }
+        report
+    }
+
     pub fn run() -> Value {
         json!({
             "id": 1, "repo": hostile("repo"), "workflow": hostile("workflow"),
@@ -295,9 +309,11 @@ mod hostile_server {
     }
 
     fn prune() -> Value {
+        let mut run = run_ref();
+        run["outcome"] = json!("deleted");
         json!({
             "event_id": hostile("evt"), "dry_run": false, "already_pruned": false,
-            "runs": [run_ref()], "workflows_deleted": 1
+            "runs": [run], "workflows_deleted": 1
         })
     }
 
@@ -321,7 +337,7 @@ mod hostile_server {
                 ("DELETE", "/api/keys/other", 200, key()),
                 ("GET", "/api/repos", 200, json!([repo()])),
                 ("POST", "/api/repos", 200, repo()),
-                ("DELETE", "/api/repos/1", 200, repo()),
+                ("DELETE", "/api/repos/1", 200, unlinked()),
                 (
                     "GET",
                     "/api/runs",

@@ -53,11 +53,6 @@ pub async fn read_limited(
     }
 }
 
-/// Reads and discards a body we will not use (an unauthenticated request), within bounds.
-pub async fn drain(body: Body, content_length: Option<u64>) {
-    let _ = read_limited(body, 0, content_length).await;
-}
-
 /// Decompresses gzip data, refusing more than `limit` bytes of output (a zip bomb).
 pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
     gzip::decompress(data, limit).map_err(|e| match e {

@@ -1,8 +1,9 @@
 //! Extractors that answer malformed input with our `ApiError` shape instead of axum's text.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -17,6 +18,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
+            // The body paused or arrived too slowly (or the client went away mid-body).
+            Err(JsonRejection::BytesRejection(BytesRejection::FailedToBufferBody(
+                FailedToBufferBody::UnknownBodyError(e),
+            ))) => Err(AppError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                e.body_text(),
+                "send the body at once: this server gives up on a body that pauses for --body-timeout or arrives slower than --min-body-rate",
+            )
+            .logged_as("request body not read in time")),
             Err(rejection) => {
                 let resolution = match &rejection {
                     JsonRejection::MissingJsonContentType(_) => {

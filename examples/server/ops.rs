@@ -1,16 +1,18 @@
 //! The operations that read, decide and write in one transaction: processing an event's runs,
-//! pruning an event, revoking a key. Backend-neutral: each reads through a [`Tx`], asks
+//! pruning an event, unlinking a repo, revoking a key. Backend-neutral: each reads through a [`Tx`], asks
 //! [`crate::rules`] what to write, writes it and commits. The worker and the routes call these;
 //! the contract suite runs them against every backend.
 
 use chrono::{DateTime, Utc};
 use mwctl::protocol::Run;
-use mwctl::protocol::admin::{ApiKey, EventStatus, PruneReport};
+use mwctl::protocol::admin::{ApiKey, EventStatus, PruneReport, PrunedRun, UnlinkReport};
 
 use crate::rules;
 use crate::rules::keys::Revocation;
-use crate::rules::prune::PruneStart;
-use crate::store::{Action, Counts, RunUpdate, RunWrite, Slot, Store, StoreResult, Writer};
+use crate::rules::prune::{PruneStart, Undo};
+use crate::store::{
+    Action, Counts, RunUpdate, RunWrite, Slot, Store, StoreResult, WriteRecord, Writer,
+};
 
 /// What [`apply_event`] did.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,7 +28,8 @@ pub enum Applied {
 /// Writes a claimed event's runs and marks it `SUCCESS`, all or nothing, if `owner` still
 /// holds the claim. Per run and linked repo: a new run is inserted; an existing one is merged
 /// by [`rules::merge`] (and left alone when nothing changes). The event records the runs it
-/// created or updated.
+/// created or updated, and what each update replaced (so that pruning it can undo exactly
+/// that).
 pub async fn apply_event(
     store: &dyn Store,
     id: &str,
@@ -67,14 +70,22 @@ pub async fn apply_event(
         match slot {
             Slot::Created(run_id) => {
                 counts.created += 1;
-                written.push((run_id, Action::Created));
+                written.push(WriteRecord {
+                    run_id,
+                    action: Action::Created,
+                    before: None,
+                });
             }
             Slot::Exists { run_id, stored } => {
                 match rules::merge(&stored, rules::fields_of(&runs[index]), received_at) {
                     None => counts.unchanged += 1,
                     Some(after) => {
                         counts.updated += 1;
-                        written.push((run_id, Action::Updated));
+                        written.push(WriteRecord {
+                            run_id,
+                            action: Action::Updated,
+                            before: Some(stored.clone()),
+                        });
                         updates.push(RunUpdate {
                             run_id,
                             before: stored,
@@ -102,8 +113,9 @@ pub enum Pruned {
     NotProcessed(EventStatus),
 }
 
-/// Deletes what the event wrote ([`rules::prune`]) and marks it `PRUNED`. A dry run does all
-/// of it and rolls back, so its report is exactly what would happen.
+/// Undoes what the event wrote ([`rules::prune`]: each run deleted, restored or left as
+/// changed since) and marks it `PRUNED`. A dry run does all of it and rolls back, so its
+/// report is exactly what would happen.
 pub async fn prune_event(
     store: &dyn Store,
     id: &str,
@@ -129,9 +141,40 @@ pub async fn prune_event(
         }
         PruneStart::Proceed => {}
     }
-    report.runs = tx.event_runs(id).await?;
-    let doomed = rules::prune::runs_to_delete(&report.runs);
-    report.workflows_deleted = tx.delete_runs(doomed).await?;
+    let refs = tx.event_runs(id).await?;
+    let histories = tx
+        .run_history(refs.iter().map(|r| r.run_id).collect())
+        .await?;
+    let mut doomed = Vec::new();
+    let mut restores = Vec::new();
+    for mut run in refs {
+        let Some(history) = histories.iter().find(|h| h.run_id == run.run_id) else {
+            continue;
+        };
+        let undo = rules::prune::undo(id, history);
+        match &undo {
+            Undo::Delete => doomed.push(run.run_id),
+            Undo::Restore(fields) => {
+                run.status = fields.status.as_str().to_owned();
+                restores.push(RunUpdate {
+                    run_id: run.run_id,
+                    before: history.current.clone(),
+                    after: fields.clone(),
+                });
+            }
+            Undo::ChangedSince => {}
+        }
+        report.runs.push(PrunedRun {
+            outcome: undo.outcome(),
+            run,
+        });
+    }
+    if !restores.is_empty() {
+        tx.update_runs(restores, at).await?;
+    }
+    if !doomed.is_empty() {
+        report.workflows_deleted = tx.delete_runs(doomed).await?;
+    }
     tx.mark_pruned(id, at).await?;
     if !dry_run {
         tx.commit().await?;
@@ -139,12 +182,52 @@ pub async fn prune_event(
     Ok(Pruned::Done(report))
 }
 
+/// Unlinks a linked repo. Its runs stay (linking it again brings it back with them), unless
+/// `delete_runs`: then they go, with the workflows left empty, and the events that wrote them
+/// are marked `PRUNED` so that re-sending them stores them again. A dry run does all of it and
+/// rolls back. `None`: no linked repo has this id.
+pub async fn unlink_repo(
+    store: &dyn Store,
+    id: i64,
+    delete_runs: bool,
+    dry_run: bool,
+    at: DateTime<Utc>,
+) -> StoreResult<Option<UnlinkReport>> {
+    let mut tx = store.begin(Writer::Request).await?;
+    let Some(repo) = tx.repos().await?.into_iter().find(|r| r.id == id) else {
+        return Ok(None);
+    };
+    let runs = tx.repo_runs(id).await?;
+    let mut report = UnlinkReport {
+        repo,
+        dry_run,
+        runs_kept: 0,
+        runs_deleted: 0,
+        workflows_deleted: 0,
+        events_released: 0,
+    };
+    if delete_runs {
+        report.runs_deleted = runs.len() as u64;
+        if !runs.is_empty() {
+            report.events_released = tx.release_events(runs.clone(), at).await?;
+            report.workflows_deleted = tx.delete_runs(runs).await?;
+        }
+    } else {
+        report.runs_kept = runs.len() as u64;
+    }
+    tx.unlink_repo(id, at).await?;
+    if !dry_run {
+        tx.commit().await?;
+    }
+    Ok(Some(report))
+}
+
 /// What [`revoke_key`] did.
 #[derive(Debug)]
 pub enum Revoked {
     Done(ApiKey),
     NotFound,
-    /// Refused: it is the last usable key with the admin scope.
+    /// Refused: it is the last admin key usable now and without expiry.
     LastAdmin,
 }
 

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use super::{ApiError, Client};
 use crate::protocol::admin::{
     ApiKey, CreateKey, CreatedKey, EventDetail, EventPage, EventStatus, LinkRepo, PruneReport,
-    Repo, RunPage,
+    Repo, RunPage, UnlinkReport,
 };
 
 impl Client {
@@ -106,12 +106,21 @@ impl Client {
         self.get("/api/repos", &[]).await
     }
 
-    pub async fn unlink_repo(&self, id: &str) -> Result<Repo, ApiError> {
-        self.call(
-            self.http
-                .delete(self.url(&format!("/api/repos/{}", path_segment(id)))),
-        )
-        .await
+    /// Unlinks a repo; `delete_runs` deletes its runs too; `dry_run` changes nothing.
+    pub async fn unlink_repo(
+        &self,
+        id: &str,
+        delete_runs: bool,
+        dry_run: bool,
+    ) -> Result<UnlinkReport, ApiError> {
+        let request = self
+            .http
+            .delete(self.url(&format!("/api/repos/{}", path_segment(id))))
+            .query(&[
+                ("delete_runs", delete_runs.to_string()),
+                ("dry_run", dry_run.to_string()),
+            ]);
+        self.call(request).await
     }
 
     /// One page of runs, newest first; `cursor` is the previous page's `next`.

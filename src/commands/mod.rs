@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod config;
+mod confirm;
 pub mod deploy;
 pub mod events;
 pub mod keys;

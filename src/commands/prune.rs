@@ -1,11 +1,10 @@
 //! `mwctl prune EVENT_ID [--dry-run] [--yes]`.
 
-use std::io::{BufRead, IsTerminal, Write};
-
-use super::events::run_table;
+use super::confirm::{can_ask, confirm};
 use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
 use crate::cli::PruneArgs;
-use crate::report::inert;
+use crate::protocol::admin::{PruneOutcome, PruneReport};
+use crate::report::{Printer, Table, inert};
 
 pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let client = ctx.client(ADMIN_TIMEOUT)?;
@@ -22,19 +21,17 @@ pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
                 return;
             }
             p.info(format!(
-                "Pruning {} would delete {} run(s) and {} workflow(s) left empty:",
+                "Pruning {} would {}:",
                 report.event_id,
-                report.runs.len(),
-                report.workflows_deleted
+                summary(&report)
             ));
-            run_table(p, &report.runs);
+            pruned_table(p, &report);
         })?;
         return Ok(ExitStatus::Success);
     }
 
     if !args.yes {
-        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        if !interactive {
+        if !can_ask() {
             p.warn(format!(
                 "not pruning {} without confirmation: pass --yes (or --dry-run to see what would be deleted)",
                 args.event_id
@@ -51,13 +48,13 @@ pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         }
         // Not `info`: the question needs its context even with -q.
         eprintln!(
-            "This deletes {} run(s) written by {}:",
-            preview.runs.len(),
-            inert::cell(&preview.event_id)
+            "Pruning {} will {}:",
+            inert::cell(&preview.event_id),
+            summary(&preview)
         );
-        run_table(p, &preview.runs);
-        if !confirm("Delete them?")? {
-            p.info("Nothing deleted.");
+        pruned_table(p, &preview);
+        if !confirm("Prune it?")? {
+            p.info("Nothing changed.");
             return Ok(ExitStatus::Failure);
         }
     }
@@ -70,61 +67,80 @@ pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
                 report.event_id
             ));
         } else {
-            p.info(format!(
-                "Pruned {}: deleted {} run(s) and {} empty workflow(s).",
-                report.event_id,
-                report.runs.len(),
-                report.workflows_deleted
-            ));
+            p.info(format!("Pruned {}: {}.", report.event_id, done(&report)));
+            pruned_table(p, &report);
         }
     })?;
     Ok(ExitStatus::Success)
 }
 
-fn confirm(question: &str) -> anyhow::Result<bool> {
-    Ok(ask(
-        question,
-        &mut std::io::stdin().lock(),
-        &mut std::io::stderr(),
-    )?)
+/// What pruning does, in the future tense: `delete 1 run (and 1 empty workflow), restore 2
+/// runs to their state before it, leave 1 run that later events changed since, and mark the
+/// event PRUNED`.
+fn summary(report: &PruneReport) -> String {
+    let mut parts = Vec::new();
+    let deleted = report.count(PruneOutcome::Deleted);
+    if deleted > 0 {
+        parts.push(format!(
+            "delete {}{}",
+            runs(deleted),
+            workflows(report.workflows_deleted)
+        ));
+    }
+    let restored = report.count(PruneOutcome::Restored);
+    if restored > 0 {
+        parts.push(format!(
+            "restore {} to their state before it",
+            runs(restored)
+        ));
+    }
+    let changed = report.count(PruneOutcome::ChangedSince);
+    if changed > 0 {
+        parts.push(format!(
+            "leave {} that later events changed since",
+            runs(changed)
+        ));
+    }
+    parts.push("mark the event PRUNED".to_owned());
+    parts.join(", ")
 }
 
-/// Asks a yes/no question on `out` and reads the answer from `input`: only `y` or `yes` (any
-/// case) is a yes; anything else, an empty line or the end of input is a no.
-fn ask(question: &str, input: &mut impl BufRead, out: &mut impl Write) -> std::io::Result<bool> {
-    write!(out, "{question} [y/N] ")?;
-    out.flush()?;
-    let mut answer = String::new();
-    if input.read_line(&mut answer)? == 0 {
-        // End of input: say so on its own line, and do nothing.
-        writeln!(out)?;
-        return Ok(false);
-    }
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+/// What pruning did, in the past tense.
+fn done(report: &PruneReport) -> String {
+    format!(
+        "deleted {}{}, restored {}, left {} changed since",
+        runs(report.count(PruneOutcome::Deleted)),
+        workflows(report.workflows_deleted),
+        runs(report.count(PruneOutcome::Restored)),
+        runs(report.count(PruneOutcome::ChangedSince)),
+    )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::ask;
+fn runs(n: usize) -> String {
+    format!("{n} run{}", if n == 1 { "" } else { "s" })
+}
 
-    fn answer(typed: &str) -> (bool, String) {
-        let mut out = Vec::new();
-        let yes = ask("Delete them?", &mut typed.as_bytes(), &mut out).expect("in memory");
-        (yes, String::from_utf8(out).expect("utf-8"))
+fn workflows(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (and 1 workflow left empty)".to_owned(),
+        n => format!(" (and {n} workflows left empty)"),
     }
+}
 
-    #[test]
-    fn only_yes_is_yes() {
-        for typed in ["y\n", "Y\n", "yes\n", " YES \n", "y"] {
-            assert!(answer(typed).0, "{typed:?}");
-        }
-        for typed in ["\n", "n\n", "no\n", "yess\n", "sure\n", ""] {
-            assert!(!answer(typed).0, "{typed:?}");
-        }
-        assert_eq!(answer("y\n").1, "Delete them? [y/N] ");
-        assert_eq!(answer("").1, "Delete them? [y/N] \n");
+/// The runs the event wrote, each with what pruning does to it.
+fn pruned_table(p: &Printer, report: &PruneReport) {
+    let mut table = Table::new(&["OUTCOME", "RUN", "REPO", "WORKFLOW", "UNIQUE ID", "STATUS"]);
+    for pruned in &report.runs {
+        let run = &pruned.run;
+        table.row(vec![
+            pruned.outcome.as_str().to_owned(),
+            run.run_id.to_string(),
+            run.repo.clone(),
+            run.workflow.clone(),
+            run.unique_id.clone(),
+            run.status.clone(),
+        ]);
     }
+    p.table(table, "The event wrote no runs.");
 }

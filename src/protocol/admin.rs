@@ -181,12 +181,51 @@ pub struct RunRef {
 pub struct PruneReport {
     pub event_id: String,
     pub dry_run: bool,
-    /// The event was pruned before; nothing was deleted now.
+    /// The event was pruned before; nothing was changed now.
     pub already_pruned: bool,
-    /// The runs deleted (or, on a dry run, that would be).
-    pub runs: Vec<RunRef>,
+    /// Every run the event wrote, with what pruning did to it (or, on a dry run, would do).
+    pub runs: Vec<PrunedRun>,
     /// Workflows left without runs, deleted with them.
     pub workflows_deleted: u64,
+}
+
+impl PruneReport {
+    /// How many runs had this outcome.
+    pub fn count(&self, outcome: PruneOutcome) -> usize {
+        self.runs.iter().filter(|r| r.outcome == outcome).count()
+    }
+}
+
+/// A run an event wrote, and what pruning the event did to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrunedRun {
+    pub outcome: PruneOutcome,
+    /// `status` is the run's status after the prune (for a deleted run, its last status).
+    #[serde(flatten)]
+    pub run: RunRef,
+}
+
+/// What pruning an event does to a run it wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneOutcome {
+    /// The event created it and no event that stands wrote it since: deleted.
+    Deleted,
+    /// The event updated it and no event that stands wrote it since: back to its state
+    /// before the event.
+    Restored,
+    /// An event that stands wrote it since: left as it is.
+    ChangedSince,
+}
+
+impl PruneOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PruneOutcome::Deleted => "deleted",
+            PruneOutcome::Restored => "restored",
+            PruneOutcome::ChangedSince => "changed_since",
+        }
+    }
 }
 
 /// `POST /api/repos`.
@@ -204,6 +243,24 @@ pub struct Repo {
     pub name: String,
     pub url: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// `DELETE /api/repos/{id}[?delete_runs=true][&dry_run=true]`: the repo unlinked, and what
+/// became of its runs. The repo's fields come first (flattened), as the call answered before.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnlinkReport {
+    #[serde(flatten)]
+    pub repo: Repo,
+    pub dry_run: bool,
+    /// Runs kept (without `delete_runs`): back in use when the repo is linked again.
+    pub runs_kept: u64,
+    /// Runs deleted (with `delete_runs`; on a dry run, that would be).
+    pub runs_deleted: u64,
+    /// Workflows left without runs, deleted with them.
+    pub workflows_deleted: u64,
+    /// Events whose runs were deleted, marked `PRUNED`: sending their files again stores them
+    /// again.
+    pub events_released: u64,
 }
 
 /// A stored run, as `GET /api/runs` lists it (Middleware's `repo_workflow_runs` joined with

@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod answer;
+pub mod dora;
 pub mod gzip;
+pub mod incident;
 pub mod repo;
 pub mod repo_filter;
 pub mod run;
@@ -11,6 +13,7 @@ pub mod signing;
 pub mod validate;
 
 pub use answer::{Answer, ExceptionType, FieldError, Receipt, Rejection};
+pub use incident::{Incident, IncidentStatus, IncidentType, parse_incident_batch};
 pub use repo::{RepoName, RepoRef, strip_credentials};
 pub use repo_filter::{REPO_FILTER_FORMS, RepoFilter};
 pub use run::{Element, RawRun, Run, RunElement, RunStatus};

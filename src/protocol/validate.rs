@@ -62,63 +62,24 @@ pub fn validate_run_for_wire(
     errors: &mut Vec<FieldError>,
 ) -> Option<(Run, WireForm)> {
     let before = errors.len();
-    let mut c = Checker {
-        index,
-        errors,
-        rewritten: false,
-        time_as_received: None,
-    };
+    let mut c = Checker::new(index, errors);
 
     let workflow_name = c.text("workflow_name", raw.workflow_name);
-    let repo_urls = c.list("repo_urls", raw.repo_urls, |s| {
-        if s.len() > MAX_URL_LEN {
-            return Err(format!("longer than {MAX_URL_LEN} bytes"));
-        }
-        RepoRef::parse_url(s)
-    });
-    let repo_names = c.list("repo_names", raw.repo_names, |s| {
-        RepoName::parse(s).map(|_| ())
-    });
+    let repos = c.repos(raw.repo_urls, raw.repo_names);
     let event_actor = c.text("event_actor", raw.event_actor);
     let head_branch = c.text("head_branch", raw.head_branch);
     let unique_id = c.unique_id(raw.workflow_run_unique_id);
     let status = c.status(raw.status);
-    let conducted_at = c.conducted_at(raw.workflow_run_conducted_at, now);
+    let conducted_at = c.timestamp(
+        "workflow_run_conducted_at",
+        raw.workflow_run_conducted_at,
+        now,
+    );
     let duration = c.duration(raw.duration);
-    let html_url = c.html_url(raw.html_url);
+    let html_url = c.http_url("html_url", raw.html_url);
     let commit_sha = c.commit_sha(raw.commit_sha);
     let meta = c.meta(raw.meta);
-
-    // Each repository once, in its canonical form (two spellings of one repository are one).
-    let repo_urls = repo_urls.map(|repos| {
-        let mut unique: Vec<RepoRef> = Vec::with_capacity(repos.len());
-        for (original, repo) in repos {
-            if unique.iter().any(|r| r.same_as(&repo)) {
-                c.rewritten = true;
-                continue;
-            }
-            if original != repo.url() {
-                c.rewritten = true;
-            }
-            unique.push(repo);
-        }
-        unique.iter().map(RepoRef::url).collect::<Vec<_>>()
-    });
-    let repo_names = repo_names.map(|names| names.into_iter().map(|(s, ())| s).collect::<Vec<_>>());
-
-    if let (Some(urls), Some(names)) = (&repo_urls, &repo_names) {
-        if urls.is_empty() && names.is_empty() {
-            c.error(
-                "repo_urls",
-                "give repo_urls (e.g. [\"https://github.com/org/name\"]) or repo_names (e.g. [\"org/name\"])",
-            );
-        } else if urls.len() + names.len() > MAX_REPOS_PER_RUN {
-            c.error(
-                "repo_urls",
-                format!("at most {MAX_REPOS_PER_RUN} repositories per run"),
-            );
-        }
-    }
+    let (repo_urls, repo_names) = repos.unzip();
 
     let wire = match (c.rewritten, c.time_as_received.take()) {
         (true, _) => WireForm::Rewritten,
@@ -369,18 +330,27 @@ pub fn parse_batch(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Run>, Rejectio
     validate_batch(elements, now)
 }
 
-/// Collects errors for one run.
-struct Checker<'a> {
-    index: usize,
-    errors: &'a mut Vec<FieldError>,
+/// Collects errors for one record (a run, an incident): the field checks both share.
+pub(super) struct Checker<'a> {
+    pub(super) index: usize,
+    pub(super) errors: &'a mut Vec<FieldError>,
     /// The wire form differs from what was received (see [`validate_run_for_wire`]) ...
-    rewritten: bool,
+    pub(super) rewritten: bool,
     /// ... or only the time does: as received.
-    time_as_received: Option<String>,
+    pub(super) time_as_received: Option<String>,
 }
 
-impl Checker<'_> {
-    fn error(&mut self, field: &str, message: impl Into<String>) {
+impl<'a> Checker<'a> {
+    pub(super) fn new(index: usize, errors: &'a mut Vec<FieldError>) -> Self {
+        Checker {
+            index,
+            errors,
+            rewritten: false,
+            time_as_received: None,
+        }
+    }
+
+    pub(super) fn error(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldError {
             index: self.index,
             field: field.to_owned(),
@@ -388,7 +358,7 @@ impl Checker<'_> {
         });
     }
 
-    fn wrong_type(&mut self, field: &str, expected: &str, got: &Value) {
+    pub(super) fn wrong_type(&mut self, field: &str, expected: &str, got: &Value) {
         self.error(
             field,
             format!("expected {expected}, got {}", json_type(got)),
@@ -396,13 +366,23 @@ impl Checker<'_> {
     }
 
     /// A required string of 1 to 256 chars.
-    fn text(&mut self, field: &str, value: Option<Value>) -> Option<String> {
+    pub(super) fn text(&mut self, field: &str, value: Option<Value>) -> Option<String> {
+        self.text_up_to(field, value, MAX_TEXT_CHARS)
+    }
+
+    /// A required string of 1 to `max` chars.
+    pub(super) fn text_up_to(
+        &mut self,
+        field: &str,
+        value: Option<Value>,
+        max: usize,
+    ) -> Option<String> {
         match value {
             None | Some(Value::Null) => {
                 self.error(field, "is required");
                 None
             }
-            Some(Value::String(s)) => self.check_len(field, s),
+            Some(Value::String(s)) => self.check_len(field, s, max),
             Some(other) => {
                 self.wrong_type(field, "a string", &other);
                 None
@@ -410,20 +390,67 @@ impl Checker<'_> {
         }
     }
 
-    fn check_len(&mut self, field: &str, s: String) -> Option<String> {
+    fn check_len(&mut self, field: &str, s: String, max: usize) -> Option<String> {
         if s.trim().is_empty() {
             self.error(field, "must not be empty");
             return None;
         }
         let chars = s.chars().count();
-        if chars > MAX_TEXT_CHARS {
+        if chars > max {
             self.error(
                 field,
-                format!("is {chars} characters long; at most {MAX_TEXT_CHARS} are allowed"),
+                format!("is {chars} characters long; at most {max} are allowed"),
             );
             return None;
         }
         Some(s)
+    }
+
+    /// `repo_urls` and `repo_names`, at least one repository in all and at most
+    /// [`MAX_REPOS_PER_RUN`]; each URL once, in its canonical form (two spellings of one
+    /// repository are one).
+    pub(super) fn repos(
+        &mut self,
+        urls: Option<Value>,
+        names: Option<Value>,
+    ) -> Option<(Vec<String>, Vec<String>)> {
+        let urls = self.list("repo_urls", urls, |s| {
+            if s.len() > MAX_URL_LEN {
+                return Err(format!("longer than {MAX_URL_LEN} bytes"));
+            }
+            RepoRef::parse_url(s)
+        });
+        let names = self.list("repo_names", names, |s| RepoName::parse(s).map(|_| ()));
+        let (urls, names) = (urls?, names?);
+        let mut unique: Vec<RepoRef> = Vec::with_capacity(urls.len());
+        for (original, repo) in urls {
+            if unique.iter().any(|r| r.same_as(&repo)) {
+                self.rewritten = true;
+                continue;
+            }
+            if original != repo.url() {
+                self.rewritten = true;
+            }
+            unique.push(repo);
+        }
+        if unique.is_empty() && names.is_empty() {
+            self.error(
+                "repo_urls",
+                "give repo_urls (e.g. [\"https://github.com/org/name\"]) or repo_names (e.g. [\"org/name\"])",
+            );
+            return None;
+        }
+        if unique.len() + names.len() > MAX_REPOS_PER_RUN {
+            self.error(
+                "repo_urls",
+                format!("at most {MAX_REPOS_PER_RUN} repositories per run"),
+            );
+            return None;
+        }
+        Some((
+            unique.iter().map(RepoRef::url).collect(),
+            names.into_iter().map(|(s, ())| s).collect(),
+        ))
     }
 
     /// A string, or a whole number (CI run ids often are), as 1 to 256 chars.
@@ -445,7 +472,7 @@ impl Checker<'_> {
 
     /// An optional array of strings, each checked by `check`; each kept with what `check`
     /// made of it. Absent means empty.
-    fn list<T>(
+    pub(super) fn list<T>(
         &mut self,
         field: &str,
         value: Option<Value>,
@@ -506,16 +533,17 @@ impl Checker<'_> {
         status
     }
 
-    fn conducted_at(
+    /// A required ISO 8601 time with an offset, at most [`MAX_FUTURE`] ahead of `now`.
+    pub(super) fn timestamp(
         &mut self,
+        field: &str,
         value: Option<Value>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
-        const FIELD: &str = "workflow_run_conducted_at";
-        let s = self.text(FIELD, value)?;
+        let s = self.text(field, value)?;
         let Some(at) = parse_timestamp(&s) else {
             self.error(
-                FIELD,
+                field,
                 format!(
                     "{s:?} is not an ISO 8601 timestamp with an offset; use e.g. 2024-05-01T12:30:00Z or 2024-05-01T14:30:00+02:00"
                 ),
@@ -524,7 +552,7 @@ impl Checker<'_> {
         };
         if at.with_timezone(&Utc) > now + MAX_FUTURE {
             self.error(
-                FIELD,
+                field,
                 format!("{s} is more than a day in the future; check the clock and the time zone"),
             );
             return None;
@@ -579,7 +607,11 @@ impl Checker<'_> {
         }
     }
 
-    fn optional_string(&mut self, field: &str, value: Option<Value>) -> Option<Option<String>> {
+    pub(super) fn optional_string(
+        &mut self,
+        field: &str,
+        value: Option<Value>,
+    ) -> Option<Option<String>> {
         match value {
             None | Some(Value::Null) => Some(None),
             Some(Value::String(s)) => Some(Some(s)),
@@ -590,13 +622,14 @@ impl Checker<'_> {
         }
     }
 
-    fn html_url(&mut self, value: Option<Value>) -> Option<Option<String>> {
-        let Some(url) = self.optional_string("html_url", value)? else {
+    /// An optional http(s) URL, credentials stripped.
+    pub(super) fn http_url(&mut self, field: &str, value: Option<Value>) -> Option<Option<String>> {
+        let Some(url) = self.optional_string(field, value)? else {
             return Some(None);
         };
         if url.len() > MAX_URL_LEN {
             self.error(
-                "html_url",
+                field,
                 format!(
                     "is {} bytes long; at most {MAX_URL_LEN} are allowed",
                     url.len()
@@ -610,7 +643,7 @@ impl Checker<'_> {
         });
         if !host_ok || url.contains(char::is_whitespace) {
             self.error(
-                "html_url",
+                field,
                 format!("{:?} is not an http(s) URL", strip_credentials(&url)),
             );
             return None;
@@ -888,12 +921,12 @@ mod tests {
             fields,
             [
                 "workflow_name",
+                "repo_urls",
                 "event_actor",
                 "head_branch",
                 "workflow_run_unique_id",
                 "status",
                 "workflow_run_conducted_at",
-                "repo_urls"
             ]
         );
     }

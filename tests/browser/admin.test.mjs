@@ -231,9 +231,10 @@ try {
   // ------------------------------------------------------------ prune with confirmation
   await page.click("#prune-start");
   await page.waitForSelector("#prune-confirm:not([hidden])");
-  assert.match(await text("#prune-summary"), /deletes these 2 run\(s\)/);
+  assert.match(await text("#prune-summary"), /will delete 2 runs/);
   const toDelete = await tableText("#prune-table");
   assert.ok(toDelete.includes("browser-0") && toDelete.includes("browser-1"), toDelete);
+  assert.ok(toDelete.includes("deleted"), "each run's outcome is shown");
   assert.ok(toDelete.includes(XSS));
   await shot("prune-confirm");
   // Cancelling deletes nothing.
@@ -245,7 +246,7 @@ try {
   await page.waitForSelector("#prune-confirm:not([hidden])");
   await page.click("#prune-yes");
   await page.waitForFunction(() => document.querySelector("#detail-status").textContent === "PRUNED");
-  assert.match(await text("#message-text"), /deleted 2 run\(s\)/);
+  assert.match(await text("#message-text"), /deleted 2 runs/);
   stored = JSON.parse(mwctl(ADMIN_KEY, ["runs", "list", "-o", "json"]));
   assert.equal(stored.runs.length, 0, "the event's runs are gone");
   assert.equal(stored.total, 0);
@@ -267,11 +268,18 @@ try {
   log("revoked the key on the page; mwctl is refused on its next request");
 
   await page.click("button.tab[data-tab=repos]");
-  const unlink = page.locator("#repos-table tbody tr", { hasText: "acme/shop" }).locator("button.unlink");
+  const shopRow = page.locator("#repos-table tbody tr", { hasText: "acme/shop" });
+  // Deleting runs asks with the count from a dry run; not confirmed here, so nothing goes.
+  const deleteRuns = shopRow.locator("button.delete-runs");
+  await deleteRuns.click();
+  await page.waitForFunction(() => /Delete \d+ run\(s\)/.test(document.querySelector("#repos-table button.delete-runs").textContent));
+  const unlink = shopRow.locator("button.unlink");
   await unlink.click();
+  assert.match(await unlink.textContent(), /runs are kept/);
   await unlink.click();
   await page.waitForSelector("#repos-empty:not([hidden])");
-  log("unlinked the repository");
+  assert.match(await text("#message-text"), /run\(s\) are kept/);
+  log("unlinked the repository, keeping its runs (deleting them asks with a count)");
 
   // ------------------------------------------------------------ sign out; no key in any URL
   await page.click("#sign-out");

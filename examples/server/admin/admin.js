@@ -302,6 +302,24 @@ function closeEvent() {
   for (const row of $("events-table").tBodies[0].rows) row.classList.remove("selected");
 }
 
+/** What a prune report does (or did, `past`) with its runs, in words. */
+function pruneSummary(report, past = false) {
+  const count = (outcome) => report.runs.filter((r) => r.outcome === outcome).length;
+  const runs = (n) => `${n} run${n === 1 ? "" : "s"}`;
+  const parts = [];
+  const deleted = count("deleted");
+  if (deleted) {
+    const empty = report.workflows_deleted ? ` (and ${report.workflows_deleted} workflow(s) left empty)` : "";
+    parts.push(`${past ? "deleted" : "delete"} ${runs(deleted)}${empty}`);
+  }
+  const restored = count("restored");
+  if (restored) parts.push(`${past ? "restored" : "restore"} ${runs(restored)} to their state before it`);
+  const changed = count("changed_since");
+  if (changed) parts.push(`${past ? "left" : "leave"} ${runs(changed)} that later events changed since`);
+  parts.push(past ? "marked the event PRUNED" : "mark the event PRUNED");
+  return parts.join(", ");
+}
+
 /** Prune, step 1: a dry run, shown for confirmation. */
 async function pruneStart() {
   if (!shownEvent) return;
@@ -316,13 +334,10 @@ async function pruneStart() {
     say(`${report.event_id} was already pruned; nothing to delete.`);
     return;
   }
-  $("prune-summary").textContent =
-    `Pruning ${report.event_id} deletes these ${report.runs.length} run(s)` +
-    (report.workflows_deleted ? ` and ${report.workflows_deleted} workflow(s) left empty` : "") +
-    ", and marks the event PRUNED.";
+  $("prune-summary").textContent = `Pruning ${report.event_id} will ${pruneSummary(report)}.`;
   $("prune-table").tBodies[0].replaceChildren(
     ...report.runs.map((r) =>
-      el("tr", {}, ...[r.run_id, r.repo, r.workflow, r.unique_id, r.status].map((v) => el("td", { text: String(v) }))),
+      el("tr", {}, ...[r.outcome.replace("_", " "), r.run_id, r.repo, r.workflow, r.unique_id, r.status].map((v) => el("td", { text: String(v) }))),
     ),
   );
   show($("prune-confirm"), true);
@@ -338,7 +353,7 @@ async function pruneConfirm() {
     say(
       report.already_pruned
         ? `${report.event_id} was already pruned; nothing deleted.`
-        : `Pruned ${report.event_id}: deleted ${report.runs.length} run(s) and ${report.workflows_deleted} empty workflow(s).`,
+        : `Pruned ${report.event_id}: ${pruneSummary(report, true)}.`,
     );
   } catch (error) {
     fail(error);
@@ -469,7 +484,9 @@ async function loadRepos() {
           el(
             "td",
             {},
-            el("button", { type: "button", class: "danger unlink", text: "Unlink", onclick: (e) => confirmThen(e.target, "Unlink and delete its runs?", () => unlinkRepo(repo.id)) }),
+            el("button", { type: "button", class: "danger unlink", text: "Unlink", onclick: (e) => confirmThen(e.target, "Unlink? Its runs are kept", () => unlinkRepo(repo.id, false)) }),
+            " ",
+            el("button", { type: "button", class: "danger delete-runs", text: "Unlink and delete runs…", onclick: (e) => deleteRunsStart(e.target, repo.id) }),
           ),
         ),
       ),
@@ -493,10 +510,32 @@ async function linkRepo(event) {
   await loadRepos();
 }
 
-async function unlinkRepo(id) {
+/** Unlink and delete runs, step 1: a dry run, whose count the armed button asks about. */
+async function deleteRunsStart(button, id) {
+  const action = () => unlinkRepo(id, true);
+  if (button.dataset.armed === "yes") {
+    confirmThen(button, "", action);
+    return;
+  }
+  let dry;
   try {
-    const repo = await api("DELETE", `/api/repos/${encodeURIComponent(id)}`);
-    say(`Unlinked ${repo.org}/${repo.name}; its runs were deleted.`);
+    dry = await api("DELETE", `/api/repos/${encodeURIComponent(id)}?delete_runs=true&dry_run=true`);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  confirmThen(button, `Delete ${dry.runs_deleted} run(s) and ${dry.workflows_deleted} workflow(s)?`, action);
+}
+
+async function unlinkRepo(id, deleteRuns) {
+  try {
+    const report = await api("DELETE", `/api/repos/${encodeURIComponent(id)}?delete_runs=${deleteRuns}`);
+    const name = `${report.org}/${report.name}`;
+    say(
+      deleteRuns
+        ? `Unlinked ${name}: deleted ${report.runs_deleted} run(s) and ${report.workflows_deleted} workflow(s); ${report.events_released} event(s) marked PRUNED (sending their files again stores them again).`
+        : `Unlinked ${name}; new runs for it are refused. Its ${report.runs_kept} run(s) are kept: link it again to bring it back.`,
+    );
   } catch (error) {
     fail(error);
   }

@@ -4,8 +4,8 @@
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::HeaderMap;
-use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -20,7 +20,7 @@ use mwctl::protocol::{
 
 use crate::app::AppState;
 use crate::auth;
-use crate::body::{BodyError, drain, gunzip, is_json, read_limited};
+use crate::body::{BodyError, gunzip, is_json, read_limited};
 use crate::ids;
 use crate::log::LogNote;
 use crate::rules::{resolve_runs, unknown_repo};
@@ -48,17 +48,25 @@ async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Body) -
         state.notifier.outbox_written();
     }
     let mut response = Json(&outcome.answer).into_response();
+    if outcome.body_unread {
+        // The client may still be sending: this connection serves no further request.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     response.extensions_mut().insert(outcome.note);
     response
 }
 
-/// The answer, what the log says about it, whether the worker has something new, and whether
-/// a rejection was stored (for the notification outbox).
+/// The answer, what the log says about it, whether the worker has something new, whether
+/// a rejection was stored (for the notification outbox), and whether it was decided from the
+/// headers alone, the body left unread.
 struct Outcome {
     answer: Answer,
     note: LogNote,
     queued: bool,
     outbox: bool,
+    body_unread: bool,
 }
 
 impl Outcome {
@@ -69,6 +77,7 @@ impl Outcome {
             note,
             queued: false,
             outbox: false,
+            body_unread: false,
         }
     }
 
@@ -82,6 +91,12 @@ impl Outcome {
             LogNote::new(format!("rejected ServerError: {e}")),
         )
     }
+
+    /// Answered without reading the body.
+    fn body_unread(mut self) -> Outcome {
+        self.body_unread = true;
+        self
+    }
 }
 
 async fn handle(
@@ -90,24 +105,45 @@ async fn handle(
     body: Body,
     received_at: DateTime<Utc>,
 ) -> Outcome {
-    let content_length = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    // The key and its scope first, from the headers alone: a request that cannot be stored as
+    // runs is answered at once, its body never read (a client without a usable key cannot
+    // hold a connection by sending its body slowly).
     let key = match auth::authenticate(state, &headers).await {
         Ok(Ok(key)) => key,
         Ok(Err(failure)) => {
-            // Read the body anyway so that the client gets this answer, not a reset.
-            drain(body, content_length).await;
             return Outcome::unstored(
                 failure.rejection(),
                 LogNote::new(format!("rejected Unauthorized: {}", failure.message())),
-            );
+            )
+            .body_unread();
         }
-        Err(e) => {
-            drain(body, content_length).await;
-            return Outcome::server_error(&e);
-        }
+        Err(e) => return Outcome::server_error(&e).body_unread(),
     };
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+    };
+    if !key.has_scope(Scope::Deployments) {
+        let rejection = Rejection::new(
+            ExceptionType::Forbidden,
+            format!("key {} lacks the deployments scope", key.key.id),
+            "send runs with a key that has the deployments scope (`mwctl keys create --name NAME --scope deployments`)",
+        );
+        let webhook_id = text(HEADER_ID).filter(|id| valid_webhook_id(id));
+        let sender = Sender {
+            key_id: &key.key.id,
+            webhook_id: webhook_id.as_deref(),
+            received_at,
+        };
+        let event_id = ids::event_id();
+        return store_rejection(state.store.as_ref(), &sender, &event_id, rejection, None, 0)
+            .await
+            .body_unread();
+    }
+    let content_length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     let max_body = state.config.max_body;
     let raw = match read_limited(body, max_body, content_length).await {
         Ok(raw) => Some(raw),
@@ -117,17 +153,12 @@ async fn handle(
                 Rejection::new(
                     ExceptionType::InvalidPayload,
                     format!("the body could not be read: {e}"),
-                    "send the request again",
+                    "send the request again, its body at once (this server closes connections whose body pauses or arrives too slowly)",
                 ),
                 LogNote::new(format!("rejected InvalidPayload: body not read: {e}"))
                     .key(&key.key.id),
             );
         }
-    };
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
     };
     let mut req = Incoming {
         key,
@@ -162,6 +193,28 @@ async fn handle(
         Ok((req, checked)) => process(store, req, checked, duplicate, repos).await,
         Err(e) => Outcome::server_error(&StoreError::Other(format!("ingest task failed: {e}"))),
     }
+}
+
+/// Who sent a request, as a stored event records it.
+struct Sender<'a> {
+    key_id: &'a str,
+    /// Only a valid one.
+    webhook_id: Option<&'a str>,
+    received_at: DateTime<Utc>,
+}
+
+impl Incoming {
+    fn sender(&self) -> Sender<'_> {
+        Sender {
+            key_id: &self.key.key.id,
+            webhook_id: self.webhook_id.as_deref(),
+            received_at: self.received_at,
+        }
+    }
+}
+
+fn valid_webhook_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_WEBHOOK_ID
 }
 
 /// A request with a valid key, its body read (`None`: over the limit).
@@ -229,7 +282,7 @@ fn check(req: &mut Incoming) -> Checked {
 
     // 3. webhook-id and signature.
     if let Some(id) = &req.webhook_id
-        && (id.is_empty() || id.len() > MAX_WEBHOOK_ID)
+        && !valid_webhook_id(id)
     {
         req.webhook_id = None;
         let rejection = Rejection::new(
@@ -258,7 +311,7 @@ async fn process(
     let event_id = ids::event_id();
     let (body, runs) = match checked {
         Checked::Refused(rejection, body) => {
-            return store_rejection(store, &req, &event_id, rejection, body, 0).await;
+            return store_rejection(store, &req.sender(), &event_id, rejection, body, 0).await;
         }
         Checked::Body(body, runs) => (body, runs),
     };
@@ -282,42 +335,42 @@ async fn process(
                     ),
                     "send each batch with its own webhook-id (mwctl derives it from the batch's content); re-send a batch only unchanged",
                 );
-                return store_rejection(store, &req, &event_id, rejection, Some(body), 0).await;
+                return store_rejection(store, &req.sender(), &event_id, rejection, Some(body), 0)
+                    .await;
             }
             Ok(None) => {}
             Err(e) => return Outcome::server_error(&e),
         }
     }
 
-    // 5. Scope.
-    if !req.key.has_scope(Scope::Deployments) {
-        let rejection = Rejection::new(
-            ExceptionType::Forbidden,
-            format!("key {} lacks the deployments scope", req.key.key.id),
-            "send runs with a key that has the deployments scope (`mwctl keys create --name NAME --scope deployments`)",
-        );
-        return store_rejection(store, &req, &event_id, rejection, Some(body), 0).await;
-    }
-
-    // 6. The runs.
+    // 5. The runs. (The key's scope was checked first, from the headers.)
     let runs = match runs {
         Ok(runs) => runs,
         Err(rejection) => {
-            return store_rejection(store, &req, &event_id, rejection, Some(body), 0).await;
+            return store_rejection(store, &req.sender(), &event_id, rejection, Some(body), 0)
+                .await;
         }
     };
 
-    // 7. Their repositories.
+    // 6. Their repositories.
     let repos = match repos {
         Ok(repos) => repos,
         Err(e) => return Outcome::server_error(&e),
     };
     if let Err(errors) = resolve_runs(&runs, &repos) {
         let rejection = unknown_repo(errors, runs.len());
-        return store_rejection(store, &req, &event_id, rejection, Some(body), runs.len()).await;
+        return store_rejection(
+            store,
+            &req.sender(),
+            &event_id,
+            rejection,
+            Some(body),
+            runs.len(),
+        )
+        .await;
     }
 
-    // 8. Store, then answer.
+    // 7. Store, then answer.
     let answer = Answer::accepted(event_id.clone(), runs.len());
     let event = NewEvent {
         id: event_id.clone(),
@@ -339,6 +392,7 @@ async fn process(
                 .key(&req.key.key.id),
             queued: true,
             outbox: false,
+            body_unread: false,
         },
         // A concurrent twin with the same webhook-id was stored first.
         Ok(Inserted::Duplicate(response)) => answer_duplicate(&req, &response),
@@ -400,6 +454,7 @@ fn answer_duplicate(req: &Incoming, response: &str) -> Outcome {
             answer: first.into_duplicate(),
             queued: false,
             outbox: false,
+            body_unread: false,
         },
         Err(e) => {
             Outcome::server_error(&StoreError::Other(format!("stored answer unreadable: {e}")))
@@ -410,7 +465,7 @@ fn answer_duplicate(req: &Incoming, response: &str) -> Outcome {
 /// Stores a rejected request (the data dump) and answers with its event id.
 async fn store_rejection(
     store: &dyn Store,
-    req: &Incoming,
+    sender: &Sender<'_>,
     event_id: &str,
     rejection: Rejection,
     body: Option<Vec<u8>>,
@@ -420,17 +475,17 @@ async fn store_rejection(
     let answer = Answer::rejected(Some(event_id.to_owned()), rejection.clone());
     let event = NewEvent {
         id: event_id.to_owned(),
-        key_id: req.key.key.id.clone(),
+        key_id: sender.key_id.to_owned(),
         request_type: REQUEST_TYPE.to_owned(),
-        webhook_id: req.webhook_id.clone(),
-        received_at: req.received_at,
+        webhook_id: sender.webhook_id.map(str::to_owned),
+        received_at: sender.received_at,
         body,
         response: to_json(&answer),
         status: EventStatus::Rejected,
         error: Some(rejection.error.clone()),
         runs_received: runs as u64,
     };
-    let key_id = &req.key.key.id;
+    let key_id = sender.key_id;
     match store.insert_event(event).await {
         Ok(inserted) => Outcome {
             note: LogNote::new(format!("rejected {kind}: {}", rejection.error))
@@ -439,6 +494,7 @@ async fn store_rejection(
             answer,
             queued: false,
             outbox: matches!(inserted, Inserted::New),
+            body_unread: false,
         },
         // The client still learns what is wrong with its request; only the record is lost.
         Err(e) => Outcome::unstored(

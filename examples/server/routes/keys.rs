@@ -75,9 +75,9 @@ async fn revoke(
         )),
         Revoked::LastAdmin => Err(AppError::conflict(
             format!(
-                "{id} is the last usable key with the admin scope; revoking it would lock the admin API"
+                "{id} is the last usable admin key without an expiry; revoking it would lock the admin API (keys that expire do not count)"
             ),
-            "create another admin key first (`mwctl keys create --name NAME --scope admin`), then revoke this one",
+            "create another admin key without --expires first (`mwctl keys create --name NAME --scope admin`), then revoke this one",
         )),
     }
 }

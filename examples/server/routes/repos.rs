@@ -4,14 +4,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use mwctl::protocol::admin::{LinkRepo, Repo, RunPage};
+use mwctl::protocol::admin::{LinkRepo, Repo, RunPage, UnlinkReport};
 use mwctl::protocol::{REPO_FILTER_FORMS, RepoFilter, RepoRef};
 use serde::Deserialize;
 
-use super::{cursor, parse_limit};
+use super::{cursor, parse_flag, parse_limit};
 use crate::app::AppState;
 use crate::auth::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::ops;
 use crate::store::{RunQuery, now};
 
 const DEFAULT_RUNS: u32 = 100;
@@ -48,10 +49,20 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<Repo>>, AppError
     Ok(Json(state.store.list_repos().await?))
 }
 
+#[derive(Deserialize)]
+struct UnlinkParams {
+    delete_runs: Option<String>,
+    dry_run: Option<String>,
+}
+
+/// Unlinks; keeps the repo's runs unless `delete_runs=true` (see [`ops::unlink_repo`]).
 async fn unlink(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Repo>, AppError> {
+    ApiQuery(params): ApiQuery<UnlinkParams>,
+) -> Result<Json<UnlinkReport>, AppError> {
+    let delete_runs = parse_flag("delete_runs", params.delete_runs.as_deref())?;
+    let dry_run = parse_flag("dry_run", params.dry_run.as_deref())?;
     let missing = || {
         AppError::not_found(
             format!("no linked repository with id {id}"),
@@ -59,9 +70,7 @@ async fn unlink(
         )
     };
     let repo_id: i64 = id.trim().parse().map_err(|_| missing())?;
-    state
-        .store
-        .unlink_repo(repo_id)
+    ops::unlink_repo(state.store.as_ref(), repo_id, delete_runs, dry_run, now())
         .await?
         .map(Json)
         .ok_or_else(missing)

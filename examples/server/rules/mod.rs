@@ -7,7 +7,9 @@
 //!   inferred from when it started);
 //! - [`prune`]: which events can be pruned, and what pruning one deletes;
 //! - [`keys`]: which keys may be revoked (never the last usable admin key).
+//! - [`dora`]: the DORA figures from stored deployments and incidents.
 
+pub mod dora;
 pub mod keys;
 pub mod prune;
 pub mod resolve;

@@ -15,14 +15,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use mwctl::protocol::admin::{ApiKey, EventDetail, EventStatus, Scope, StoredRun};
+use mwctl::protocol::admin::{
+    ApiKey, EventDetail, EventStatus, PruneOutcome, PruneReport, Repo, Scope, StoredRun,
+    UnlinkReport,
+};
 use mwctl::protocol::signing::key_digest_hex;
 use mwctl::protocol::{RepoFilter, RepoRef, RunStatus, parse_batch};
 use serde_json::{Value, json};
 
 use super::{
     Action, Claimed, EventQuery, Inserted, NewEvent, RunFields, RunQuery, RunWrite, Slot, Store,
-    Writer, now, parse_ts,
+    WriteRecord, Writer, now, parse_ts,
 };
 use crate::ids;
 use crate::ops::{self, Applied, Pruned, Revoked};
@@ -58,7 +61,8 @@ macro_rules! contract_suite {
             the_first_key_is_stored_once,
             the_last_admin_key_cannot_be_revoked,
             repos_link_once_case_insensitively,
-            unlinking_a_repo_deletes_its_runs,
+            unlinking_a_repo_keeps_its_runs_and_relinking_brings_it_back,
+            unlinking_with_delete_runs_deletes_them_and_releases_their_events,
             events_keep_their_body_and_answer,
             events_list_newest_first_with_a_cursor,
             webhook_ids_dedupe_accepted_events_only,
@@ -80,7 +84,9 @@ macro_rules! contract_suite {
             unlinked_repos_fail_the_event_without_writes,
             runs_filter_by_repo_and_workflow,
             runs_page_by_cursor_and_report_the_total,
-            prune_deletes_exactly_the_events_runs_and_empty_workflows,
+            prune_deletes_what_it_created_and_restores_what_it_updated,
+            prune_leaves_runs_changed_since,
+            pruning_in_any_order_ends_the_same,
             unprocessed_events_cannot_be_pruned,
             the_notification_outbox_holds_rejected_and_failed_events_until_done,
         );
@@ -265,6 +271,22 @@ impl Fixture {
             .expect("exists")
     }
 
+    /// The linked repo acme/`name`.
+    async fn repo(&self, name: &str) -> Option<Repo> {
+        self.store
+            .list_repos()
+            .await
+            .expect("lists")
+            .into_iter()
+            .find(|r| r.name == name)
+    }
+
+    async fn unlink(&self, id: i64, delete_runs: bool, dry_run: bool) -> Option<UnlinkReport> {
+        ops::unlink_repo(self.store.as_ref(), id, delete_runs, dry_run, now())
+            .await
+            .expect("answers")
+    }
+
     async fn prune(&self, id: &str, dry_run: bool) -> Pruned {
         ops::prune_event(self.store.as_ref(), id, dry_run, now())
             .await
@@ -421,7 +443,7 @@ pub async fn repos_link_once_case_insensitively(backend: &dyn Backend) {
     );
 }
 
-pub async fn unlinking_a_repo_deletes_its_runs(backend: &dyn Backend) {
+pub async fn unlinking_a_repo_keeps_its_runs_and_relinking_brings_it_back(backend: &dyn Backend) {
     let f = fixture(backend).await;
     f.ingest(
         vec![
@@ -433,20 +455,128 @@ pub async fn unlinking_a_repo_deletes_its_runs(backend: &dyn Backend) {
     )
     .await;
     f.process().await;
-    let repos = f.store.list_repos().await.expect("lists");
-    let shop = repos.iter().find(|r| r.name == "shop").expect("linked");
-    let unlinked = f.store.unlink_repo(shop.id).await.expect("unlinks");
-    assert_eq!(unlinked.map(|r| r.id), Some(shop.id));
-    let left: Vec<String> = f.runs().await.into_iter().map(|r| r.repo).collect();
-    assert_eq!(left, ["acme/api"]);
-    assert_eq!(f.store.list_repos().await.expect("lists").len(), 1);
+    let shop = f.repo("shop").await.expect("linked");
+
+    // A dry run changes nothing.
+    let dry = f.unlink(shop.id, false, true).await.expect("linked");
+    assert!(dry.dry_run);
+    assert_eq!(f.repo("shop").await.map(|r| r.id), Some(shop.id));
+
+    let report = f.unlink(shop.id, false, false).await.expect("linked");
+    assert_eq!(report.repo, shop);
+    assert_eq!((report.runs_kept, report.runs_deleted), (1, 0));
+    assert_eq!((report.workflows_deleted, report.events_released), (0, 0));
+    assert!(f.repo("shop").await.is_none(), "no longer listed");
     assert!(
-        f.store
-            .unlink_repo(shop.id)
-            .await
-            .expect("answers")
-            .is_none()
+        f.unlink(shop.id, false, false).await.is_none(),
+        "not linked"
     );
+    assert_eq!(f.runs().await.len(), 2, "its runs stay");
+
+    // New runs for it are refused while it is unlinked.
+    f.ingest(
+        vec![run("shop", "deploy", "3", "SUCCESS", None)],
+        "2025-01-10T10:02:00Z",
+        None,
+    )
+    .await;
+    assert!(matches!(f.process().await, Applied::Unresolved(_)));
+
+    // Linked again: the same repo, its runs, and new runs accepted.
+    let url = RepoRef::parse_url("https://github.com/ACME/shop").expect("url");
+    let (again, newly) = f.store.link_repo(&url, now()).await.expect("links");
+    assert!(newly, "linking an unlinked repo links it");
+    assert_eq!(again.id, shop.id);
+    assert_eq!(f.repo("shop").await.map(|r| r.id), Some(shop.id));
+    f.ingest(
+        vec![run("shop", "deploy", "3", "SUCCESS", None)],
+        "2025-01-10T10:03:00Z",
+        None,
+    )
+    .await;
+    assert_eq!(f.process().await, counts(1, 0, 0));
+    assert_eq!(f.runs().await.len(), 3);
+}
+
+pub async fn unlinking_with_delete_runs_deletes_them_and_releases_their_events(
+    backend: &dyn Backend,
+) {
+    let f = fixture(backend).await;
+    let both = f
+        .ingest(
+            vec![
+                run("shop", "deploy", "1", "SUCCESS", None),
+                run("api", "deploy", "1", "SUCCESS", None),
+            ],
+            "2025-01-10T10:01:00Z",
+            Some("hook-both"),
+        )
+        .await;
+    let shop_only = f
+        .ingest(
+            vec![
+                run("shop", "deploy", "1", "FAILURE", None),
+                run("shop", "release", "2", "SUCCESS", None),
+            ],
+            "2025-01-10T10:02:00Z",
+            Some("hook-shop"),
+        )
+        .await;
+    let api_only = f
+        .ingest(
+            vec![run("api", "deploy", "3", "SUCCESS", None)],
+            "2025-01-10T10:03:00Z",
+            Some("hook-api"),
+        )
+        .await;
+    for _ in 0..3 {
+        f.process().await;
+    }
+    let shop = f.repo("shop").await.expect("linked");
+
+    let dry = f.unlink(shop.id, true, true).await.expect("linked");
+    assert!(dry.dry_run);
+    assert_eq!(
+        (
+            dry.runs_kept,
+            dry.runs_deleted,
+            dry.workflows_deleted,
+            dry.events_released
+        ),
+        (0, 2, 2, 2)
+    );
+    assert_eq!(f.runs().await.len(), 4, "a dry run deletes nothing");
+    assert!(f.repo("shop").await.is_some(), "a dry run unlinks nothing");
+    assert_eq!(f.detail(&both).await.event.status, EventStatus::Success);
+
+    let report = f.unlink(shop.id, true, false).await.expect("linked");
+    assert_eq!(
+        (
+            report.runs_deleted,
+            report.workflows_deleted,
+            report.events_released
+        ),
+        (2, 2, 2)
+    );
+    let left: Vec<String> = f.runs().await.into_iter().map(|r| r.repo).collect();
+    assert_eq!(left, ["acme/api", "acme/api"]);
+    assert!(f.repo("shop").await.is_none());
+    assert_eq!(f.detail(&both).await.event.status, EventStatus::Pruned);
+    assert_eq!(f.detail(&shop_only).await.event.status, EventStatus::Pruned);
+    assert_eq!(f.detail(&api_only).await.event.status, EventStatus::Success);
+    // Their webhook-ids no longer count as stored; the other one's still does.
+    for (hook, stored) in [
+        ("hook-both", false),
+        ("hook-shop", false),
+        ("hook-api", true),
+    ] {
+        let twin = f
+            .store
+            .find_duplicate(&f.key_id, hook)
+            .await
+            .expect("reads");
+        assert_eq!(twin.is_some(), stored, "{hook}");
+    }
 }
 
 pub async fn events_keep_their_body_and_answer(backend: &dyn Backend) {
@@ -909,7 +1039,11 @@ pub async fn a_transaction_not_committed_writes_nothing(backend: &dyn Backend) {
     };
     tx.finish_event(
         &id,
-        vec![(run_id, Action::Created)],
+        vec![WriteRecord {
+            run_id,
+            action: Action::Created,
+            before: None,
+        }],
         Counts::default(),
         now(),
     )
@@ -1191,7 +1325,7 @@ pub async fn unlinked_repos_fail_the_event_without_writes(backend: &dyn Backend)
         .into_iter()
         .find(|r| r.name == "shop")
         .expect("linked");
-    f.store.unlink_repo(shop.id).await.expect("unlinks");
+    f.unlink(shop.id, false, false).await.expect("linked");
     let Applied::Unresolved(reason) = f.process().await else {
         panic!("expected a failure");
     };
@@ -1325,7 +1459,42 @@ pub async fn runs_page_by_cursor_and_report_the_total(backend: &dyn Backend) {
     assert_eq!(pages, 3);
 }
 
-pub async fn prune_deletes_exactly_the_events_runs_and_empty_workflows(backend: &dyn Backend) {
+/// `(repo, workflow, unique id, head branch, status)` of every stored run, sorted.
+async fn run_states(f: &Fixture) -> Vec<(String, String, String, String, String)> {
+    let mut runs: Vec<_> = f
+        .runs()
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r.repo,
+                r.workflow,
+                r.workflow_run_unique_id,
+                r.head_branch,
+                r.status,
+            )
+        })
+        .collect();
+    runs.sort();
+    runs
+}
+
+fn outcomes(report: &PruneReport) -> Vec<(String, String, PruneOutcome)> {
+    report
+        .runs
+        .iter()
+        .map(|r| (r.run.workflow.clone(), r.run.unique_id.clone(), r.outcome))
+        .collect()
+}
+
+/// A run of acme/shop's deploy workflow with the given id, status and head branch.
+fn branch_run(id: &str, status: &str, branch: &str) -> Value {
+    let mut run = run("shop", "deploy", id, status, Some(1));
+    run["head_branch"] = json!(branch);
+    run
+}
+
+pub async fn prune_deletes_what_it_created_and_restores_what_it_updated(backend: &dyn Backend) {
     let f = fixture(backend).await;
     let keep = f
         .ingest(
@@ -1349,6 +1518,7 @@ pub async fn prune_deletes_exactly_the_events_runs_and_empty_workflows(backend: 
         )
         .await;
     assert_eq!(f.process().await, counts(2, 0, 0));
+    let before = run_states(&f).await;
     assert_eq!(f.process().await, counts(2, 1, 0));
     assert_eq!(f.runs().await.len(), 4);
 
@@ -1356,41 +1526,165 @@ pub async fn prune_deletes_exactly_the_events_runs_and_empty_workflows(backend: 
         panic!("expected a report");
     };
     assert!(dry.dry_run && !dry.already_pruned);
-    assert_eq!(dry.runs.len(), 3);
     assert_eq!(
-        dry.workflows_deleted, 2,
-        "hotfix and api's release are left empty"
+        outcomes(&dry),
+        [
+            ("release".to_owned(), "1".to_owned(), PruneOutcome::Restored),
+            ("deploy".to_owned(), "2".to_owned(), PruneOutcome::Deleted),
+            ("hotfix".to_owned(), "1".to_owned(), PruneOutcome::Deleted),
+        ],
+        "in run id order"
     );
-    assert_eq!(f.runs().await.len(), 4, "a dry run deletes nothing");
+    assert_eq!(
+        dry.runs[0].run.status, "SUCCESS",
+        "the status it goes back to"
+    );
+    assert_eq!(dry.workflows_deleted, 1, "hotfix is left empty");
+    assert_eq!(f.runs().await.len(), 4, "a dry run changes nothing");
     assert_eq!(f.detail(&prune).await.event.status, EventStatus::Success);
 
     let Pruned::Done(report) = f.prune(&prune, false).await else {
         panic!("expected a report");
     };
     assert_eq!(report.runs, dry.runs);
-    assert_eq!(report.workflows_deleted, 2);
-    let left: Vec<(String, String, String)> = f
-        .runs()
-        .await
-        .into_iter()
-        .map(|r| (r.repo, r.workflow, r.workflow_run_unique_id))
-        .collect();
+    assert_eq!(report.workflows_deleted, 1);
     assert_eq!(
-        left,
-        [("acme/shop".to_owned(), "deploy".to_owned(), "1".to_owned())],
-        "the run the pruned event updated goes too"
+        run_states(&f).await,
+        before,
+        "back to exactly the state before the event"
     );
     assert_eq!(f.detail(&prune).await.event.status, EventStatus::Pruned);
     assert_eq!(
         f.detail(&keep).await.runs.len(),
-        1,
-        "the other event's record of the deleted run goes with it"
+        2,
+        "the other event's records stay"
     );
 
     let Pruned::Done(again) = f.prune(&prune, false).await else {
         panic!("expected a report");
     };
     assert!(again.already_pruned && again.runs.is_empty());
+}
+
+pub async fn prune_leaves_runs_changed_since(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    // C creates run 1, A updates it, B updates it again; C also creates run 2, untouched since.
+    let c = f
+        .ingest(
+            vec![
+                branch_run("1", "SUCCESS", "c"),
+                branch_run("2", "SUCCESS", "c"),
+            ],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    let a = f
+        .ingest(
+            vec![branch_run("1", "SUCCESS", "a")],
+            "2025-01-10T10:02:00Z",
+            None,
+        )
+        .await;
+    let b = f
+        .ingest(
+            vec![branch_run("1", "SUCCESS", "b")],
+            "2025-01-10T10:03:00Z",
+            None,
+        )
+        .await;
+    for _ in 0..3 {
+        f.process().await;
+    }
+    let branch_of = |states: Vec<(String, String, String, String, String)>, id: &str| {
+        states.into_iter().find(|s| s.2 == id).map(|s| s.3)
+    };
+
+    // C wrote both; A and B changed run 1 since: only run 2 goes.
+    let Pruned::Done(report) = f.prune(&c, false).await else {
+        panic!("expected a report");
+    };
+    assert_eq!(
+        outcomes(&report),
+        [
+            (
+                "deploy".to_owned(),
+                "1".to_owned(),
+                PruneOutcome::ChangedSince
+            ),
+            ("deploy".to_owned(), "2".to_owned(), PruneOutcome::Deleted),
+        ]
+    );
+    assert_eq!(report.workflows_deleted, 0);
+    assert_eq!(branch_of(run_states(&f).await, "1").as_deref(), Some("b"));
+    assert_eq!(branch_of(run_states(&f).await, "2"), None);
+
+    // A: B changed it since.
+    let Pruned::Done(report) = f.prune(&a, false).await else {
+        panic!("expected a report");
+    };
+    assert_eq!(report.count(PruneOutcome::ChangedSince), 1);
+    assert_eq!(branch_of(run_states(&f).await, "1").as_deref(), Some("b"));
+
+    // B: nothing that stands wrote run 1 before it (C and A are pruned): the run goes.
+    let Pruned::Done(report) = f.prune(&b, false).await else {
+        panic!("expected a report");
+    };
+    assert_eq!(report.count(PruneOutcome::Deleted), 1);
+    assert_eq!(report.workflows_deleted, 1);
+    assert!(f.runs().await.is_empty());
+}
+
+pub async fn pruning_in_any_order_ends_the_same(backend: &dyn Backend) {
+    // Per run: C creates it, A and B update it. Run x: prune A then B; run y: B then A. Both
+    // end as C left them.
+    let f = fixture(backend).await;
+    let mut events = Vec::new();
+    for id in ["x", "y"] {
+        let mut ids = Vec::new();
+        for (i, (status, branch)) in [("PENDING", "c"), ("FAILURE", "a"), ("SUCCESS", "b")]
+            .into_iter()
+            .enumerate()
+        {
+            let received = format!("2025-01-10T10:0{i}:00Z");
+            ids.push(
+                f.ingest(vec![branch_run(id, status, branch)], &received, None)
+                    .await,
+            );
+            assert_ne!(f.process().await, counts(0, 0, 1), "every event writes");
+        }
+        events.push(ids);
+    }
+    let states = run_states(&f).await;
+    assert_eq!(
+        states.iter().map(|s| s.3.as_str()).collect::<Vec<_>>(),
+        ["b", "b"]
+    );
+
+    let outcome = |report: Pruned| match report {
+        Pruned::Done(report) => report.runs[0].outcome,
+        other => panic!("expected a report, got {other:?}"),
+    };
+    let (x, y) = (&events[0], &events[1]);
+    // x: A (B stands: changed since), then B (back over A's pruned write to C's version).
+    assert_eq!(
+        outcome(f.prune(&x[1], false).await),
+        PruneOutcome::ChangedSince
+    );
+    assert_eq!(outcome(f.prune(&x[2], false).await), PruneOutcome::Restored);
+    // y: B (back to A's version), then A (back to C's).
+    assert_eq!(outcome(f.prune(&y[2], false).await), PruneOutcome::Restored);
+    assert_eq!(outcome(f.prune(&y[1], false).await), PruneOutcome::Restored);
+
+    let states = run_states(&f).await;
+    assert_eq!(
+        states
+            .iter()
+            .map(|s| (s.2.as_str(), s.3.as_str(), s.4.as_str()))
+            .collect::<Vec<_>>(),
+        [("x", "c", "PENDING"), ("y", "c", "PENDING")],
+        "C's version of both, whatever the order"
+    );
 }
 
 pub async fn unprocessed_events_cannot_be_pruned(backend: &dyn Backend) {

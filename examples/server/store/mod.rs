@@ -24,6 +24,7 @@ use mwctl::protocol::admin::{
     ApiKey, Event, EventDetail, EventStatus, Repo, RunRef, Scope, StoredRun,
 };
 use mwctl::protocol::{RepoFilter, RepoRef, RunStatus};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use pg::PgStore;
@@ -64,7 +65,7 @@ impl KeyRecord {
     }
 
     pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
-        !self.is_revoked() && !self.is_expired(now)
+        crate::rules::keys::usable(&self.key, now)
     }
 
     pub fn has_scope(&self, scope: Scope) -> bool {
@@ -168,7 +169,8 @@ pub struct Counts {
 }
 
 /// A run's stored fields: what the rules compare and merge (identity and bookkeeping apart).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serialisable: a backend may keep what an update replaced as JSON (see [`WriteRecord`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFields {
     pub event_actor: String,
     pub head_branch: String,
@@ -207,10 +209,38 @@ pub enum Slot {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunUpdate {
     pub run_id: i64,
-    /// What the update replaces: pruning the event restores it (recorded from phase 3 of
-    /// issue 10 on; today's stores keep only that the run was updated).
+    /// What the update replaces (the event records it, see [`WriteRecord`]).
     pub before: RunFields,
     pub after: RunFields,
+}
+
+/// What an event wrote to one run, as [`Tx::finish_event`] records it so that pruning the
+/// event can undo exactly that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteRecord {
+    pub run_id: i64,
+    pub action: Action,
+    /// For [`Action::Updated`]: the fields the update replaced. `None` for a creation (and
+    /// for updates recorded before the store kept them).
+    pub before: Option<RunFields>,
+}
+
+/// One recorded write to a run, as [`Tx::run_history`] returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PastWrite {
+    pub event_id: String,
+    /// The writing event is `PRUNED`: its write no longer counts.
+    pub pruned: bool,
+    pub action: Action,
+    pub before: Option<RunFields>,
+}
+
+/// A run with its stored fields and every write recorded to it, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunHistory {
+    pub run_id: i64,
+    pub current: RunFields,
+    pub writes: Vec<PastWrite>,
 }
 
 /// What an event did to a run, recorded so the event can be pruned.
@@ -225,6 +255,14 @@ impl Action {
         match self {
             Action::Created => "created",
             Action::Updated => "updated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "created" => Some(Action::Created),
+            "updated" => Some(Action::Updated),
+            _ => None,
         }
     }
 }
@@ -255,11 +293,11 @@ pub trait Store: Send + Sync + 'static {
 
     // Linked repositories.
     /// The repo and whether it was newly linked (identity: host, org, name, case-insensitive).
+    /// A repo unlinked before is linked again, with the same id and the runs it kept (and
+    /// counts as newly linked).
     async fn link_repo(&self, repo: &RepoRef, at: DateTime<Utc>) -> StoreResult<(Repo, bool)>;
-    /// In id order.
+    /// The linked repos (not the unlinked ones), in id order.
     async fn list_repos(&self) -> StoreResult<Vec<Repo>>;
-    /// Unlinks and deletes the repo's workflows and runs.
-    async fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>>;
 
     // Ingest.
     /// The event from this key with this webhook-id that still stands (waiting, running or
@@ -340,8 +378,9 @@ pub trait Tx: Send {
     async fn keys(&mut self) -> StoreResult<Vec<KeyRecord>>;
     async fn revoke_key(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
 
-    // Processing an event.
-    /// The linked repos, kept linked until the end of the transaction.
+    // Processing an event; unlinking a repo.
+    /// The linked repos (as [`Store::list_repos`]), kept linked until the end of the
+    /// transaction.
     async fn repos(&mut self) -> StoreResult<Vec<Repo>>;
     /// In order: inserts each run that is new (creating its workflow when missing; `at` is the
     /// time written as created and updated); for one
@@ -353,12 +392,14 @@ pub trait Tx: Send {
         at: DateTime<Utc>,
     ) -> StoreResult<Vec<Slot>>;
     async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()>;
-    /// Marks a claimed event `SUCCESS` with its counts, and records the runs it wrote
-    /// (replacing what an earlier, interrupted attempt recorded).
+    /// Marks a claimed event `SUCCESS` with its counts, and records the runs it wrote, with
+    /// what each update replaced (replacing what an earlier, interrupted attempt recorded).
+    /// Records are kept in the order they are written: [`Tx::run_history`] returns a run's
+    /// writes in that order.
     async fn finish_event(
         &mut self,
         id: &str,
-        written: Vec<(i64, Action)>,
+        written: Vec<WriteRecord>,
         counts: Counts,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
@@ -368,10 +409,26 @@ pub trait Tx: Send {
     async fn event_status(&mut self, id: &str) -> StoreResult<Option<EventStatus>>;
     /// The runs the event recorded writing, in run id order.
     async fn event_runs(&mut self, id: &str) -> StoreResult<Vec<RunRef>>;
+    /// For each of these runs that exists (in the order given): its stored fields and every
+    /// recorded write to it, oldest first, each with whether its event is now `PRUNED`. The
+    /// runs are locked until the end of the transaction.
+    async fn run_history(&mut self, run_ids: Vec<i64>) -> StoreResult<Vec<RunHistory>>;
     /// Deletes the runs, every event's record of them, and the workflows they leave without
     /// runs; returns how many workflows were deleted.
     async fn delete_runs(&mut self, run_ids: Vec<i64>) -> StoreResult<u64>;
     async fn mark_pruned(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    // Unlinking a repo.
+    /// The ids of every run stored for the repo (linked or not), in id order, locked until the
+    /// end of the transaction.
+    async fn repo_runs(&mut self, repo_id: i64) -> StoreResult<Vec<i64>>;
+    /// Marks `PRUNED` every `SUCCESS` event that recorded a write to one of these runs (so that
+    /// its webhook-id no longer counts as stored); returns how many. Call it before
+    /// [`Tx::delete_runs`], which deletes the records.
+    async fn release_events(&mut self, run_ids: Vec<i64>, at: DateTime<Utc>) -> StoreResult<u64>;
+    /// Marks the repo unlinked: no longer in [`Tx::repos`] or [`Store::list_repos`]; its
+    /// workflows and runs stay.
+    async fn unlink_repo(&mut self, repo_id: i64, at: DateTime<Utc>) -> StoreResult<()>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -26,7 +26,7 @@ use super::{
 mod tx;
 
 /// Schema versions, applied in order at start-up under an advisory lock.
-const MIGRATIONS: &[&str] = &[include_str!("pg/schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("pg/schema.sql"), include_str!("pg/undo.sql")];
 /// The advisory lock that serialises migrations of instances starting together.
 const MIGRATION_LOCK: i64 = 0x6d77_6374_6c00_0001;
 /// The advisory lock that lets one of the instances starting on an empty database mint the
@@ -423,6 +423,17 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        // Linked before and unlinked since: linked again, with its runs.
+        let relinked = sqlx::query(
+            "UPDATE repos SET unlinked_at = NULL WHERE unlinked_at IS NOT NULL \
+             AND lower(host) = lower($1) AND lower(org) = lower($2) AND lower(name) = lower($3)",
+        )
+        .bind(&repo.host)
+        .bind(&repo.org)
+        .bind(&repo.name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         let sql = format!(
             "SELECT {REPO_COLUMNS} FROM repos \
              WHERE lower(host) = lower($1) AND lower(org) = lower($2) AND lower(name) = lower($3)"
@@ -433,39 +444,17 @@ impl Store for PgStore {
             .bind(&repo.name)
             .fetch_one(&self.pool)
             .await?;
-        Ok((repo_from_row(&row)?, inserted == 1))
+        Ok((repo_from_row(&row)?, inserted == 1 || relinked == 1))
     }
 
     async fn list_repos(&self) -> StoreResult<Vec<Repo>> {
-        let sql = format!("SELECT {REPO_COLUMNS} FROM repos ORDER BY id");
+        let sql = format!("SELECT {REPO_COLUMNS} FROM repos WHERE unlinked_at IS NULL ORDER BY id");
         sqlx::query(&sql)
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(repo_from_row)
             .collect()
-    }
-
-    async fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>> {
-        let mut tx = self.pool.begin().await?;
-        let sql = format!("SELECT {REPO_COLUMNS} FROM repos WHERE id = $1 FOR UPDATE");
-        let repo = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(repo_from_row)
-            .transpose()?;
-        if repo.is_some() {
-            // The repo's workflows, their runs and what events recorded of those runs go by
-            // the foreign keys' ON DELETE CASCADE.
-            sqlx::query("DELETE FROM repos WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(repo)
     }
 
     async fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<Twin>> {

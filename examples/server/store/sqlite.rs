@@ -31,6 +31,8 @@ mod tx;
 const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("notify.sql"),
+    include_str!("undo.sql"),
+    include_str!("unlink.sql"),
     include_str!("lease.sql"),
 ];
 /// Idle read connections kept open.
@@ -353,7 +355,9 @@ fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
 }
 
 fn list_repos_on(conn: &Connection) -> StoreResult<Vec<Repo>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {REPO_COLUMNS} FROM repos ORDER BY id"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {REPO_COLUMNS} FROM repos WHERE unlinked_at IS NULL ORDER BY id"
+    ))?;
     let repos = stmt
         .query_map([], repo_from_row)?
         .collect::<Result<_, _>>()?;
@@ -573,6 +577,13 @@ impl Store for SqliteStore {
                          ON CONFLICT DO NOTHING",
                     )?
                     .execute(params![repo.host, repo.org, repo.name, ts(at)])?;
+                // Linked before and unlinked since: linked again, with its runs.
+                let relinked = conn
+                    .prepare_cached(
+                        "UPDATE repos SET unlinked_at = NULL WHERE unlinked_at IS NOT NULL \
+                         AND lower(host) = lower(?1) AND lower(org) = lower(?2) AND lower(name) = lower(?3)",
+                    )?
+                    .execute(params![repo.host, repo.org, repo.name])?;
                 let sql = format!(
                     "SELECT {REPO_COLUMNS} FROM repos \
                      WHERE lower(host) = lower(?1) AND lower(org) = lower(?2) AND lower(name) = lower(?3)"
@@ -581,7 +592,7 @@ impl Store for SqliteStore {
                     params![repo.host, repo.org, repo.name],
                     repo_from_row,
                 )?;
-                Ok((stored, inserted == 1))
+                Ok((stored, inserted == 1 || relinked == 1))
             })
         })
         .await
@@ -589,35 +600,6 @@ impl Store for SqliteStore {
 
     async fn list_repos(&self) -> StoreResult<Vec<Repo>> {
         self.blocking(|db| db.read(list_repos_on)).await
-    }
-
-    async fn unlink_repo(&self, id: i64) -> StoreResult<Option<Repo>> {
-        self.blocking(move |db| {
-            db.write(|conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let sql = format!("SELECT {REPO_COLUMNS} FROM repos WHERE id = ?1");
-                let repo = tx
-                    .prepare_cached(&sql)?
-                    .query_row([id], repo_from_row)
-                    .optional()?;
-                if repo.is_some() {
-                    // The repo's workflows, their runs, and what events recorded of those runs.
-                    for sql in [
-                        "DELETE FROM event_runs WHERE run_id IN (SELECT wr.id FROM repo_workflow_runs wr \
-                            JOIN repo_workflows w ON w.id = wr.repo_workflow_id WHERE w.repo_id = ?1)",
-                        "DELETE FROM repo_workflow_runs WHERE repo_workflow_id IN \
-                            (SELECT id FROM repo_workflows WHERE repo_id = ?1)",
-                        "DELETE FROM repo_workflows WHERE repo_id = ?1",
-                        "DELETE FROM repos WHERE id = ?1",
-                    ] {
-                        tx.prepare_cached(sql)?.execute([id])?;
-                    }
-                }
-                tx.commit()?;
-                Ok(repo)
-            })
-        })
-        .await
     }
 
     async fn find_duplicate(&self, key_id: &str, webhook_id: &str) -> StoreResult<Option<Twin>> {

@@ -15,8 +15,8 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 use super::{KEY_COLUMNS, REPO_COLUMNS, bad, event_run_refs, key_from_row, repo_from_row, ts_of};
 use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
 use crate::store::{
-    Action, Counts, KeyRecord, RunFields, RunUpdate, RunWrite, Slot, StoreError, StoreResult, Tx,
-    ts,
+    Action, Counts, KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot,
+    StoreError, StoreResult, Tx, WriteRecord, ts,
 };
 
 pub struct PgTx {
@@ -87,7 +87,9 @@ impl Tx for PgTx {
 
     async fn repos(&mut self) -> StoreResult<Vec<Repo>> {
         // Shared locks: workers read them side by side; an unlink waits for them.
-        let sql = format!("SELECT {REPO_COLUMNS} FROM repos ORDER BY id FOR SHARE");
+        let sql = format!(
+            "SELECT {REPO_COLUMNS} FROM repos WHERE unlinked_at IS NULL ORDER BY id FOR SHARE"
+        );
         sqlx::query(&sql)
             .fetch_all(self.conn()?)
             .await?
@@ -153,7 +155,7 @@ impl Tx for PgTx {
     async fn finish_event(
         &mut self,
         id: &str,
-        written: Vec<(i64, Action)>,
+        written: Vec<WriteRecord>,
         counts: Counts,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -164,19 +166,7 @@ impl Tx for PgTx {
             .execute(&mut *conn)
             .await?;
         if !written.is_empty() {
-            let (run_ids, actions): (Vec<i64>, Vec<&str>) = written
-                .iter()
-                .map(|(run_id, action)| (*run_id, action.as_str()))
-                .unzip();
-            sqlx::query(
-                "INSERT INTO event_runs (event_id, run_id, action) \
-                 SELECT $1, * FROM unnest($2::bigint[], $3::text[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(&run_ids)
-            .bind(&actions)
-            .execute(&mut *conn)
-            .await?;
+            record_writes(conn, id, &written).await?;
         }
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         sqlx::query(
@@ -212,6 +202,59 @@ impl Tx for PgTx {
         event_run_refs(self.conn()?, id).await
     }
 
+    async fn run_history(&mut self, run_ids: Vec<i64>) -> StoreResult<Vec<RunHistory>> {
+        let conn = self.conn()?;
+        // Locked until the commit: what pruning decides from them stays true.
+        let rows = sqlx::query(
+            "SELECT id, event_actor, head_branch, status, conducted_at, duration, html_url, \
+                commit_sha, meta \
+             FROM repo_workflow_runs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&run_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut current: HashMap<i64, RunFields> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            current.insert(row.try_get("id")?, fields_from_row(row)?);
+        }
+        let rows = sqlx::query(
+            "SELECT er.run_id, er.event_id, e.status = 'PRUNED' AS pruned, er.action, er.replaced \
+             FROM event_runs er JOIN events e ON e.id = er.event_id \
+             WHERE er.run_id = ANY($1) ORDER BY er.run_id, er.seq, er.event_id",
+        )
+        .bind(&run_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut writes: HashMap<i64, Vec<PastWrite>> = HashMap::new();
+        for row in &rows {
+            let action: String = row.try_get("action")?;
+            let replaced: Option<String> = row.try_get("replaced")?;
+            writes
+                .entry(row.try_get("run_id")?)
+                .or_default()
+                .push(PastWrite {
+                    event_id: row.try_get("event_id")?,
+                    pruned: row.try_get("pruned")?,
+                    action: Action::parse(&action).ok_or_else(|| bad("action", &action))?,
+                    before: replaced
+                        .map(|json| serde_json::from_str(&json).map_err(|_| bad("replaced", &json)))
+                        .transpose()?,
+                });
+        }
+        // In the order given, each run that exists once.
+        let mut histories = Vec::with_capacity(current.len());
+        for run_id in run_ids {
+            if let Some(fields) = current.remove(&run_id) {
+                histories.push(RunHistory {
+                    run_id,
+                    current: fields,
+                    writes: writes.remove(&run_id).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(histories)
+    }
+
     async fn delete_runs(&mut self, run_ids: Vec<i64>) -> StoreResult<u64> {
         let conn = self.conn()?;
         // Every event's record of the runs goes by ON DELETE CASCADE.
@@ -243,6 +286,39 @@ impl Tx for PgTx {
         Ok(())
     }
 
+    async fn repo_runs(&mut self, repo_id: i64) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT wr.id FROM repo_workflow_runs wr \
+             JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
+             WHERE w.repo_id = $1 ORDER BY wr.id FOR UPDATE OF wr",
+        )
+        .bind(repo_id)
+        .fetch_all(self.conn()?)
+        .await?)
+    }
+
+    async fn release_events(&mut self, run_ids: Vec<i64>, at: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE events SET status = 'PRUNED', processed_at = $1 \
+             WHERE status = 'SUCCESS' \
+                AND id IN (SELECT event_id FROM event_runs WHERE run_id = ANY($2))",
+        )
+        .bind(ts(at))
+        .bind(&run_ids)
+        .execute(self.conn()?)
+        .await?
+        .rows_affected())
+    }
+
+    async fn unlink_repo(&mut self, repo_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE repos SET unlinked_at = $1 WHERE id = $2")
+            .bind(ts(at))
+            .bind(repo_id)
+            .execute(self.conn()?)
+            .await?;
+        Ok(())
+    }
+
     async fn commit(mut self: Box<Self>) -> StoreResult<()> {
         let tx = self
             .tx
@@ -251,6 +327,38 @@ impl Tx for PgTx {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Inserts the event's event_runs rows in one statement, in write order (of two rows for one
+/// run, the first stays). Each row takes the next place in its run's history: a created run's
+/// starts at 1; an updated run is locked (insert_runs), so no one else numbers it meanwhile.
+async fn record_writes(
+    conn: &mut PgConnection,
+    event_id: &str,
+    written: &[WriteRecord],
+) -> StoreResult<()> {
+    let run_ids: Vec<i64> = written.iter().map(|w| w.run_id).collect();
+    let actions: Vec<&str> = written.iter().map(|w| w.action.as_str()).collect();
+    let replaced = written
+        .iter()
+        .map(|w| w.before.as_ref().map(serde_json::to_string).transpose())
+        .collect::<Result<Vec<Option<String>>, _>>()
+        .map_err(|e| StoreError::Other(format!("a run's fields as JSON: {e}")))?;
+    sqlx::query(
+        "INSERT INTO event_runs (event_id, run_id, action, replaced, seq) \
+         SELECT $1, r, a, x, CASE WHEN a = 'created' THEN 1 ELSE \
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM event_runs WHERE run_id = r) END \
+         FROM unnest($2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY AS t(r, a, x, n) \
+         ORDER BY n \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(&run_ids)
+    .bind(&actions)
+    .bind(&replaced)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The id of the workflow of that name in the repo, created when missing. Concurrent creators

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use mwctl::protocol::RunStatus;
 use mwctl::protocol::admin::{EventStatus, Repo, RunRef};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{
@@ -20,11 +20,12 @@ use super::{
 };
 use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
 use crate::store::{
-    Action, Counts, KeyRecord, RunFields, RunUpdate, RunWrite, Slot, StoreError, StoreResult, Tx,
-    Writer, ts,
+    Action, Counts, KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot,
+    StoreError, StoreResult, Tx, WriteRecord, Writer, ts,
 };
 
-/// event_runs rows per INSERT statement (3 parameters each, well under SQLite's limit).
+/// event_runs rows per INSERT statement (3 parameters each plus the event's, well under
+/// SQLite's limit).
 const RECORDS_PER_INSERT: usize = 100;
 
 pub struct SqliteTx {
@@ -179,7 +180,7 @@ impl Tx for SqliteTx {
     async fn finish_event(
         &mut self,
         id: &str,
-        written: Vec<(i64, Action)>,
+        written: Vec<WriteRecord>,
         counts: Counts,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -213,6 +214,49 @@ impl Tx for SqliteTx {
     async fn event_runs(&mut self, id: &str) -> StoreResult<Vec<RunRef>> {
         let id = id.to_owned();
         self.run(move |conn| event_run_refs(conn, &id)).await
+    }
+
+    async fn run_history(&mut self, run_ids: Vec<i64>) -> StoreResult<Vec<RunHistory>> {
+        self.run(move |conn| {
+            let mut histories = Vec::with_capacity(run_ids.len());
+            for run_id in run_ids {
+                let current = conn
+                    .prepare_cached(&format!(
+                        "SELECT {RUN_FIELDS} FROM repo_workflow_runs WHERE id = ?1"
+                    ))?
+                    .query_row([run_id], |row| run_fields(row, 0))
+                    .optional()?;
+                let Some(current) = current else { continue };
+                let mut stmt = conn.prepare_cached(
+                    "SELECT er.event_id, e.status = 'PRUNED', er.action, er.replaced \
+                     FROM event_runs er JOIN events e ON e.id = er.event_id \
+                     WHERE er.run_id = ?1 ORDER BY er.seq, er.event_id",
+                )?;
+                let writes = stmt
+                    .query_map([run_id], |row| {
+                        let action: String = row.get(2)?;
+                        let replaced: Option<String> = row.get(3)?;
+                        Ok(PastWrite {
+                            event_id: row.get(0)?,
+                            pruned: row.get(1)?,
+                            action: Action::parse(&action).ok_or_else(|| bad_column(2, &action))?,
+                            before: replaced
+                                .map(|json| {
+                                    serde_json::from_str(&json).map_err(|_| bad_column(3, &json))
+                                })
+                                .transpose()?,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                histories.push(RunHistory {
+                    run_id,
+                    current,
+                    writes,
+                });
+            }
+            Ok(histories)
+        })
+        .await
     }
 
     async fn delete_runs(&mut self, run_ids: Vec<i64>) -> StoreResult<u64> {
@@ -255,6 +299,46 @@ impl Tx for SqliteTx {
                 "UPDATE events SET status = 'PRUNED', processed_at = ?1 WHERE id = ?2",
             )?
             .execute(params![ts(at), id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn repo_runs(&mut self, repo_id: i64) -> StoreResult<Vec<i64>> {
+        self.run(move |conn| {
+            let ids = conn
+                .prepare_cached(
+                    "SELECT wr.id FROM repo_workflow_runs wr \
+                     JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
+                     WHERE w.repo_id = ?1 ORDER BY wr.id",
+                )?
+                .query_map([repo_id], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn release_events(&mut self, run_ids: Vec<i64>, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.run(move |conn| {
+            let now = ts(at);
+            let mut stmt = conn.prepare_cached(
+                "UPDATE events SET status = 'PRUNED', processed_at = ?1 \
+                 WHERE status = 'SUCCESS' AND id IN (SELECT event_id FROM event_runs WHERE run_id = ?2)",
+            )?;
+            let mut released = 0;
+            for run_id in run_ids {
+                released += stmt.execute(params![now, run_id])? as u64;
+            }
+            Ok(released)
+        })
+        .await
+    }
+
+    async fn unlink_repo(&mut self, repo_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+        self.run(move |conn| {
+            conn.prepare_cached("UPDATE repos SET unlinked_at = ?1 WHERE id = ?2")?
+                .execute(params![ts(at), repo_id])?;
             Ok(())
         })
         .await
@@ -345,46 +429,67 @@ fn insert_run(conn: &Connection, workflow_id: i64, run: &RunWrite, now: &str) ->
         return Ok(Slot::Created(conn.last_insert_rowid()));
     }
     let (run_id, stored) = conn
-        .prepare_cached(
-            "SELECT id, event_actor, head_branch, status, conducted_at, duration, html_url, \
-                commit_sha, meta \
-             FROM repo_workflow_runs \
-             WHERE repo_workflow_id = ?1 AND provider_workflow_run_id = ?2",
-        )?
+        .prepare_cached(&format!(
+            "SELECT id, {RUN_FIELDS} FROM repo_workflow_runs \
+             WHERE repo_workflow_id = ?1 AND provider_workflow_run_id = ?2"
+        ))?
         .query_row(params![workflow_id, run.unique_id], |row| {
-            let status: String = row.get(3)?;
-            Ok((
-                row.get::<_, i64>(0)?,
-                RunFields {
-                    event_actor: row.get(1)?,
-                    head_branch: row.get(2)?,
-                    status: RunStatus::parse(&status).ok_or_else(|| bad_column(3, &status))?,
-                    conducted_at: ts_col(row, 4)?,
-                    duration: row.get(5)?,
-                    html_url: row.get(6)?,
-                    commit_sha: row.get(7)?,
-                    meta: row.get(8)?,
-                },
-            ))
+            Ok((row.get::<_, i64>(0)?, run_fields(row, 1)?))
         })?;
     Ok(Slot::Exists { run_id, stored })
 }
 
-/// Inserts the event's event_runs rows, many per statement (far cheaper than one each).
-fn record_writes(conn: &Connection, event_id: &str, written: &[(i64, Action)]) -> StoreResult<()> {
+/// A run's stored fields, in [`run_fields`]' order.
+const RUN_FIELDS: &str =
+    "event_actor, head_branch, status, conducted_at, duration, html_url, commit_sha, meta";
+
+/// Reads [`RUN_FIELDS`] starting at column `at`.
+fn run_fields(row: &Row<'_>, at: usize) -> rusqlite::Result<RunFields> {
+    let status: String = row.get(at + 2)?;
+    Ok(RunFields {
+        event_actor: row.get(at)?,
+        head_branch: row.get(at + 1)?,
+        status: RunStatus::parse(&status).ok_or_else(|| bad_column(at + 2, &status))?,
+        conducted_at: ts_col(row, at + 3)?,
+        duration: row.get(at + 4)?,
+        html_url: row.get(at + 5)?,
+        commit_sha: row.get(at + 6)?,
+        meta: row.get(at + 7)?,
+    })
+}
+
+/// Inserts the event's event_runs rows, many per statement (far cheaper than one each). Each
+/// row takes the next place in its run's history (a created run's rows were deleted with any
+/// earlier run that had its id, so its history starts at 1).
+fn record_writes(conn: &Connection, event_id: &str, written: &[WriteRecord]) -> StoreResult<()> {
     for chunk in written.chunks(RECORDS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(?1, ?{}, ?{})", 2 * i + 2, 2 * i + 3))
+            .map(|i| {
+                let (run, action, replaced) = (3 * i + 2, 3 * i + 3, 3 * i + 4);
+                // A run created now has no history yet: no lookup (the backfill case).
+                format!(
+                    "(?1, ?{run}, ?{action}, ?{replaced}, CASE WHEN ?{action} = 'created' THEN 1 \
+                     ELSE (SELECT COALESCE(MAX(seq), 0) + 1 FROM event_runs WHERE run_id = ?{run}) END)"
+                )
+            })
             .collect();
         let sql = format!(
-            "INSERT INTO event_runs (event_id, run_id, action) VALUES {} ON CONFLICT DO NOTHING",
+            "INSERT INTO event_runs (event_id, run_id, action, replaced, seq) VALUES {} \
+             ON CONFLICT DO NOTHING",
             values.join(", ")
         );
-        let mut args: Vec<SqlValue> = Vec::with_capacity(1 + 2 * chunk.len());
+        let mut args: Vec<SqlValue> = Vec::with_capacity(1 + 3 * chunk.len());
         args.push(SqlValue::Text(event_id.to_owned()));
-        for (run_id, action) in chunk {
-            args.push(SqlValue::Integer(*run_id));
-            args.push(SqlValue::Text(action.as_str().to_owned()));
+        for record in chunk {
+            args.push(SqlValue::Integer(record.run_id));
+            args.push(SqlValue::Text(record.action.as_str().to_owned()));
+            args.push(match &record.before {
+                Some(before) => SqlValue::Text(
+                    serde_json::to_string(before)
+                        .map_err(|e| StoreError::Other(format!("a run's fields as JSON: {e}")))?,
+                ),
+                None => SqlValue::Null,
+            });
         }
         conn.prepare_cached(&sql)?.execute(params_from_iter(args))?;
     }
