@@ -488,3 +488,53 @@ fn an_event_stored_through_one_instance_wakes_the_worker_of_another() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `mwctl-server admin-key --database-url` (the offline recovery) mints into the shared
+/// database, from a data dir of its own and with the instances running: the key is written
+/// there (mode 0600, never printed) and every instance accepts it at once.
+#[test]
+fn admin_key_recovers_into_the_shared_database() {
+    let Some(database) = pg::database() else {
+        return;
+    };
+    let a = Server::start_pg(&database, None, &[]);
+    let mut b = Server::start_pg(&database, Some(&a.admin_key), &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(common::server_bin())
+        .args(["admin-key", "--database-url", &database, "--data-dir"])
+        .arg(dir.path())
+        .env_remove("MW_DATABASE_URL")
+        .output()
+        .expect("runs");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let key_file = dir.path().join("admin.key");
+    let key = std::fs::read_to_string(&key_file).expect("written");
+    assert!(key.starts_with("mwk_") && key != a.admin_key, "{key}");
+    assert!(!said.contains(&key), "the key is never printed: {said}");
+    assert!(
+        !dir.path().join("mwctl.db").exists(),
+        "no SQLite database beside it"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    b.admin_key = key;
+    b.mwctl()
+        .args(["keys", "list"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("admin (recovered)"));
+    a.mwctl()
+        .env("MW_API_KEY", &b.admin_key)
+        .args(["keys", "list"])
+        .assert()
+        .code(0);
+}
