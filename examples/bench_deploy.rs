@@ -54,7 +54,11 @@ fn main() -> Result<()> {
     };
     let curl = which("curl").context("curl is not on PATH; install it (apt-get install curl)")?;
     let work = tempfile::tempdir().context("temp dir")?;
-    let server = Server(support::spawn_server(&server, &work.path().join("data"))?);
+    let server = Server(support::spawn_server(
+        &server,
+        &work.path().join("data"),
+        &[],
+    )?);
     let admin = |args: &[&str]| -> Result<String> {
         let out = Command::new(&mwctl)
             .args(args)

@@ -287,7 +287,7 @@ impl StartedServer {
     fn start() -> anyhow::Result<StartedServer> {
         let bin = support::build_release()?.server;
         let dir = tempfile::tempdir()?;
-        let spawned = support::spawn_server(&bin, dir.path())?;
+        let spawned = support::spawn_server(&bin, dir.path(), &[])?;
         Ok(StartedServer {
             child: spawned.child,
             url: spawned.url,

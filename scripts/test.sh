@@ -8,6 +8,8 @@
 #   ./scripts/test.sh -E 'binary(deploy)'   # extra arguments go to `cargo nextest run`
 #
 # MW_SKIP_BROWSER=1 skips the admin page's browser test (it fails without Chromium otherwise).
+# MW_SKIP_POSTGRES=1 skips the PostgreSQL tests (they fail without PostgreSQL otherwise); they
+# start throwaway clusters of their own from the installed binaries, no server needs to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +49,18 @@ if [ "${MW_SKIP_BROWSER:-}" != 1 ]; then
   fi
   if command -v npm >/dev/null && ! [ -d tests/browser/node_modules/playwright-core ]; then
     npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+  fi
+fi
+
+if [ "${MW_SKIP_POSTGRES:-}" != 1 ]; then
+  say "PostgreSQL tests: the server binaries (MW_SKIP_POSTGRES=1 skips the tests)"
+  if ! command -v pg_config >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if can_apt; then
+      # The binaries only: the package's own cluster is not needed (the tests start theirs).
+      apt_install postgresql
+    else
+      say "missing PostgreSQL: run \`sudo apt-get install postgresql\` (or set MW_PG_BINDIR, or MW_SKIP_POSTGRES=1)"
+    fi
   fi
 fi
 

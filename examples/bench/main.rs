@@ -60,6 +60,11 @@ struct BackfillArgs {
     #[arg(long)]
     no_baseline: bool,
 
+    /// Run the server on this PostgreSQL database instead of SQLite; it is EMPTIED (with
+    /// psql) before every round, so give a database of its own
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+
     /// Extra arguments for mwctl send (e.g. --compress)
     #[arg(last = true)]
     send_args: Vec<String>,
@@ -104,6 +109,14 @@ fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
         export::write_batches(&batches, 0, args.runs, 500)?;
     }
 
+    eprintln!(
+        "server storage: {}",
+        if args.database_url.is_some() {
+            "PostgreSQL (--database-url)"
+        } else {
+            "SQLite"
+        }
+    );
     let load_before = support::load_average();
     let mut rounds = Vec::new();
     let mut small_rss = Vec::new();
@@ -133,7 +146,7 @@ fn backfill(args: &BackfillArgs) -> anyhow::Result<()> {
         );
         rounds.push(r);
         if !args.no_baseline {
-            let secs = baseline_round(&server_bin, &batches, args.runs, work.path())?;
+            let secs = baseline_round(&server_bin, &batches, args, work.path())?;
             eprintln!("  baseline: accepted in {secs:.2}s");
             baseline_secs.push(secs);
         }
@@ -192,7 +205,7 @@ fn send_round(
     args: &BackfillArgs,
     work: &Path,
 ) -> anyhow::Result<SendRound> {
-    let server = Server::start(server_bin, work)?;
+    let server = Server::start(server_bin, work, args.database_url.as_deref())?;
     server.link_repos(export::REPOS)?;
     let mut send_args = vec!["--concurrency".to_owned(), args.concurrency.to_string()];
     send_args.extend(args.send_args.iter().cloned());
@@ -221,10 +234,11 @@ fn send_round(
 fn baseline_round(
     server_bin: &Path,
     batches: &Path,
-    runs: u64,
+    args: &BackfillArgs,
     work: &Path,
 ) -> anyhow::Result<f64> {
-    let server = Server::start(server_bin, work)?;
+    let runs = args.runs;
+    let server = Server::start(server_bin, work, args.database_url.as_deref())?;
     server.link_repos(export::REPOS)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(batches)?
         .map(|e| e.map(|e| e.path()))

@@ -98,17 +98,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// A fresh server on a free loopback port, with its data in a new dir under `work`.
-    pub fn start(bin: &Path, work: &Path) -> anyhow::Result<Server> {
+    /// A fresh server on a free loopback port, with its data in a new dir under `work`, or in
+    /// the PostgreSQL database `database_url`, emptied first.
+    pub fn start(bin: &Path, work: &Path, database_url: Option<&str>) -> anyhow::Result<Server> {
         let dir = tempfile::Builder::new()
             .prefix("server-")
             .tempdir_in(work)?
             .keep();
+        let mut extra = Vec::new();
+        if let Some(url) = database_url {
+            crate::support::reset_database(url)?;
+            extra = vec!["--database-url".to_owned(), url.to_owned()];
+        }
         let crate::support::Spawned {
             child,
             url,
             admin_key,
-        } = crate::support::spawn_server(bin, &dir)?;
+        } = crate::support::spawn_server(bin, &dir, &extra)?;
         let watch = Some(Watch::start(child.id()));
         mwctl::client::install_crypto_provider();
         Ok(Server {

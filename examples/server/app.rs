@@ -20,6 +20,9 @@ use crate::store::Store;
 /// connection forever). Ingest answers well within it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// See [`Config::lease`].
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Largest ingest body, in bytes, before and after gzip decompression.
@@ -31,6 +34,9 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Largest page of `GET /api/runs` and `/api/events`, below their own maximum (tests).
     pub max_page: Option<u32>,
+    /// How long a claim on an event (or a notification) lasts without renewal: an instance
+    /// that died holds its events this long before another takes them over.
+    pub lease: Duration,
 }
 
 impl Config {
@@ -47,6 +53,7 @@ impl Default for Config {
             require_signature: false,
             body_timeout: Duration::from_secs(10),
             max_page: None,
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -59,6 +66,8 @@ pub struct AppState {
     /// Wakes the notification sender when the outbox gets a message.
     pub notifier: Notifier,
     pub config: Arc<Config>,
+    /// This process, as the owner of its claims (unique per start).
+    pub owner: Arc<str>,
 }
 
 impl AppState {
@@ -68,6 +77,7 @@ impl AppState {
             wake: Arc::new(Notify::new()),
             notifier: Notifier::default(),
             config: Arc::new(config),
+            owner: crate::ids::instance_id().into(),
         }
     }
 

@@ -42,6 +42,11 @@ pub fn request_id() -> String {
     format!("req_{:016x}", rand::random::<u64>())
 }
 
+/// A server process, as the owner of the claims it holds on a shared queue.
+pub fn instance_id() -> String {
+    format!("srv_{:016x}", rand::random::<u64>())
+}
+
 pub fn key_id() -> String {
     sortable("key")
 }

@@ -12,6 +12,9 @@ mod ids;
 mod log;
 mod notify;
 mod ops;
+#[cfg(test)]
+#[path = "testing/pg_cluster.rs"]
+mod pg_cluster;
 mod routes;
 mod rules;
 mod serve;
@@ -36,7 +39,7 @@ use crate::app::{AppState, Config, app};
 use crate::log::LogFormat;
 use crate::notify::Notifier;
 use crate::rules::keys::AdminAccess;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 
 /// Validation allocates many small values on several threads at once; glibc's malloc spends
 /// much of that time in locks and cross-thread frees.
@@ -65,9 +68,9 @@ enum Command {
     /// Mint a new admin key and write it to DIR/admin.key (mode 0600): recovery when every
     /// admin key is revoked or expired
     ///
-    /// Works on the database directly, whether or not a server is running on it (SQLite
-    /// serialises the writes). The key is written to the file only, never printed; the old
-    /// keys are left as they are.
+    /// Works on the database directly, whether or not servers are running on it (SQLite
+    /// serialises the writes; with --database-url, every instance sees the new key at once).
+    /// The key is written to the file only, never printed; the old keys are left as they are.
     AdminKey(AdminKeyArgs),
 }
 
@@ -75,30 +78,50 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct StoreArgs {
     /// Directory for the database (mwctl.db) and the admin key (admin.key); created if
-    /// missing.
+    /// missing. With --database-url, only admin.key goes here.
     #[arg(long, default_value = "./mwctl-data")]
     data_dir: PathBuf,
+
+    /// Store in PostgreSQL instead of SQLite, e.g. postgres://mwctl:PASSWORD@db:5432/mwctl:
+    /// several instances on one database share keys, repos, events, runs and one queue.
+    #[arg(long, value_name = "URL", env = "MW_DATABASE_URL", value_parser = parse_database_url)]
+    database_url: Option<String>,
 }
 
 impl StoreArgs {
-    /// Opens (creating if needed) the store.
-    fn open(&self) -> anyhow::Result<SqliteStore> {
+    /// Opens (creating if needed) the store: PostgreSQL with --database-url, else SQLite in
+    /// --data-dir. `notify`: rejected and failed events go to the notification outbox. The
+    /// directory is created either way (admin.key goes there).
+    async fn open(&self, notify: bool) -> anyhow::Result<Arc<dyn Store>> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        if let Some(url) = &self.database_url {
+            let store = PgStore::connect(url)
+                .await
+                .context("cannot open the PostgreSQL database of --database-url")?;
+            return Ok(Arc::new(if notify { store.notifying() } else { store }));
+        }
         let db_path = self.data_dir.join("mwctl.db");
-        SqliteStore::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))
+        let store = SqliteStore::open(&db_path)
+            .with_context(|| format!("cannot open {}", db_path.display()))?;
+        Ok(Arc::new(if notify { store.notifying() } else { store }))
     }
 
     fn key_file(&self) -> PathBuf {
         self.data_dir.join("admin.key")
     }
 
-    /// The recovery command for this store, to name in messages.
+    /// The recovery command for this store, to name in messages (never the database URL:
+    /// it may hold a password).
     fn recovery_command(&self) -> String {
-        format!(
+        let mut command = format!(
             "mwctl-server admin-key --data-dir {}",
             self.data_dir.display()
-        )
+        );
+        if self.database_url.is_some() {
+            command.push_str(" --database-url URL");
+        }
+        command
     }
 }
 
@@ -120,6 +143,12 @@ struct Args {
 
     #[command(flatten)]
     store: StoreArgs,
+
+    /// How long a claim on an event or a notification lasts without renewal (a live instance
+    /// renews its claims): an instance that died holds its work this long before another
+    /// takes it over. A restarted SQLite server takes its own back at once.
+    #[arg(long, default_value = "10s", value_parser = parse_lease)]
+    lease: Duration,
 
     /// Largest ingest body, before and after gzip decompression: bytes, or with a KiB / MiB /
     /// GiB suffix.
@@ -213,29 +242,30 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mut store = args.store.open()?;
-    if args.notify_url.is_some() {
-        store = store.notifying();
-    }
-    let store: Arc<dyn Store> = Arc::new(store);
+    // What a stopped server was processing is taken over when its lease ends (SQLite: at
+    // once, see SqliteStore::open).
+    let store = args.store.open(args.notify_url.is_some()).await?;
     bootstrap_admin(store.as_ref(), &args.store).await?;
-    // An accepted request is never lost: what a stopped server was processing runs again.
-    let requeued = store.requeue_running().await?;
-    if requeued > 0 {
-        tracing::info!("requeued {requeued} events left RUNNING");
-    }
 
     let config = Config {
         max_body: args.max_body,
         require_signature: args.require_signature,
         body_timeout: args.body_timeout,
         max_page: args.max_page,
+        lease: args.lease,
     };
+    let state = AppState::new(Arc::clone(&store), config);
     let notifier = match &args.notify_url {
-        Some(url) => Notifier::start(url, Arc::clone(&store))?,
+        Some(url) => Notifier::start(url, store, Arc::clone(&state.owner), args.lease)?,
         None => Notifier::default(),
     };
-    let state = AppState::new(store, config).with_notifier(notifier);
+    let state = state.with_notifier(notifier);
+    // Events stored by other instances wake this one's worker too.
+    state
+        .store
+        .listen(Arc::clone(&state.wake))
+        .await
+        .context("cannot listen for stored events")?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -287,8 +317,9 @@ fn say(line: &str) -> anyhow::Result<()> {
 }
 
 /// On first start (no keys at all), creates the admin key, prints it once and writes it to
-/// DIR/admin.key (mode 0600). On a later start, points to the key file when its key is a usable
-/// admin key, and names the recovery command when no admin key is usable.
+/// DIR/admin.key (mode 0600); of several instances starting on one empty database, one does.
+/// On a later start, points to the key file when its key is a usable admin key, and names the
+/// recovery command when no admin key is usable.
 async fn bootstrap_admin(store: &dyn Store, where_: &StoreArgs) -> anyhow::Result<()> {
     let key_file = where_.key_file();
     if store.count_keys().await? > 0 {
@@ -320,7 +351,10 @@ async fn bootstrap_admin(store: &dyn Store, where_: &StoreArgs) -> anyhow::Resul
         }
         return Ok(());
     }
-    let key = mint_admin_key(store, &key_file, "admin").await?;
+    let Some(key) = mint_admin_key(store, &key_file, "admin", First::Only).await? else {
+        // Another instance starting on the same database minted it first.
+        return Ok(());
+    };
     say(&format!("admin key: {key}"))?;
     say(&format!(
         "admin key written to {} (shown only once)",
@@ -331,9 +365,9 @@ async fn bootstrap_admin(store: &dyn Store, where_: &StoreArgs) -> anyhow::Resul
 
 /// `mwctl-server admin-key`: a new admin key in DIR/admin.key, whatever the keys in the store.
 async fn admin_key(args: AdminKeyArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open(false).await?;
     let key_file = args.store.key_file();
-    mint_admin_key(&store, &key_file, &args.name).await?;
+    mint_admin_key(store.as_ref(), &key_file, &args.name, First::Any).await?;
     say(&format!(
         "new admin key {:?} written to {} (mode 0600); use it with `mwctl login` or MW_API_KEY",
         args.name,
@@ -342,18 +376,43 @@ async fn admin_key(args: AdminKeyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether [`mint_admin_key`] stores its key whatever keys exist, or only as the first key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum First {
+    Any,
+    /// Only into a store without keys ([`Store::insert_first_key`]).
+    Only,
+}
+
 /// Mints a key with every scope, writes it to `key_file` (mode 0600) and stores it; returns it.
-async fn mint_admin_key(store: &dyn Store, key_file: &Path, name: &str) -> anyhow::Result<String> {
+/// `None` (and no file) when `first` is [`First::Only`] and the store has a key already.
+async fn mint_admin_key(
+    store: &dyn Store,
+    key_file: &Path,
+    name: &str,
+    first: First,
+) -> anyhow::Result<Option<String>> {
     let scopes = vec![Scope::Admin, Scope::Deployments, Scope::Incidents];
     let (meta, key) =
         ids::mint_key(name, scopes, None, store::now()).map_err(anyhow::Error::msg)?;
     // The file first: a key that was stored but could not be saved would be lost.
     write_secret(key_file, &key).with_context(|| format!("cannot write {}", key_file.display()))?;
-    if let Err(e) = store.insert_key(&meta, &key_digest_hex(&key)).await {
-        let _ = std::fs::remove_file(key_file);
-        return Err(e.into());
+    let digest = key_digest_hex(&key);
+    let stored = match first {
+        First::Any => store.insert_key(&meta, &digest).await.map(|()| true),
+        First::Only => store.insert_first_key(&meta, &digest).await,
+    };
+    match stored {
+        Ok(true) => Ok(Some(key)),
+        Ok(false) => {
+            let _ = std::fs::remove_file(key_file);
+            Ok(None)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(key_file);
+            Err(e.into())
+        }
     }
-    Ok(key)
 }
 
 /// Writes a secret to a new file created with mode 0600 (never readable by others, not even
@@ -403,6 +462,26 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         Err(e) => Err(format!(
             "{s:?} is not a duration ({e}); use e.g. 10s or 500ms"
         )),
+    }
+}
+
+/// At least 1 s (renewals go three times per lease) and at most an hour.
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) => Ok(d),
+        Ok(_) => Err("the lease must be between 1s and 1h".to_owned()),
+        Err(e) => Err(format!("{s:?} is not a duration ({e}); use e.g. 10s")),
+    }
+}
+
+fn parse_database_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a PostgreSQL URL; give e.g. postgres://USER:PASSWORD@HOST:5432/DATABASE (for SQLite, give --data-dir alone)"
+        ))
     }
 }
 
@@ -540,6 +619,63 @@ mod tests {
     }
 
     #[test]
+    fn database_urls_and_leases_parse() {
+        let args = serving(&[
+            "--database-url",
+            "postgres://mwctl:pw@db:5432/mwctl",
+            "--lease",
+            "3s",
+        ])
+        .expect("valid");
+        assert_eq!(
+            args.store.database_url.as_deref(),
+            Some("postgres://mwctl:pw@db:5432/mwctl")
+        );
+        assert_eq!(args.lease, Duration::from_secs(3));
+        let defaults = serving(&[]).expect("defaults");
+        assert_eq!(defaults.lease, Duration::from_secs(10));
+        for bad in [
+            ["--database-url", "mysql://db/mwctl"],
+            ["--database-url", "./mwctl-data/mwctl.db"],
+            ["--lease", "100ms"],
+            ["--lease", "2h"],
+        ] {
+            assert!(serving(&bad).is_err(), "{bad:?}");
+        }
+
+        // admin-key takes the store's options, not the serving ones.
+        let cli = Cli::try_parse_from([
+            "server",
+            "admin-key",
+            "--data-dir",
+            "d",
+            "--database-url",
+            "postgresql://db/mwctl",
+        ])
+        .expect("valid");
+        let Some(Command::AdminKey(args)) = cli.command else {
+            panic!("admin-key: {cli:?}");
+        };
+        assert_eq!(
+            args.store.database_url.as_deref(),
+            Some("postgresql://db/mwctl")
+        );
+        assert_eq!(
+            args.store.recovery_command(),
+            "mwctl-server admin-key --data-dir d --database-url URL"
+        );
+        for bad in [
+            &["admin-key", "--database-url", "mysql://db/mwctl"][..],
+            &["admin-key", "--lease", "3s"][..],
+        ] {
+            assert!(
+                Cli::try_parse_from(std::iter::once("server").chain(bad.iter().copied())).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("8MiB"), Ok(8 << 20));
         assert_eq!(parse_size("512kib"), Ok(512 << 10));
@@ -555,6 +691,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("mwctl.db")).expect("opens");
         let at = StoreArgs {
             data_dir: dir.path().to_owned(),
+            database_url: None,
         };
         bootstrap_admin(&store, &at).await.expect("first start");
         let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("written");

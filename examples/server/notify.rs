@@ -9,6 +9,10 @@
 //! (the receiver is down or slow and events keep failing), the oldest are given up on, with a
 //! line in the log. Delivery is at least once: a server killed between a POST and clearing the
 //! mark sends that message again.
+//!
+//! Several instances on one database share the outbox: each sender claims a page under a
+//! lease ([`Store::claim_notices`]), so each message is sent by one instance; the messages of
+//! an instance that died are claimed by another once their lease ends.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +26,10 @@ use crate::store::{PendingNotice, Store};
 
 /// Most notifications kept waiting; beyond, the oldest are given up on.
 pub const BACKLOG: u32 = 1000;
-/// Notifications read from the outbox at a time.
-const PAGE: u32 = 50;
+/// Notifications claimed from the outbox at a time.
+const PAGE: u32 = 10;
+/// A claimed page lasts this many worker leases: long enough for slow deliveries with retries.
+const LEASES_PER_PAGE: u32 = 6;
 /// Attempts per message, the first included.
 const ATTEMPTS: u32 = 5;
 /// Per attempt.
@@ -35,7 +41,12 @@ const MAX_QUOTE: usize = 400;
 
 /// Starts the background sender on the outbox of `store` (opened notifying); returns what
 /// wakes it.
-fn start_sender(url: &str, store: Arc<dyn Store>) -> anyhow::Result<Arc<Notify>> {
+fn start_sender(
+    url: &str,
+    store: Arc<dyn Store>,
+    owner: Arc<str>,
+    lease: Duration,
+) -> anyhow::Result<Arc<Notify>> {
     mwctl::client::install_crypto_provider();
     let http = reqwest::Client::builder()
         .user_agent(concat!("mwctl-server/", env!("CARGO_PKG_VERSION")))
@@ -46,6 +57,8 @@ fn start_sender(url: &str, store: Arc<dyn Store>) -> anyhow::Result<Arc<Notify>>
         url: url.to_owned(),
         http,
         store,
+        owner,
+        lease: lease * LEASES_PER_PAGE,
         names: HashMap::new(),
     };
     tokio::spawn(sender.run(Arc::clone(&wake)));
@@ -57,6 +70,11 @@ struct Sender {
     url: String,
     http: reqwest::Client,
     store: Arc<dyn Store>,
+    /// This process, as the owner of its claims.
+    owner: Arc<str>,
+    /// How long a claimed page is this sender's; also how often it looks for pages whose
+    /// claim ran out (their sender died).
+    lease: Duration,
     /// Key id → name, filled on demand.
     names: HashMap<String, String>,
 }
@@ -64,8 +82,25 @@ struct Sender {
 impl Sender {
     /// Delivers what the outbox holds (left by an earlier run too), then waits to be woken.
     async fn run(mut self, wake: Arc<Notify>) {
+        // The last page was full: more may wait, perhaps past the backlog (the outbox is only
+        // trimmed then, not on every wake-up; and before claiming, so that no page this sender
+        // holds loses notifications to the trim).
+        let mut full = true;
         loop {
-            let pending = match self.store.pending_notices(PAGE).await {
+            if full {
+                match self.store.trim_notices(BACKLOG).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        "notify: more than {BACKLOG} notifications were waiting (is --notify-url down?); gave up on the {n} oldest"
+                    ),
+                    Err(e) => tracing::error!("notify: cannot trim the outbox: {e}"),
+                }
+            }
+            let claimed = self
+                .store
+                .claim_notices(&self.owner, self.lease, PAGE)
+                .await;
+            let pending = match claimed {
                 Ok(pending) => pending,
                 Err(e) => {
                     tracing::error!("notify: cannot read the outbox: {e}");
@@ -73,24 +108,10 @@ impl Sender {
                     continue;
                 }
             };
-            // A full page: more may wait, perhaps past the backlog (the writer lock is only
-            // taken to trim then, not on every wake-up).
-            if pending.len() == PAGE as usize {
-                match self.store.trim_notices(BACKLOG).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::warn!(
-                            "notify: more than {BACKLOG} notifications were waiting (is --notify-url down?); gave up on the {n} oldest"
-                        );
-                        // The page read may hold some of those given up on.
-                        continue;
-                    }
-                    Err(e) => tracing::error!("notify: cannot trim the outbox: {e}"),
-                }
-            }
+            full = pending.len() == PAGE as usize;
             if pending.is_empty() {
                 // A wake-up sent while we were busy is kept, so none is missed.
-                wake.notified().await;
+                let _ = tokio::time::timeout(self.lease, wake.notified()).await;
                 continue;
             }
             for notice in pending {
@@ -229,8 +250,15 @@ pub struct Notifier(Option<Arc<Notify>>);
 impl Notifier {
     /// Starts the background sender on the outbox of `store` (opened notifying); messages go
     /// to `url`.
-    pub fn start(url: &str, store: Arc<dyn Store>) -> anyhow::Result<Notifier> {
-        start_sender(url, store).map(|wake| Notifier(Some(wake)))
+    /// Claims are owned by `owner` and last `lease` (see [`crate::app::Config::lease`]) per
+    /// attempt budget.
+    pub fn start(
+        url: &str,
+        store: Arc<dyn Store>,
+        owner: Arc<str>,
+        lease: Duration,
+    ) -> anyhow::Result<Notifier> {
+        start_sender(url, store, owner, lease).map(|wake| Notifier(Some(wake)))
     }
 
     /// An event was stored rejected or marked failed.

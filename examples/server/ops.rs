@@ -21,20 +21,27 @@ pub enum Applied {
     Done(Counts),
     /// Nothing written: a run's repository is no longer linked (the reason, for the event).
     Unresolved(String),
+    /// Nothing written: the worker's lease ran out and another worker took the event over.
+    Lost,
 }
 
-/// Writes a claimed event's runs and marks it `SUCCESS`, all or nothing. Per run and linked
-/// repo: a new run is inserted; an existing one is merged by [`rules::merge`] (and left alone
-/// when nothing changes). The event records the runs it created or updated, and what each
-/// update replaced (so that pruning it can undo exactly that).
+/// Writes a claimed event's runs and marks it `SUCCESS`, all or nothing, if `owner` still
+/// holds the claim. Per run and linked repo: a new run is inserted; an existing one is merged
+/// by [`rules::merge`] (and left alone when nothing changes). The event records the runs it
+/// created or updated, and what each update replaced (so that pruning it can undo exactly
+/// that).
 pub async fn apply_event(
     store: &dyn Store,
     id: &str,
+    owner: &str,
     runs: &[Run],
     received_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<Applied> {
     let mut tx = store.begin(Writer::Worker).await?;
+    if !tx.hold(id, owner).await? {
+        return Ok(Applied::Lost);
+    }
     let repos = tx.repos().await?;
     let targets = match rules::resolve_runs(runs, &repos) {
         Ok(targets) => targets,

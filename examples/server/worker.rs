@@ -1,8 +1,13 @@
-//! The asynchronous processor: takes waiting events oldest first and writes their runs
+//! The asynchronous processor: claims waiting events oldest first and writes their runs
 //! ([`ops::apply_event`]: one transaction per event, so ingest never waits long for the writer).
 //! Dispatches on the event's type; failures are recorded on the event (and notified).
+//!
+//! Claims are leased to this process ([`AppState::owner`]) and renewed while it works, so that
+//! several instances share one queue: an instance that dies stops renewing, and once its leases
+//! end the others (or it, restarted) take its events over.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,8 +22,11 @@ use crate::store::{Claimed, StoreError, now};
 
 /// Most attempts at one event (a crash mid-event counts as one) before it fails for good.
 pub const MAX_ATTEMPTS: u32 = 5;
-/// A wake-up may be missed (e.g. another instance stored the event): look anyway this often.
+/// A wake-up may be missed, and a dead instance's claims end without one: look anyway this
+/// often (or every lease, when leases are shorter).
 const FALLBACK_POLL: Duration = Duration::from_secs(5);
+/// Events claimed at a time.
+const CLAIM_LIMIT: u32 = 1;
 /// Pause after an error outside an event's processing (the database went away, say).
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -57,22 +65,70 @@ fn defer_cpu() {
     }
 }
 
+/// The events this process holds, whose leases it renews.
+#[derive(Clone, Default)]
+struct Held(Arc<Mutex<HashSet<String>>>);
+
+impl Held {
+    fn add(&self, id: &str) {
+        self.lock().insert(id.to_owned());
+    }
+
+    fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.lock().iter().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Renews the leases of the held events three times per lease, until the worker ends.
+fn renew_leases(state: &AppState, held: &Held) -> JoinHandle<()> {
+    let (store, owner, held) = (
+        Arc::clone(&state.store),
+        Arc::clone(&state.owner),
+        held.clone(),
+    );
+    let lease = state.config.lease;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let ids = held.ids();
+            if ids.is_empty() {
+                continue;
+            }
+            if let Err(e) = store.renew(&owner, ids, lease).await {
+                tracing::warn!("worker: cannot renew its leases: {e}");
+            }
+        }
+    })
+}
+
 async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let held = Held::default();
+    let renewer = renew_leases(&state, &held);
+    let poll = FALLBACK_POLL.min(state.config.lease);
     loop {
-        drain(&state, &stop).await;
+        drain(&state, &held, &stop).await;
         if *stop.borrow() {
-            return;
+            break;
         }
         tokio::select! {
             () = state.wake.notified() => {}
-            () = tokio::time::sleep(FALLBACK_POLL) => {}
+            () = tokio::time::sleep(poll) => {}
             changed = stop.changed() => {
                 if changed.is_err() {
-                    return;
+                    break;
                 }
             }
         }
     }
+    renewer.abort();
 }
 
 /// An event claimed (now RUNNING) and parsed, ready to apply.
@@ -86,8 +142,8 @@ struct Ready {
 
 /// Processes waiting events until there are none. While one event is written, the next is
 /// claimed and parsed, so the writer is kept busy.
-async fn drain(state: &AppState, stop: &watch::Receiver<bool>) {
-    let mut next = Some(prepare(state));
+async fn drain(state: &AppState, held: &Held, stop: &watch::Receiver<bool>) {
+    let mut next = Some(prepare(state, held));
     while let Some(prepared) = next.take() {
         let ready = match prepared.await {
             Ok(Ok(Some(ready))) => ready,
@@ -103,11 +159,13 @@ async fn drain(state: &AppState, stop: &watch::Receiver<bool>) {
             }
         };
         if !*stop.borrow() {
-            next = Some(prepare(state));
+            next = Some(prepare(state, held));
         }
         let id = ready.id.clone();
-        if let Err(e) = finish(state, ready).await {
-            // The event stays RUNNING; it is requeued when the server starts again.
+        let finished = finish(state, ready).await;
+        // Finished, or left RUNNING to be taken over once its lease ends.
+        held.remove(&id);
+        if let Err(e) = finished {
             tracing::error!(event_id = %id, "worker: the event could not be finished: {e}");
             tokio::time::sleep(ERROR_PAUSE).await;
         }
@@ -116,12 +174,19 @@ async fn drain(state: &AppState, stop: &watch::Receiver<bool>) {
 
 /// Claims the oldest waiting event and parses its body (on a blocking thread), as a task of
 /// its own.
-fn prepare(state: &AppState) -> JoinHandle<Result<Option<Ready>, StoreError>> {
-    let store = Arc::clone(&state.store);
+fn prepare(state: &AppState, held: &Held) -> JoinHandle<Result<Option<Ready>, StoreError>> {
+    let (store, owner, held) = (
+        Arc::clone(&state.store),
+        Arc::clone(&state.owner),
+        held.clone(),
+    );
+    let lease = state.config.lease;
     tokio::spawn(async move {
-        let Some(event) = store.claim_next().await? else {
+        let claimed = store.claim(&owner, lease, CLAIM_LIMIT).await?;
+        let Some(event) = claimed.into_iter().next() else {
             return Ok(None);
         };
+        held.add(&event.id);
         let runs = tokio::task::spawn_blocking(move || {
             let runs = parse(&event);
             (event, runs)
@@ -169,12 +234,20 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
         runs,
     } = ready;
     let store = state.store.as_ref();
+    let owner = state.owner.as_ref();
     let outcome = match runs {
         Err(reason) => Err(reason),
         Ok(runs) => loop {
-            match ops::apply_event(store, &id, &runs, received_at, now()).await {
+            match ops::apply_event(store, &id, owner, &runs, received_at, now()).await {
                 Ok(Applied::Done(c)) => break Ok(c),
                 Ok(Applied::Unresolved(reason)) => break Err(reason),
+                Ok(Applied::Lost) => {
+                    tracing::warn!(
+                        event_id = %id,
+                        "worker: its lease ran out and another worker took the event over"
+                    );
+                    return Ok(());
+                }
                 Err(e) if e.is_transient() && attempts < MAX_ATTEMPTS => {
                     let pause = backoff(attempts);
                     tracing::warn!(
@@ -200,9 +273,12 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
             Ok(())
         }
         Err(reason) => {
-            tracing::warn!(event_id = %id, "worker: FAILURE: {reason}");
-            store.fail_event(&id, &reason, now()).await?;
-            state.notifier.outbox_written();
+            if store.fail_event(&id, owner, &reason, now()).await? {
+                tracing::warn!(event_id = %id, "worker: FAILURE: {reason}");
+                state.notifier.outbox_written();
+            } else {
+                tracing::warn!(event_id = %id, "worker: another worker took the event over");
+            }
             Ok(())
         }
     }

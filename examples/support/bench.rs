@@ -67,12 +67,14 @@ pub struct Spawned {
     pub admin_key: String,
 }
 
-/// Starts the server `bin` on a free loopback port with its data in `data_dir`; returns once
-/// it listens. The caller owns (and must kill) the child.
-pub fn spawn_server(bin: &Path, data_dir: &Path) -> anyhow::Result<Spawned> {
+/// Starts the server `bin` on a free loopback port with its data in `data_dir` (and `extra`
+/// arguments, e.g. `--database-url URL`); returns once it listens. The caller owns (and must
+/// kill) the child.
+pub fn spawn_server(bin: &Path, data_dir: &Path, extra: &[String]) -> anyhow::Result<Spawned> {
     let mut child = Command::new(bin)
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -99,6 +101,23 @@ pub fn spawn_server(bin: &Path, data_dir: &Path) -> anyhow::Result<Spawned> {
         url,
         admin_key,
     })
+}
+
+/// Empties the PostgreSQL database at `url` (every table of the public schema) with `psql`,
+/// so that a round starts as on a fresh server. (Only the backfill bench takes a database.)
+#[allow(dead_code)]
+pub fn reset_database(url: &str) -> anyhow::Result<()> {
+    let status = Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", url, "-c"])
+        .arg("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run psql (apt-get install postgresql-client) to empty the database")?;
+    ensure!(
+        status.success(),
+        "psql could not empty the database at {url}"
+    );
+    Ok(())
 }
 
 /// The 1, 5 and 15 minute load averages: these machines are shared, so figures come with it.

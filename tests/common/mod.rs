@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod action;
+/// A throwaway PostgreSQL cluster shared by this test binary (the server's tests use it too).
+#[path = "../../examples/server/testing/pg_cluster.rs"]
+pub mod pg;
 pub mod release;
 #[path = "../../examples/support/tls.rs"]
 pub mod tls;
@@ -85,6 +88,31 @@ impl Server {
         server
     }
 
+    /// An instance on the PostgreSQL database `database_url` (see [`pg::database`]), with a
+    /// data dir of its own (where the first instance writes admin.key). `admin_key`: the key
+    /// of an instance started earlier on the same database; `None` for the first.
+    pub fn start_pg(database_url: &str, admin_key: Option<&str>, args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut extra_args = vec!["--database-url".to_owned(), database_url.to_owned()];
+        extra_args.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut server = Server {
+            child: None,
+            url: String::new(),
+            dir,
+            admin_key: String::new(),
+            extra_args,
+        };
+        server.spawn(None);
+        server.admin_key = match admin_key {
+            Some(key) => key.to_owned(),
+            None => std::fs::read_to_string(server.dir.path().join("admin.key"))
+                .expect("admin.key written on the first start on the database")
+                .trim()
+                .to_owned(),
+        };
+        server
+    }
+
     /// Starts the process; `port` reuses a previous port after a restart.
     fn spawn(&mut self, port: Option<u16>) {
         let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
@@ -98,6 +126,8 @@ impl Server {
             .args(["--listen", &listen, "--data-dir"])
             .arg(self.dir.path())
             .args(&self.extra_args)
+            // SQLite unless the test says otherwise.
+            .env_remove("MW_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -9,7 +9,9 @@
 //! crate::store::contract::contract_suite!(SqliteBackend::new());
 //! ```
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -22,12 +24,19 @@ use mwctl::protocol::{RepoFilter, RepoRef, RunStatus, parse_batch};
 use serde_json::{Value, json};
 
 use super::{
-    Action, EventQuery, Inserted, NewEvent, RunFields, RunQuery, RunWrite, Slot, Store,
+    Action, Claimed, EventQuery, Inserted, NewEvent, RunFields, RunQuery, RunWrite, Slot, Store,
     WriteRecord, Writer, now, parse_ts,
 };
 use crate::ids;
 use crate::ops::{self, Applied, Pruned, Revoked};
 use crate::store::Counts;
+
+/// The worker the checks claim as (one server process).
+pub const OWNER: &str = "srv_test";
+/// A lease no check outlives.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// A lease the checks let run out.
+const SHORT_LEASE: Duration = Duration::from_millis(400);
 
 /// A fresh, empty database of one backend.
 #[async_trait]
@@ -35,6 +44,12 @@ pub trait Backend: Send + Sync {
     /// Opens the database (again, after a drop: a restart); `notify` keeps the notification
     /// outbox.
     async fn open(&self, notify: bool) -> Arc<dyn Store>;
+
+    /// The backend is not available and its tests are to be skipped (PostgreSQL without
+    /// `MW_SKIP_POSTGRES=1` fails instead).
+    fn skip(&self) -> bool {
+        false
+    }
 }
 
 /// One `#[tokio::test]` per check of the contract, against the backend `$backend` (an
@@ -43,6 +58,7 @@ macro_rules! contract_suite {
     ($backend:expr) => {
         $crate::store::contract::contract_suite!(@tests $backend;
             keys_are_stored_found_by_hash_touched_and_listed,
+            the_first_key_is_stored_once,
             the_last_admin_key_cannot_be_revoked,
             repos_link_once_case_insensitively,
             unlinking_a_repo_keeps_its_runs_and_relinking_brings_it_back,
@@ -51,7 +67,12 @@ macro_rules! contract_suite {
             events_list_newest_first_with_a_cursor,
             webhook_ids_dedupe_accepted_events_only,
             events_are_claimed_oldest_first,
-            running_events_are_requeued_on_restart,
+            claims_take_up_to_the_limit,
+            a_live_claim_is_never_taken_twice,
+            concurrent_claims_never_share_an_event,
+            an_expired_lease_is_taken_over,
+            renewed_leases_are_kept,
+            a_restart_takes_over_claims_of_the_stopped_server,
             failed_events_keep_their_error_and_attempts,
             a_transaction_not_committed_writes_nothing,
             inserted_runs_report_what_exists,
@@ -75,6 +96,9 @@ macro_rules! contract_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let backend = $backend;
+                if $crate::store::contract::Backend::skip(&backend) {
+                    return;
+                }
                 $crate::store::contract::$name(&backend).await;
             }
         )*
@@ -201,17 +225,25 @@ impl Fixture {
 
     /// Claims the next event and applies it, as the worker does.
     pub async fn process(&self) -> Applied {
-        let claimed = self
-            .store
-            .claim_next()
-            .await
-            .expect("claims")
-            .expect("one waiting");
-        let body = claimed.body.expect("body");
-        let runs = parse_batch(&body, claimed.received_at).expect("valid");
+        let claimed = self.claim_one(OWNER).await.expect("one waiting");
+        self.apply(&claimed, OWNER).await
+    }
+
+    /// Claims the next event as `owner`, if one can be claimed.
+    pub async fn claim_one(&self, owner: &str) -> Option<Claimed> {
+        let mut claimed = self.store.claim(owner, LEASE, 1).await.expect("claims");
+        assert!(claimed.len() <= 1, "one at most");
+        claimed.pop()
+    }
+
+    /// Applies a claimed event as `owner`, as the worker does.
+    pub async fn apply(&self, claimed: &Claimed, owner: &str) -> Applied {
+        let body = claimed.body.as_deref().expect("body");
+        let runs = parse_batch(body, claimed.received_at).expect("valid");
         ops::apply_event(
             self.store.as_ref(),
             &claimed.id,
+            owner,
             &runs,
             claimed.received_at,
             now(),
@@ -312,6 +344,29 @@ pub async fn keys_are_stored_found_by_hash_touched_and_listed(backend: &dyn Back
         .collect();
     // Same created_at: the newer id first.
     assert_eq!(listed, [second.id, first.id]);
+}
+
+pub async fn the_first_key_is_stored_once(backend: &dyn Backend) {
+    let store = backend.open(false).await;
+    // Instances starting together on an empty database: one key is stored.
+    let mut starts = Vec::new();
+    for i in 0..6 {
+        let store = Arc::clone(&store);
+        starts.push(tokio::spawn(async move {
+            let (key, secret) =
+                ids::mint_key(&format!("admin{i}"), vec![Scope::Admin], None, now()).expect("key");
+            store
+                .insert_first_key(&key, &key_digest_hex(&secret))
+                .await
+                .expect("answers")
+        }));
+    }
+    let mut stored = 0;
+    for start in starts {
+        stored += usize::from(start.await.expect("task"));
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(store.count_keys().await.expect("counts"), 1);
 }
 
 pub async fn the_last_admin_key_cannot_be_revoked(backend: &dyn Backend) {
@@ -704,12 +759,7 @@ pub async fn events_are_claimed_oldest_first(backend: &dyn Backend) {
             None,
         )
         .await;
-    let claimed = f
-        .store
-        .claim_next()
-        .await
-        .expect("claims")
-        .expect("waiting");
+    let claimed = f.claim_one(OWNER).await.expect("waiting");
     assert_eq!((claimed.id.as_str(), claimed.attempts), (first.as_str(), 1));
     assert_eq!(claimed.request_type, "workflow");
     assert_eq!(claimed.received_at, at("2025-01-10T10:01:00Z"));
@@ -719,44 +769,196 @@ pub async fn events_are_claimed_oldest_first(backend: &dyn Backend) {
             .is_some_and(|b| b.starts_with(b"{\"workflow_runs\""))
     );
     assert_eq!(f.detail(&first).await.event.status, EventStatus::Running);
-    let claimed = f
-        .store
-        .claim_next()
-        .await
-        .expect("claims")
-        .expect("waiting");
+    let claimed = f.claim_one(OWNER).await.expect("waiting");
     assert_eq!(claimed.id, second, "rejected events are not queued");
-    assert!(f.store.claim_next().await.expect("claims").is_none());
+    assert!(f.claim_one(OWNER).await.is_none());
 }
 
-pub async fn running_events_are_requeued_on_restart(backend: &dyn Backend) {
+/// Stores `n` accepted events (one run each, ids `0`..`n`); their ids, oldest first.
+async fn ingest_many(f: &Fixture, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            f.ingest(
+                vec![run("shop", "deploy", &i.to_string(), "SUCCESS", None)],
+                "2025-01-10T10:01:00Z",
+                None,
+            )
+            .await,
+        );
+    }
+    ids
+}
+
+fn ids_of(claimed: &[Claimed]) -> Vec<String> {
+    claimed.iter().map(|c| c.id.clone()).collect()
+}
+
+pub async fn claims_take_up_to_the_limit(backend: &dyn Backend) {
     let f = fixture(backend).await;
-    let id = f
-        .ingest(
-            vec![run("shop", "deploy", "1", "SUCCESS", None)],
-            "2025-01-10T10:01:00Z",
-            None,
-        )
-        .await;
+    let ids = ingest_many(&f, 5).await;
+    let claimed = f.store.claim(OWNER, LEASE, 3).await.expect("claims");
+    assert_eq!(ids_of(&claimed), ids[..3], "the oldest, in order");
+    assert!(claimed.iter().all(|c| c.attempts == 1 && c.body.is_some()));
+    let claimed = f.store.claim(OWNER, LEASE, 3).await.expect("claims");
+    assert_eq!(ids_of(&claimed), ids[3..]);
+    assert!(
+        f.store
+            .claim(OWNER, LEASE, 3)
+            .await
+            .expect("claims")
+            .is_empty()
+    );
+}
+
+pub async fn a_live_claim_is_never_taken_twice(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let id = &ingest_many(&f, 1).await[0];
+    let claimed = f.claim_one("srv_a").await.expect("waiting");
+    assert_eq!(&claimed.id, id);
+    assert!(
+        f.claim_one("srv_b").await.is_none(),
+        "another worker waits for the lease to end"
+    );
+    assert!(
+        f.claim_one("srv_a").await.is_none(),
+        "nor does the owner claim it again"
+    );
+    // Only the owner writes it, or fails it.
+    assert_eq!(f.apply(&claimed, "srv_b").await, Applied::Lost);
+    assert!(
+        !f.store
+            .fail_event(id, "srv_b", "not mine", now())
+            .await
+            .expect("answers")
+    );
+    assert_eq!(f.detail(id).await.event.status, EventStatus::Running);
+    assert_eq!(f.apply(&claimed, "srv_a").await, counts(1, 0, 0));
+    assert_eq!(f.detail(id).await.event.status, EventStatus::Success);
+    assert!(
+        f.claim_one("srv_b").await.is_none(),
+        "processed events stay processed"
+    );
+}
+
+pub async fn concurrent_claims_never_share_an_event(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let ids = ingest_many(&f, 40).await;
+    let mut claimers = Vec::new();
+    for worker in 0..8 {
+        let store = Arc::clone(&f.store);
+        claimers.push(tokio::spawn(async move {
+            let owner = format!("srv_{worker}");
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.claim(&owner, LEASE, 2).await.expect("claims");
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(ids_of(&claimed));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.expect("claimer"));
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "an event was claimed twice: {all:?}"
+    );
+    assert_eq!(unique.len(), ids.len(), "every event was claimed once");
+}
+
+pub async fn an_expired_lease_is_taken_over(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let id = &ingest_many(&f, 1).await[0];
+    let dead = f
+        .store
+        .claim("srv_dead", SHORT_LEASE, 1)
+        .await
+        .expect("claims");
+    assert_eq!(ids_of(&dead), [id.as_str()]);
+    assert!(f.claim_one("srv_b").await.is_none(), "the lease is live");
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
+    let taken = f
+        .claim_one("srv_b")
+        .await
+        .expect("the lease ended: taken over");
+    assert_eq!((&taken.id, taken.attempts), (id, 2));
+    assert!(taken.body.is_some());
+    // The late first owner writes nothing; the new one does.
+    assert_eq!(f.apply(&dead[0], "srv_dead").await, Applied::Lost);
+    assert_eq!(
+        f.store
+            .renew("srv_dead", vec![id.clone()], LEASE)
+            .await
+            .expect("renews"),
+        0,
+        "a lease taken over cannot be renewed"
+    );
+    assert_eq!(f.apply(&taken, "srv_b").await, counts(1, 0, 0));
+    let detail = f.detail(id).await;
+    assert_eq!(
+        (detail.event.status, detail.event.attempts),
+        (EventStatus::Success, 2)
+    );
+    assert_eq!(detail.runs.len(), 1);
+}
+
+pub async fn renewed_leases_are_kept(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let ids = ingest_many(&f, 2).await;
     let claimed = f
         .store
-        .claim_next()
+        .claim("srv_a", SHORT_LEASE, 2)
         .await
-        .expect("claims")
-        .expect("waiting");
-    assert_eq!((claimed.id.as_str(), claimed.attempts), (id.as_str(), 1));
-    assert!(f.store.claim_next().await.expect("claims").is_none());
-    drop(f.store);
+        .expect("claims");
+    assert_eq!(ids_of(&claimed), ids);
+    for _ in 0..3 {
+        tokio::time::sleep(SHORT_LEASE / 2).await;
+        assert_eq!(
+            f.store
+                .renew("srv_a", ids.clone(), SHORT_LEASE)
+                .await
+                .expect("renews"),
+            2
+        );
+    }
+    assert!(f.claim_one("srv_b").await.is_none(), "renewed: still held");
+    assert_eq!(f.apply(&claimed[0], "srv_a").await, counts(1, 0, 0));
+    assert_eq!(
+        f.store
+            .renew("srv_a", ids.clone(), SHORT_LEASE)
+            .await
+            .expect("renews"),
+        1,
+        "a processed event is no longer held"
+    );
+}
 
+pub async fn a_restart_takes_over_claims_of_the_stopped_server(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let id = &ingest_many(&f, 1).await[0];
+    let claimed = f
+        .store
+        .claim("srv_old", SHORT_LEASE, 1)
+        .await
+        .expect("claims");
+    assert_eq!(ids_of(&claimed), [id.as_str()]);
+    drop(f.store);
+    // A SQLite store ends the old leases at open; a shared database once they run out.
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
     let f = Fixture {
         store: backend.open(false).await,
         key_id: f.key_id,
     };
-    assert_eq!(f.store.requeue_running().await.expect("requeues"), 1);
-    assert_eq!(f.store.requeue_running().await.expect("requeues"), 0);
-    assert_eq!(f.process().await, counts(1, 0, 0));
-    let detail = f.detail(&id).await;
-    assert_eq!(detail.event.attempts, 2);
+    let taken = f.claim_one("srv_new").await.expect("taken over");
+    assert_eq!((&taken.id, taken.attempts), (id, 2));
+    assert_eq!(f.apply(&taken, "srv_new").await, counts(1, 0, 0));
+    let detail = f.detail(id).await;
     assert_eq!(detail.event.status, EventStatus::Success);
     assert_eq!(detail.runs.len(), 1);
 }
@@ -770,24 +972,26 @@ pub async fn failed_events_keep_their_error_and_attempts(backend: &dyn Backend) 
             None,
         )
         .await;
-    f.store
-        .claim_next()
-        .await
-        .expect("claims")
-        .expect("waiting");
+    f.claim_one(OWNER).await.expect("waiting");
     assert_eq!(f.store.add_attempt(&id).await.expect("counts"), 2);
     let failed_at = at("2025-01-10T10:05:00Z");
-    f.store
-        .fail_event(&id, "broken", failed_at)
-        .await
-        .expect("fails");
+    assert!(
+        f.store
+            .fail_event(&id, OWNER, "broken", failed_at)
+            .await
+            .expect("fails")
+    );
     let event = f.detail(&id).await.event;
     assert_eq!(event.status, EventStatus::Failure);
     assert_eq!(event.error.as_deref(), Some("broken"));
     assert_eq!(event.attempts, 2);
     assert_eq!(event.processed_at, Some(failed_at));
     assert!(
-        f.store.pending_notices(10).await.expect("reads").is_empty(),
+        f.store
+            .claim_notices(OWNER, LEASE, 10)
+            .await
+            .expect("reads")
+            .is_empty(),
         "a store that does not notify keeps no outbox"
     );
 }
@@ -824,7 +1028,7 @@ pub async fn a_transaction_not_committed_writes_nothing(backend: &dyn Backend) {
             None,
         )
         .await;
-    f.store.claim_next().await.expect("claims");
+    f.claim_one(OWNER).await.expect("waiting");
     let mut tx = f.store.begin(Writer::Worker).await.expect("begins");
     let slots = tx
         .insert_runs(vec![write(repo_id, "1", fields(RunStatus::Success))], now())
@@ -1496,7 +1700,7 @@ pub async fn unprocessed_events_cannot_be_pruned(backend: &dyn Backend) {
         f.prune(&id, false).await,
         Pruned::NotProcessed(EventStatus::Waiting)
     ));
-    f.store.claim_next().await.expect("claims");
+    f.claim_one(OWNER).await.expect("waiting");
     assert!(matches!(
         f.prune(&id, false).await,
         Pruned::NotProcessed(EventStatus::Running)
@@ -1517,7 +1721,17 @@ pub async fn the_notification_outbox_holds_rejected_and_failed_events_until_done
     let f = fixture(backend).await;
     // Not notifying: nothing kept.
     f.reject("2025-01-01T00:00:00Z").await;
-    assert!(f.store.pending_notices(10).await.expect("reads").is_empty());
+    let claim = |store: Arc<dyn Store>, owner: &'static str, lease: Duration, limit: u32| async move {
+        store
+            .claim_notices(owner, lease, limit)
+            .await
+            .expect("claims")
+    };
+    assert!(
+        claim(Arc::clone(&f.store), "srv_a", LEASE, 10)
+            .await
+            .is_empty()
+    );
     drop(f.store);
 
     let f = Fixture {
@@ -1538,12 +1752,35 @@ pub async fn the_notification_outbox_holds_rejected_and_failed_events_until_done
             None,
         )
         .await;
-    f.store
-        .fail_event(&failed, "broken", now())
-        .await
-        .expect("fails");
+    f.claim_one(OWNER).await.expect("waiting");
+    let taken = f.claim_one(OWNER).await.expect("waiting");
+    assert_eq!(taken.id, failed);
+    assert!(
+        f.store
+            .fail_event(&failed, OWNER, "broken", now())
+            .await
+            .expect("fails")
+    );
 
-    let pending = f.store.pending_notices(10).await.expect("reads");
+    assert_eq!(
+        claim(Arc::clone(&f.store), "srv_a", SHORT_LEASE, 1)
+            .await
+            .len(),
+        1,
+        "up to the limit"
+    );
+    let pending = claim(Arc::clone(&f.store), "srv_b", SHORT_LEASE, 10).await;
+    let ids: Vec<_> = pending.iter().map(|n| n.event_id.as_str()).collect();
+    assert_eq!(ids, [failed.as_str()], "the first is claimed by srv_a");
+    assert!(
+        claim(Arc::clone(&f.store), "srv_c", SHORT_LEASE, 10)
+            .await
+            .is_empty(),
+        "every notification is claimed"
+    );
+    // The claims of a sender that died run out: all are claimed again, oldest first.
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
+    let pending = claim(Arc::clone(&f.store), "srv_c", SHORT_LEASE, 10).await;
     let ids: Vec<_> = pending.iter().map(|n| n.event_id.as_str()).collect();
     assert_eq!(
         ids,
@@ -1557,16 +1794,16 @@ pub async fn the_notification_outbox_holds_rejected_and_failed_events_until_done
         (EventStatus::Failure, "broken")
     );
     assert!(pending[1].response.contains(&failed));
-    assert_eq!(f.store.pending_notices(1).await.expect("reads").len(), 1);
 
     // Kept across a restart until done.
     drop(f.store);
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
     let f = Fixture {
         store: backend.open(true).await,
         key_id: f.key_id,
     };
     f.store.notice_done(&first).await.expect("done");
-    let pending = f.store.pending_notices(10).await.expect("reads");
+    let pending = claim(Arc::clone(&f.store), "srv_d", LEASE, 10).await;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].event_id, failed);
 
@@ -1576,11 +1813,8 @@ pub async fn the_notification_outbox_holds_rejected_and_failed_events_until_done
         newest.push(f.reject(&format!("2025-01-03T00:00:0{i}Z")).await);
     }
     assert_eq!(f.store.trim_notices(2).await.expect("trims"), 2);
-    let kept: Vec<_> = f
-        .store
-        .pending_notices(10)
+    let kept: Vec<_> = claim(Arc::clone(&f.store), "srv_d", LEASE, 10)
         .await
-        .expect("reads")
         .into_iter()
         .map(|n| n.event_id)
         .collect();

@@ -9,10 +9,14 @@
 //! writer holds them all; a shared-database backend locks the rows it reads (`FOR UPDATE`) and
 //! claims events with `FOR UPDATE SKIP LOCKED`.
 
+pub mod pg;
 pub mod sqlite;
 
 #[cfg(test)]
 pub mod contract;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -23,6 +27,7 @@ use mwctl::protocol::{RepoFilter, RepoRef, RunStatus};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
 /// A storage failure. `Transient` ones (database busy or locked, I/O) are worth retrying.
@@ -145,7 +150,7 @@ pub struct Listed<T> {
     pub more: bool,
 }
 
-/// An event the worker took (now `RUNNING`).
+/// An event a worker claimed (now `RUNNING`, leased to its owner).
 #[derive(Clone, Debug)]
 pub struct Claimed {
     pub id: String,
@@ -278,6 +283,9 @@ pub trait Store: Send + Sync + 'static {
     // API keys.
     async fn count_keys(&self) -> StoreResult<u64>;
     async fn insert_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()>;
+    /// Stores the key only if no key exists yet, atomically (also against other instances
+    /// starting at once on a shared database); whether it did. The first admin key.
+    async fn insert_first_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<bool>;
     async fn find_key(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>>;
     async fn touch_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// Newest first.
@@ -306,19 +314,43 @@ pub trait Store: Send + Sync + 'static {
     /// Latest `conducted_at` first (then highest id), one page (see [`Listed`]).
     async fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>>;
 
-    // The worker's queue.
-    /// Puts events left `RUNNING` by a stopped server back to `WAITING`.
-    async fn requeue_running(&self) -> StoreResult<u64>;
-    /// Takes the oldest `WAITING` event: `RUNNING`, attempts + 1; with its body.
-    async fn claim_next(&self) -> StoreResult<Option<Claimed>>;
+    // The worker's queue. Workers claim events under a lease: an owner (one id per server
+    // process) and an expiry, renewed while they work. An event whose owner died (its lease
+    // ran out) is claimed again by any worker, its attempts counted. A single-process store
+    // (SQLite) ends at open the leases of the process before it, so a restart retakes them.
+    /// Takes up to `limit` events, oldest first: `WAITING` ones and `RUNNING` ones whose lease
+    /// ran out; they become `RUNNING`, leased to `owner` for `lease`, attempts + 1; with their
+    /// bodies. Never gives one event to two live claims (no double claim).
+    async fn claim(&self, owner: &str, lease: Duration, limit: u32) -> StoreResult<Vec<Claimed>>;
+    /// Extends `owner`'s lease on these events to `lease` from now; how many it still held.
+    async fn renew(&self, owner: &str, ids: Vec<String>, lease: Duration) -> StoreResult<u64>;
     /// Counts one more attempt at a claimed event; returns the new count.
     async fn add_attempt(&self, id: &str) -> StoreResult<u32>;
-    /// Marks the event `FAILURE` with its error (and for notification when the store notifies).
-    async fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Marks the event `FAILURE` with its error (and for notification when the store
+    /// notifies), if `owner` still holds it; whether it did.
+    async fn fail_event(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Wakes `wake` whenever another process stores an event (PostgreSQL: `LISTEN`); a
+    /// single-process store has nothing to do (ingest wakes the worker in process).
+    async fn listen(&self, _wake: Arc<tokio::sync::Notify>) -> StoreResult<()> {
+        Ok(())
+    }
 
-    // The notification outbox (kept only by a store opened to notify).
-    /// Rejected and failed events not notified yet, oldest first.
-    async fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>>;
+    // The notification outbox (kept only by a store opened to notify). Claimed like the queue,
+    // so that each notification is sent by one process.
+    /// Takes up to `limit` rejected and failed events not notified yet, oldest first, whose
+    /// notification no live claim holds; leased to `owner` for `lease`.
+    async fn claim_notices(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingNotice>>;
     /// The event's notification was delivered or given up on.
     async fn notice_done(&self, event_id: &str) -> StoreResult<()>;
     /// Gives up on all but the newest `keep` pending notifications; how many.
@@ -335,6 +367,12 @@ pub trait Store: Send + Sync + 'static {
 /// not copy it.
 #[async_trait]
 pub trait Tx: Send {
+    // Holding a claim.
+    /// Whether `owner` still holds its claim on the event (`RUNNING`, leased to it); locks
+    /// the event until the end of the transaction, so a worker that lost its lease (another
+    /// took the event over) writes nothing.
+    async fn hold(&mut self, id: &str, owner: &str) -> StoreResult<bool>;
+
     // Revoking a key.
     /// Every key, locked until the end of the transaction.
     async fn keys(&mut self) -> StoreResult<Vec<KeyRecord>>;

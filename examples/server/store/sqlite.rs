@@ -24,7 +24,7 @@ use super::{
     StoreError, StoreResult, Twin, Tx, Writer, parse_ts, ts,
 };
 
-mod bodies;
+pub(super) mod bodies;
 mod tx;
 
 /// Schema versions, applied in order at open; `PRAGMA user_version` records how many ran.
@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("notify.sql"),
     include_str!("undo.sql"),
     include_str!("unlink.sql"),
+    include_str!("lease.sql"),
 ];
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -104,6 +105,7 @@ impl SqliteStore {
         // 16 MiB of page cache (the default is 2 MiB) for the indexes that upserts probe.
         writer.pragma_update(None, "cache_size", -16_384)?;
         migrate(&mut writer)?;
+        end_earlier_leases(&writer)?;
         let closing = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(connect(path)?, Arc::clone(&closing))?;
         Ok(SqliteStore {
@@ -236,6 +238,22 @@ fn connect(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// One process owns a SQLite database: the claims left by the process before it (killed or
+/// stopped mid-event) are dead, so their leases end now and the restarted worker retakes
+/// their events at once.
+fn end_earlier_leases(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "UPDATE events SET lease_until = NULL WHERE status = 'RUNNING'; \
+         UPDATE events SET notify_until = NULL WHERE notify IS NOT NULL AND notify_until IS NOT NULL;",
+    )?;
+    Ok(())
+}
+
+/// The end of a lease taken now.
+fn lease_end(lease: Duration) -> String {
+    ts(super::now() + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX))
+}
+
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let known = MIGRATIONS.len() as i64;
@@ -279,7 +297,7 @@ fn bad_column(idx: usize, value: &str) -> rusqlite::Error {
     )
 }
 
-fn scopes_to_text(scopes: &[Scope]) -> String {
+pub(super) fn scopes_to_text(scopes: &[Scope]) -> String {
     scopes
         .iter()
         .map(|s| s.as_str())
@@ -287,7 +305,7 @@ fn scopes_to_text(scopes: &[Scope]) -> String {
         .join(",")
 }
 
-fn scopes_from_text(text: &str) -> Vec<Scope> {
+pub(super) fn scopes_from_text(text: &str) -> Vec<Scope> {
     text.split(',').filter_map(|s| s.parse().ok()).collect()
 }
 
@@ -460,6 +478,31 @@ impl Store for SqliteStore {
             db.read(|conn| {
                 let n: i64 = conn.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?;
                 Ok(n.unsigned_abs())
+            })
+        })
+        .await
+    }
+
+    async fn insert_first_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<bool> {
+        let (key, key_hash) = (key.clone(), key_hash.to_owned());
+        self.blocking(move |db| {
+            // The one writer: nothing can insert a key between the check and the insert.
+            db.write(|conn| {
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, created_at, expires_at) \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS (SELECT 1 FROM api_keys)",
+                    )?
+                    .execute(params![
+                        key.id,
+                        key.name,
+                        key.prefix,
+                        key_hash,
+                        scopes_to_text(&key.scopes),
+                        ts(key.created_at),
+                        key.expires_at.map(ts),
+                    ])?;
+                Ok(inserted == 1)
             })
         })
         .await
@@ -792,60 +835,86 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn requeue_running(&self) -> StoreResult<u64> {
-        self.blocking(|db| {
-            db.write(|conn| {
-                let n = conn.execute(
-                    "UPDATE events SET status = 'WAITING' WHERE status = 'RUNNING'",
-                    [],
-                )?;
-                Ok(n as u64)
-            })
-        })
-        .await
-    }
-
-    async fn claim_next(&self) -> StoreResult<Option<Claimed>> {
-        self.blocking(|db| {
+    async fn claim(&self, owner: &str, lease: Duration, limit: u32) -> StoreResult<Vec<Claimed>> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| {
             db.yield_to_ingest();
-            let claimed = db.write(|conn| {
+            let mut claimed = db.write(|conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let claimed = tx
+                let now = ts(super::now());
+                let until = lease_end(lease);
+                let row = |row: &Row<'_>| {
+                    Ok(Claimed {
+                        id: row.get(0)?,
+                        request_type: row.get(1)?,
+                        received_at: ts_col(row, 2)?,
+                        body: None,
+                        attempts: row.get(3)?,
+                    })
+                };
+                // Two index ranges (not one OR, which would scan every event): the claims that
+                // died first (they are older), then the waiting events.
+                let mut claimed: Vec<Claimed> = tx
                     .prepare_cached(
                         "SELECT id, request_type, received_at, attempts + 1 FROM events \
-                         WHERE status = 'WAITING' ORDER BY id LIMIT 1",
+                         WHERE status = 'RUNNING' AND (lease_until IS NULL OR lease_until < ?1) \
+                         ORDER BY id LIMIT ?2",
                     )?
-                    .query_row([], |row| {
-                        Ok(Claimed {
-                            id: row.get(0)?,
-                            request_type: row.get(1)?,
-                            received_at: ts_col(row, 2)?,
-                            body: None,
-                            attempts: row.get(3)?,
-                        })
-                    })
-                    .optional()?;
-                if let Some(event) = &claimed {
-                    tx.prepare_cached(
-                        "UPDATE events SET status = 'RUNNING', attempts = ?1 WHERE id = ?2",
-                    )?
-                    .execute(params![event.attempts, event.id])?;
+                    .query_map(params![now, limit], row)?
+                    .collect::<Result<_, _>>()?;
+                let more = limit as usize - claimed.len().min(limit as usize);
+                if more > 0 {
+                    let waiting = tx
+                        .prepare_cached(
+                            "SELECT id, request_type, received_at, attempts + 1 FROM events \
+                             WHERE status = 'WAITING' ORDER BY id LIMIT ?1",
+                        )?
+                        .query_map([more as i64], row)?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    claimed.extend(waiting);
+                }
+                {
+                    let mut update = tx.prepare_cached(
+                        "UPDATE events SET status = 'RUNNING', attempts = ?1, lease_owner = ?2, \
+                            lease_until = ?3 WHERE id = ?4",
+                    )?;
+                    for event in &claimed {
+                        update.execute(params![event.attempts, owner, until, event.id])?;
+                    }
                 }
                 tx.commit()?;
                 Ok(claimed)
             })?;
-            let Some(mut event) = claimed else {
-                return Ok(None);
-            };
-            // The body (often hundreds of KiB) is read without holding the writer.
-            let stored: Option<Vec<u8>> = db.read(|conn| {
-                Ok(conn
-                    .prepare_cached("SELECT body FROM event_bodies WHERE event_id = ?1")?
-                    .query_row([&event.id], |row| row.get(0))
-                    .optional()?)
-            })?;
-            event.body = stored.map(bodies::unpack).transpose()?;
-            Ok(Some(event))
+            // Bodies (often hundreds of KiB) are read without holding the writer.
+            for event in &mut claimed {
+                let stored: Option<Vec<u8>> = db.read(|conn| {
+                    Ok(conn
+                        .prepare_cached("SELECT body FROM event_bodies WHERE event_id = ?1")?
+                        .query_row([&event.id], |row| row.get(0))
+                        .optional()?)
+                })?;
+                event.body = stored.map(bodies::unpack).transpose()?;
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn renew(&self, owner: &str, ids: Vec<String>, lease: Duration) -> StoreResult<u64> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| {
+            db.write(|conn| {
+                let until = lease_end(lease);
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE events SET lease_until = ?1 \
+                     WHERE id = ?2 AND lease_owner = ?3 AND status = 'RUNNING'",
+                )?;
+                let mut held = 0;
+                for id in &ids {
+                    held += stmt.execute(params![until, id, owner])? as u64;
+                }
+                Ok(held)
+            })
         })
         .await
     }
@@ -864,44 +933,71 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn fail_event(&self, id: &str, error: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        let (id, error) = (id.to_owned(), error.to_owned());
+    async fn fail_event(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (id, owner, error) = (id.to_owned(), owner.to_owned(), error.to_owned());
         self.blocking(move |db| {
             db.write(|conn| {
-                conn.prepare_cached(
-                    "UPDATE events SET status = 'FAILURE', error = ?1, processed_at = ?2, notify = ?3 \
-                     WHERE id = ?4",
-                )?
-                .execute(params![
-                    error,
-                    ts(at),
-                    db.notify_mark(EventStatus::Failure),
-                    id
-                ])?;
-                Ok(())
+                let failed = conn
+                    .prepare_cached(
+                        "UPDATE events SET status = 'FAILURE', error = ?1, processed_at = ?2, \
+                            notify = ?3, lease_until = NULL \
+                         WHERE id = ?4 AND status = 'RUNNING' AND lease_owner = ?5",
+                    )?
+                    .execute(params![
+                        error,
+                        ts(at),
+                        db.notify_mark(EventStatus::Failure),
+                        id,
+                        owner
+                    ])?;
+                Ok(failed == 1)
             })
         })
         .await
     }
 
-    async fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>> {
+    async fn claim_notices(
+        &self,
+        _owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingNotice>> {
         self.blocking(move |db| {
-            db.read(|conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, key_id, status, coalesce(error, ''), response FROM events \
-                     WHERE notify IS NOT NULL ORDER BY received_at, id LIMIT ?1",
-                )?;
-                let rows = stmt.query_map([limit], |row| {
-                    let status: String = row.get(2)?;
-                    Ok(PendingNotice {
-                        event_id: row.get(0)?,
-                        key_id: row.get(1)?,
-                        status: status.parse().unwrap_or(EventStatus::Failure),
-                        error: row.get(3)?,
-                        response: row.get(4)?,
-                    })
-                })?;
-                Ok(rows.collect::<Result<_, _>>()?)
+            db.write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let pending: Vec<PendingNotice> = tx
+                    .prepare_cached(
+                        "SELECT id, key_id, status, coalesce(error, ''), response FROM events \
+                         WHERE notify IS NOT NULL AND (notify_until IS NULL OR notify_until < ?1) \
+                         ORDER BY received_at, id LIMIT ?2",
+                    )?
+                    .query_map(params![ts(super::now()), limit], |row| {
+                        let status: String = row.get(2)?;
+                        Ok(PendingNotice {
+                            event_id: row.get(0)?,
+                            key_id: row.get(1)?,
+                            status: status.parse().unwrap_or(EventStatus::Failure),
+                            error: row.get(3)?,
+                            response: row.get(4)?,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                {
+                    let until = lease_end(lease);
+                    let mut stmt =
+                        tx.prepare_cached("UPDATE events SET notify_until = ?1 WHERE id = ?2")?;
+                    for notice in &pending {
+                        stmt.execute(params![until, notice.event_id])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(pending)
             })
         })
         .await
@@ -911,8 +1007,10 @@ impl Store for SqliteStore {
         let event_id = event_id.to_owned();
         self.blocking(move |db| {
             db.write(|conn| {
-                conn.prepare_cached("UPDATE events SET notify = NULL WHERE id = ?1")?
-                    .execute([event_id])?;
+                conn.prepare_cached(
+                    "UPDATE events SET notify = NULL, notify_until = NULL WHERE id = ?1",
+                )?
+                .execute([event_id])?;
                 Ok(())
             })
         })

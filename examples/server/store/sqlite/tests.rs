@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::*;
-use crate::store::contract::{Backend, contract_suite, fixture, run};
+use crate::store::contract::{Backend, OWNER, contract_suite, fixture, run};
 
 /// A database file in a temporary directory.
 struct SqliteBackend {
@@ -78,12 +78,7 @@ async fn time_parse_and_apply() {
     }
     let (mut parse, mut apply) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..events {
-        let claimed = f
-            .store
-            .claim_next()
-            .await
-            .expect("claims")
-            .expect("waiting");
+        let claimed = f.claim_one(OWNER).await.expect("waiting");
         let start = Instant::now();
         let runs = mwctl::protocol::parse_batch(
             claimed.body.as_deref().expect("body"),
@@ -95,6 +90,7 @@ async fn time_parse_and_apply() {
         crate::ops::apply_event(
             f.store.as_ref(),
             &claimed.id,
+            OWNER,
             &runs,
             claimed.received_at,
             crate::store::now(),

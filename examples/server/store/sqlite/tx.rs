@@ -96,6 +96,21 @@ impl Drop for SqliteTx {
 
 #[async_trait]
 impl Tx for SqliteTx {
+    async fn hold(&mut self, id: &str, owner: &str) -> StoreResult<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.run(move |conn| {
+            // The writer is held: nobody can take the event over until the commit.
+            let held = conn
+                .prepare_cached(
+                    "SELECT 1 FROM events WHERE id = ?1 AND status = 'RUNNING' AND lease_owner = ?2",
+                )?
+                .query_row(params![id, owner], |_| Ok(()))
+                .optional()?;
+            Ok(held.is_some())
+        })
+        .await
+    }
+
     async fn keys(&mut self) -> StoreResult<Vec<KeyRecord>> {
         self.run(|conn| all_keys(conn, "")).await
     }
@@ -177,7 +192,7 @@ impl Tx for SqliteTx {
             record_writes(conn, &id, &written)?;
             conn.prepare_cached(
                 "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = ?1, \
-                    runs_created = ?2, runs_updated = ?3, runs_unchanged = ?4 WHERE id = ?5",
+                    lease_until = NULL, runs_created = ?2, runs_updated = ?3, runs_unchanged = ?4 WHERE id = ?5",
             )?
             .execute(params![
                 ts(at),

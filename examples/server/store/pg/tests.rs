@@ -1,0 +1,104 @@
+//! The PostgreSQL store: the contract suite on a real PostgreSQL (a throwaway cluster, see
+//! `testing/pg_cluster.rs`), and what only a shared database has (migrations by instances
+//! starting together).
+
+use super::*;
+use crate::store::contract::{Backend, contract_suite};
+
+/// A fresh database on the test cluster; `None` when PostgreSQL tests are skipped.
+struct PgBackend {
+    url: Option<String>,
+}
+
+impl PgBackend {
+    fn new() -> PgBackend {
+        PgBackend {
+            url: crate::pg_cluster::database(),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    async fn open(&self, notify: bool) -> Arc<dyn Store> {
+        let url = self.url.as_deref().expect("not skipped");
+        let store = PgStore::connect(url).await.expect("connects");
+        Arc::new(if notify { store.notifying() } else { store })
+    }
+
+    fn skip(&self) -> bool {
+        self.url.is_none()
+    }
+}
+
+contract_suite!(PgBackend::new());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_migrate_once() {
+    let Some(url) = crate::pg_cluster::database() else {
+        return;
+    };
+    let mut starts = Vec::new();
+    for _ in 0..6 {
+        let url = url.clone();
+        starts.push(tokio::spawn(async move { PgStore::connect(&url).await }));
+    }
+    for start in starts {
+        start
+            .await
+            .expect("task")
+            .expect("migrates or finds it done");
+    }
+    let store = PgStore::connect(&url).await.expect("connects");
+    let versions: Vec<i32> = sqlx::query_scalar("SELECT version FROM mwctl_schema")
+        .fetch_all(&store.pool)
+        .await
+        .expect("reads");
+    assert_eq!(versions, [1, 2], "each migration ran once");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let Some(url) = crate::pg_cluster::database() else {
+        return;
+    };
+    let store = PgStore::connect(&url).await.expect("creates");
+    sqlx::query("INSERT INTO mwctl_schema (version) VALUES (99)")
+        .execute(&store.pool)
+        .await
+        .expect("sets");
+    let Err(e) = PgStore::connect(&url).await else {
+        panic!("a newer schema must be refused");
+    };
+    assert!(e.to_string().contains("run a newer server"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storing_an_event_wakes_every_listening_instance() {
+    let Some(url) = crate::pg_cluster::database() else {
+        return;
+    };
+    let f = crate::store::contract::fixture(&PgBackend {
+        url: Some(url.clone()),
+    })
+    .await;
+    let other = PgStore::connect(&url).await.expect("connects");
+    let wake = Arc::new(Notify::new());
+    other.listen(Arc::clone(&wake)).await.expect("listens");
+    let woken = tokio::spawn({
+        let wake = Arc::clone(&wake);
+        async move { wake.notified().await }
+    });
+    f.ingest(
+        vec![crate::store::contract::run(
+            "shop", "deploy", "1", "SUCCESS", None,
+        )],
+        "2025-01-10T10:01:00Z",
+        None,
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("the other instance is woken")
+        .expect("task");
+}

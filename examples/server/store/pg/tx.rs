@@ -1,0 +1,501 @@
+//! PostgreSQL write transactions: a pooled connection inside `BEGIN` … `COMMIT` (READ
+//! COMMITTED). What a decision reads is locked until the commit, so instances deciding on the
+//! same rows take turns; a deadlock between two of them aborts one with a transient error,
+//! which the worker retries.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mwctl::protocol::RunStatus;
+use mwctl::protocol::admin::{EventStatus, Repo, RunRef};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+
+use super::{KEY_COLUMNS, REPO_COLUMNS, bad, event_run_refs, key_from_row, repo_from_row, ts_of};
+use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
+use crate::store::{
+    Action, Counts, KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot,
+    StoreError, StoreResult, Tx, WriteRecord, ts,
+};
+
+pub struct PgTx {
+    /// `None` once committed; dropped uncommitted, sqlx rolls it back.
+    tx: Option<Transaction<'static, Postgres>>,
+}
+
+impl PgTx {
+    pub(super) async fn begin(pool: &PgPool) -> StoreResult<PgTx> {
+        Ok(PgTx {
+            tx: Some(pool.begin().await?),
+        })
+    }
+
+    fn conn(&mut self) -> StoreResult<&mut PgConnection> {
+        self.tx
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Other("the transaction is over".to_owned()))
+    }
+}
+
+fn fields_from_row(row: &PgRow) -> StoreResult<RunFields> {
+    let status: String = row.try_get("status")?;
+    Ok(RunFields {
+        event_actor: row.try_get("event_actor")?,
+        head_branch: row.try_get("head_branch")?,
+        status: RunStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
+        conducted_at: ts_of(row, "conducted_at")?,
+        duration: row.try_get("duration")?,
+        html_url: row.try_get("html_url")?,
+        commit_sha: row.try_get("commit_sha")?,
+        meta: row.try_get("meta")?,
+    })
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    async fn hold(&mut self, id: &str, owner: &str) -> StoreResult<bool> {
+        let held = sqlx::query(
+            "SELECT 1 FROM events WHERE id = $1 AND status = 'RUNNING' AND lease_owner = $2 \
+             FOR UPDATE",
+        )
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(self.conn()?)
+        .await?;
+        Ok(held.is_some())
+    }
+
+    async fn keys(&mut self) -> StoreResult<Vec<KeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id FOR UPDATE");
+        sqlx::query(&sql)
+            .fetch_all(self.conn()?)
+            .await?
+            .iter()
+            .map(key_from_row)
+            .collect()
+    }
+
+    async fn revoke_key(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
+            .bind(ts(at))
+            .bind(id)
+            .execute(self.conn()?)
+            .await?;
+        Ok(())
+    }
+
+    async fn repos(&mut self) -> StoreResult<Vec<Repo>> {
+        // Shared locks: workers read them side by side; an unlink waits for them.
+        let sql = format!(
+            "SELECT {REPO_COLUMNS} FROM repos WHERE unlinked_at IS NULL ORDER BY id FOR SHARE"
+        );
+        sqlx::query(&sql)
+            .fetch_all(self.conn()?)
+            .await?
+            .iter()
+            .map(repo_from_row)
+            .collect()
+    }
+
+    async fn insert_runs(
+        &mut self,
+        runs: Vec<RunWrite>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Slot>> {
+        let now = ts(at);
+        let conn = self.conn()?;
+        let mut workflows: HashMap<(i64, String), i64> = HashMap::new();
+        let mut batch = Vec::with_capacity(runs.len());
+        for run in &runs {
+            let key = (run.repo_id, run.workflow.clone());
+            let workflow_id = match workflows.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let id = workflow_id(conn, run.repo_id, &run.workflow, &now).await?;
+                    workflows.insert(key, id);
+                    id
+                }
+            };
+            batch.push((workflow_id, run));
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        insert_batch(conn, &batch, &now).await
+    }
+
+    async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()> {
+        let now = ts(at);
+        let conn = self.conn()?;
+        for update in &updates {
+            let new = &update.after;
+            sqlx::query(
+                "UPDATE repo_workflow_runs SET event_actor = $1, head_branch = $2, status = $3, \
+                    conducted_at = $4, duration = $5, html_url = $6, commit_sha = $7, meta = $8, \
+                    updated_at = $9 \
+                 WHERE id = $10",
+            )
+            .bind(&new.event_actor)
+            .bind(&new.head_branch)
+            .bind(new.status.as_str())
+            .bind(ts(new.conducted_at))
+            .bind(new.duration)
+            .bind(&new.html_url)
+            .bind(&new.commit_sha)
+            .bind(&new.meta)
+            .bind(&now)
+            .bind(update.run_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_event(
+        &mut self,
+        id: &str,
+        written: Vec<WriteRecord>,
+        counts: Counts,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let conn = self.conn()?;
+        // Reprocessing after a crash starts from a clean slate for this event.
+        sqlx::query("DELETE FROM event_runs WHERE event_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        if !written.is_empty() {
+            record_writes(conn, id, &written).await?;
+        }
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        sqlx::query(
+            "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = $1, \
+                lease_until = NULL, runs_created = $2, runs_updated = $3, runs_unchanged = $4 \
+             WHERE id = $5",
+        )
+        .bind(ts(at))
+        .bind(count(counts.created))
+        .bind(count(counts.updated))
+        .bind(count(counts.unchanged))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn event_status(&mut self, id: &str) -> StoreResult<Option<EventStatus>> {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(self.conn()?)
+                .await?;
+        status
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| StoreError::Other(format!("event {id} has unknown status {s:?}")))
+            })
+            .transpose()
+    }
+
+    async fn event_runs(&mut self, id: &str) -> StoreResult<Vec<RunRef>> {
+        event_run_refs(self.conn()?, id).await
+    }
+
+    async fn run_history(&mut self, run_ids: Vec<i64>) -> StoreResult<Vec<RunHistory>> {
+        let conn = self.conn()?;
+        // Locked until the commit: what pruning decides from them stays true.
+        let rows = sqlx::query(
+            "SELECT id, event_actor, head_branch, status, conducted_at, duration, html_url, \
+                commit_sha, meta \
+             FROM repo_workflow_runs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&run_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut current: HashMap<i64, RunFields> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            current.insert(row.try_get("id")?, fields_from_row(row)?);
+        }
+        let rows = sqlx::query(
+            "SELECT er.run_id, er.event_id, e.status = 'PRUNED' AS pruned, er.action, er.replaced \
+             FROM event_runs er JOIN events e ON e.id = er.event_id \
+             WHERE er.run_id = ANY($1) ORDER BY er.run_id, er.seq, er.event_id",
+        )
+        .bind(&run_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut writes: HashMap<i64, Vec<PastWrite>> = HashMap::new();
+        for row in &rows {
+            let action: String = row.try_get("action")?;
+            let replaced: Option<String> = row.try_get("replaced")?;
+            writes
+                .entry(row.try_get("run_id")?)
+                .or_default()
+                .push(PastWrite {
+                    event_id: row.try_get("event_id")?,
+                    pruned: row.try_get("pruned")?,
+                    action: Action::parse(&action).ok_or_else(|| bad("action", &action))?,
+                    before: replaced
+                        .map(|json| serde_json::from_str(&json).map_err(|_| bad("replaced", &json)))
+                        .transpose()?,
+                });
+        }
+        // In the order given, each run that exists once.
+        let mut histories = Vec::with_capacity(current.len());
+        for run_id in run_ids {
+            if let Some(fields) = current.remove(&run_id) {
+                histories.push(RunHistory {
+                    run_id,
+                    current: fields,
+                    writes: writes.remove(&run_id).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(histories)
+    }
+
+    async fn delete_runs(&mut self, run_ids: Vec<i64>) -> StoreResult<u64> {
+        let conn = self.conn()?;
+        // Every event's record of the runs goes by ON DELETE CASCADE.
+        let mut workflows: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM repo_workflow_runs WHERE id = ANY($1) RETURNING repo_workflow_id",
+        )
+        .bind(&run_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        workflows.sort_unstable();
+        workflows.dedup();
+        let deleted = sqlx::query(
+            "DELETE FROM repo_workflows w WHERE w.id = ANY($1) AND NOT EXISTS \
+             (SELECT 1 FROM repo_workflow_runs wr WHERE wr.repo_workflow_id = w.id)",
+        )
+        .bind(&workflows)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        Ok(deleted)
+    }
+
+    async fn mark_pruned(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE events SET status = 'PRUNED', processed_at = $1 WHERE id = $2")
+            .bind(ts(at))
+            .bind(id)
+            .execute(self.conn()?)
+            .await?;
+        Ok(())
+    }
+
+    async fn repo_runs(&mut self, repo_id: i64) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT wr.id FROM repo_workflow_runs wr \
+             JOIN repo_workflows w ON w.id = wr.repo_workflow_id \
+             WHERE w.repo_id = $1 ORDER BY wr.id FOR UPDATE OF wr",
+        )
+        .bind(repo_id)
+        .fetch_all(self.conn()?)
+        .await?)
+    }
+
+    async fn release_events(&mut self, run_ids: Vec<i64>, at: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE events SET status = 'PRUNED', processed_at = $1 \
+             WHERE status = 'SUCCESS' \
+                AND id IN (SELECT event_id FROM event_runs WHERE run_id = ANY($2))",
+        )
+        .bind(ts(at))
+        .bind(&run_ids)
+        .execute(self.conn()?)
+        .await?
+        .rows_affected())
+    }
+
+    async fn unlink_repo(&mut self, repo_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE repos SET unlinked_at = $1 WHERE id = $2")
+            .bind(ts(at))
+            .bind(repo_id)
+            .execute(self.conn()?)
+            .await?;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        let tx = self
+            .tx
+            .take()
+            .ok_or_else(|| StoreError::Other("the transaction is over".to_owned()))?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Inserts the event's event_runs rows in one statement, in write order (of two rows for one
+/// run, the first stays). Each row takes the next place in its run's history: a created run's
+/// starts at 1; an updated run is locked (insert_runs), so no one else numbers it meanwhile.
+async fn record_writes(
+    conn: &mut PgConnection,
+    event_id: &str,
+    written: &[WriteRecord],
+) -> StoreResult<()> {
+    let run_ids: Vec<i64> = written.iter().map(|w| w.run_id).collect();
+    let actions: Vec<&str> = written.iter().map(|w| w.action.as_str()).collect();
+    let replaced = written
+        .iter()
+        .map(|w| w.before.as_ref().map(serde_json::to_string).transpose())
+        .collect::<Result<Vec<Option<String>>, _>>()
+        .map_err(|e| StoreError::Other(format!("a run's fields as JSON: {e}")))?;
+    sqlx::query(
+        "INSERT INTO event_runs (event_id, run_id, action, replaced, seq) \
+         SELECT $1, r, a, x, CASE WHEN a = 'created' THEN 1 ELSE \
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM event_runs WHERE run_id = r) END \
+         FROM unnest($2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY AS t(r, a, x, n) \
+         ORDER BY n \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(&run_ids)
+    .bind(&actions)
+    .bind(&replaced)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The id of the workflow of that name in the repo, created when missing. Concurrent creators
+/// meet on the unique constraint: the loser waits for the winner's commit and reads its row.
+async fn workflow_id(
+    conn: &mut PgConnection,
+    repo_id: i64,
+    name: &str,
+    now: &str,
+) -> StoreResult<i64> {
+    let created: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO repo_workflows (repo_id, type, provider, provider_workflow_id, name, \
+            is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4, TRUE, $5, $5) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(repo_id)
+    .bind(WORKFLOW_TYPE)
+    .bind(WORKFLOW_PROVIDER)
+    .bind(name)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = created {
+        return Ok(id);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM repo_workflows \
+         WHERE repo_id = $1 AND provider = $2 AND provider_workflow_id = $3",
+    )
+    .bind(repo_id)
+    .bind(WORKFLOW_PROVIDER)
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Inserts the new runs (one statement), then reads and locks the stored ones (one more):
+/// two round trips per batch, not per run. The rows go in key order, so that two instances
+/// writing overlapping batches wait for each other instead of deadlocking. Of two entries for
+/// one run, the first is the one inserted and the second finds it, as row by row.
+async fn insert_batch(
+    conn: &mut PgConnection,
+    runs: &[(i64, &RunWrite)],
+    now: &str,
+) -> StoreResult<Vec<Slot>> {
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| {
+        (runs[a].0, &runs[a].1.unique_id).cmp(&(runs[b].0, &runs[b].1.unique_id))
+    });
+    let column = |f: &dyn Fn(&RunWrite) -> Option<String>| -> Vec<Option<String>> {
+        order.iter().map(|&i| f(runs[i].1)).collect()
+    };
+    let workflow_ids: Vec<i64> = order.iter().map(|&i| runs[i].0).collect();
+    let unique_ids = column(&|r| Some(r.unique_id.clone()));
+    let durations: Vec<Option<i64>> = order.iter().map(|&i| runs[i].1.fields.duration).collect();
+    let created = sqlx::query(
+        "INSERT INTO repo_workflow_runs (repo_workflow_id, provider_workflow_run_id, \
+            event_actor, head_branch, status, conducted_at, duration, html_url, \
+            commit_sha, meta, created_at, updated_at) \
+         SELECT w, u, a, b, s, c, d, h, x, m, $11, $11 FROM unnest($1::bigint[], $2::text[], \
+            $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], \
+            $9::text[], $10::text[]) WITH ORDINALITY AS t(w, u, a, b, s, c, d, h, x, m, n) \
+         ORDER BY n \
+         ON CONFLICT DO NOTHING RETURNING id, repo_workflow_id, provider_workflow_run_id",
+    )
+    .bind(&workflow_ids)
+    .bind(&unique_ids)
+    .bind(column(&|r| Some(r.fields.event_actor.clone())))
+    .bind(column(&|r| Some(r.fields.head_branch.clone())))
+    .bind(column(&|r| Some(r.fields.status.as_str().to_owned())))
+    .bind(column(&|r| Some(ts(r.fields.conducted_at))))
+    .bind(&durations)
+    .bind(column(&|r| r.fields.html_url.clone()))
+    .bind(column(&|r| r.fields.commit_sha.clone()))
+    .bind(column(&|r| r.fields.meta.clone()))
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut new: HashMap<(i64, String), i64> = HashMap::with_capacity(created.len());
+    for row in &created {
+        new.insert(
+            (
+                row.try_get("repo_workflow_id")?,
+                row.try_get("provider_workflow_run_id")?,
+            ),
+            row.try_get("id")?,
+        );
+    }
+    // Every entry not inserted now finds its stored row (an earlier entry's, or older).
+    let mut slots: Vec<Option<Slot>> = vec![None; runs.len()];
+    let mut rest: (Vec<i64>, Vec<String>) = (Vec::new(), Vec::new());
+    for (i, (workflow_id, run)) in runs.iter().enumerate() {
+        match new.remove(&(*workflow_id, run.unique_id.clone())) {
+            Some(run_id) => slots[i] = Some(Slot::Created(run_id)),
+            None => {
+                rest.0.push(*workflow_id);
+                rest.1.push(run.unique_id.clone());
+            }
+        }
+    }
+    if !rest.0.is_empty() {
+        let rows = sqlx::query(
+            "SELECT id, repo_workflow_id, provider_workflow_run_id, event_actor, head_branch, \
+                status, conducted_at, duration, html_url, commit_sha, meta \
+             FROM repo_workflow_runs \
+             WHERE (repo_workflow_id, provider_workflow_run_id) IN \
+                (SELECT * FROM unnest($1::bigint[], $2::text[])) \
+             ORDER BY repo_workflow_id, provider_workflow_run_id FOR UPDATE",
+        )
+        .bind(&rest.0)
+        .bind(&rest.1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut stored: HashMap<(i64, String), (i64, RunFields)> = HashMap::new();
+        for row in &rows {
+            stored.insert(
+                (
+                    row.try_get("repo_workflow_id")?,
+                    row.try_get("provider_workflow_run_id")?,
+                ),
+                (row.try_get("id")?, fields_from_row(row)?),
+            );
+        }
+        for (i, (workflow_id, run)) in runs.iter().enumerate() {
+            if slots[i].is_some() {
+                continue;
+            }
+            let (run_id, fields) = stored
+                .get(&(*workflow_id, run.unique_id.clone()))
+                .ok_or_else(|| {
+                    StoreError::Other(format!("run {} was neither new nor stored", run.unique_id))
+                })?;
+            slots[i] = Some(Slot::Exists {
+                run_id: *run_id,
+                stored: fields.clone(),
+            });
+        }
+    }
+    Ok(slots.into_iter().flatten().collect())
+}
