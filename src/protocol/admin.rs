@@ -311,3 +311,75 @@ pub struct ApiError {
     pub error: String,
     pub resolution: String,
 }
+
+/// A stored incident, as `GET /api/incidents` lists it: identity `(provider, incident_key)`,
+/// the merged state of every report of it, and the deployment it is attributed to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredIncident {
+    pub id: i64,
+    /// `org/name` of the affected repository.
+    pub repo: String,
+    pub provider: String,
+    pub incident_key: String,
+    /// `TRIGGERED`, `ACKNOWLEDGED` or `RESOLVED`.
+    pub status: String,
+    /// `INCIDENT` or `ALERT` (only incidents count in the DORA figures).
+    pub incident_type: String,
+    pub title: String,
+    pub creation_date: DateTime<Utc>,
+    pub acknowledged_date: Option<DateTime<Utc>>,
+    pub resolved_date: Option<DateTime<Utc>>,
+    pub reopened_date: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub assignees: Vec<String>,
+    pub url: Option<String>,
+    pub provider_service_name: Option<String>,
+    /// The deployment the reporter named, as sent (it may not be stored).
+    pub deployment: Option<crate::protocol::incident::DeploymentRef>,
+    /// The stored deployment the incident counts against, if any (see [`Attribution`]).
+    pub attributed_to: Option<Attribution>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The stored deployment an incident counts against in the change failure rate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub run_id: i64,
+    pub workflow: String,
+    pub workflow_run_unique_id: String,
+    /// How it was found.
+    pub by: AttributionRule,
+}
+
+/// How an incident's deployment was found (as Middleware attributes them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributionRule {
+    /// The incident named it (`deployment`).
+    Named,
+    /// The latest SUCCESS deployment of the repository started before the incident's creation.
+    LatestBefore,
+}
+
+/// `GET /api/incidents`: one page of incidents, newest `creation_date` first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentPage {
+    pub incidents: Vec<StoredIncident>,
+    /// Every incident that matches the filters, on this page or not.
+    pub total: u64,
+    /// Give it as `cursor=` for the next page; `None` on the last page. Opaque.
+    pub next: Option<String>,
+}
+
+/// An incident that an event wrote (in `EventDetail::incidents` and `PruneReport::incidents`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRef {
+    pub incident_id: i64,
+    /// `created`, `updated` or `unchanged`.
+    pub action: String,
+    pub repo: String,
+    pub provider: String,
+    pub incident_key: String,
+    pub status: String,
+}
