@@ -1,12 +1,15 @@
-//! The asynchronous processor: claims waiting events oldest first and writes their runs
-//! ([`ops::apply_event`]: one transaction per event, so ingest never waits long for the writer).
-//! Dispatches on the event's type; failures are recorded on the event (and notified).
+//! The asynchronous processor: claims waiting events oldest first, several at a time, and
+//! writes their runs. Waiting `workflow` events are written together ([`ops::apply_events`]:
+//! one transaction per batch, bounded in runs so that ingest never waits long for the writer);
+//! any other event, and every event of a batch that hit a storage error, is applied alone
+//! ([`ops::apply_event`]). Failures are recorded on the event (and notified).
 //!
 //! Claims are leased to this process ([`AppState::owner`]) and renewed while it works, so that
 //! several instances share one queue: an instance that dies stops renewing, and once its leases
 //! end the others (or it, restarted) take its events over.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,15 +21,19 @@ use tokio::task::JoinHandle;
 use crate::app::AppState;
 use crate::ops::{self, Applied};
 use crate::routes::ingest::REQUEST_TYPE;
-use crate::store::{Claimed, StoreError, now};
+use crate::store::{Claimed, Counts, StoreError, now};
 
 /// Most attempts at one event (a crash mid-event counts as one) before it fails for good.
 pub const MAX_ATTEMPTS: u32 = 5;
 /// A wake-up may be missed, and a dead instance's claims end without one: look anyway this
 /// often (or every lease, when leases are shorter).
 const FALLBACK_POLL: Duration = Duration::from_secs(5);
-/// Events claimed at a time.
-const CLAIM_LIMIT: u32 = 1;
+/// Most events claimed (and written in one transaction) at a time.
+const CLAIM_LIMIT: u32 = 32;
+/// About how many runs one batch writes: the claim limit shrinks when events are big (a
+/// backfill's carry hundreds of runs each), so that a batch holds the writer (and memory) about
+/// as long as one big event would.
+const BATCH_RUNS: usize = 2_000;
 /// Pause after an error outside an event's processing (the database went away, say).
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -36,7 +43,7 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 const WORKER_NICENESS: i32 = 5;
 
 /// Starts the worker, on a runtime (and so blocking threads) of its own, at a lower CPU
-/// priority than ingest. When `stop` turns true it finishes the event it is writing (and the
+/// priority than ingest. When `stop` turns true it finishes the batch it is writing (and the
 /// one it already took), then returns.
 pub fn spawn(
     state: AppState,
@@ -134,20 +141,31 @@ async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 /// An event claimed (now RUNNING) and parsed, ready to apply.
 struct Ready {
     id: String,
+    request_type: String,
     received_at: DateTime<Utc>,
     attempts: u32,
     /// The runs, or why the event cannot be processed.
     runs: Result<Arc<Vec<Run>>, String>,
 }
 
-/// Processes waiting events until there are none. While one event is written, the next is
+impl Ready {
+    /// Written in a batch: a `workflow` event whose runs parsed. Anything else goes alone
+    /// through [`finish`].
+    fn batchable(&self) -> bool {
+        self.request_type == REQUEST_TYPE && self.runs.is_ok()
+    }
+}
+
+/// Processes waiting events until there are none. While one batch is written, the next is
 /// claimed and parsed, so the writer is kept busy.
 async fn drain(state: &AppState, held: &Held, stop: &watch::Receiver<bool>) {
-    let mut next = Some(prepare(state, held));
+    // The claim limit, adjusted to the size of the events seen (see [`BATCH_RUNS`]).
+    let limit = Arc::new(AtomicU32::new(CLAIM_LIMIT));
+    let mut next = Some(prepare(state, held, &limit));
     while let Some(prepared) = next.take() {
-        let ready = match prepared.await {
-            Ok(Ok(Some(ready))) => ready,
-            Ok(Ok(None)) => return,
+        let batch = match prepared.await {
+            Ok(Ok(batch)) if batch.is_empty() => return,
+            Ok(Ok(batch)) => batch,
             Ok(Err(e)) => {
                 tracing::error!("worker: cannot take the next event: {e}");
                 tokio::time::sleep(ERROR_PAUSE).await;
@@ -159,48 +177,156 @@ async fn drain(state: &AppState, held: &Held, stop: &watch::Receiver<bool>) {
             }
         };
         if !*stop.borrow() {
-            next = Some(prepare(state, held));
+            next = Some(prepare(state, held, &limit));
         }
-        let id = ready.id.clone();
-        let finished = finish(state, ready).await;
-        // Finished, or left RUNNING to be taken over once its lease ends.
-        held.remove(&id);
-        if let Err(e) = finished {
-            tracing::error!(event_id = %id, "worker: the event could not be finished: {e}");
-            tokio::time::sleep(ERROR_PAUSE).await;
+        let (together, alone): (Vec<Ready>, Vec<Ready>) =
+            batch.into_iter().partition(Ready::batchable);
+        // Oldest first: the claim's order, workflow events before any other type claimed with
+        // them (they touch different tables).
+        let mut alone = alone;
+        if !together.is_empty() {
+            alone.extend(finish_batch(state, held, together).await);
+        }
+        for ready in alone {
+            let id = ready.id.clone();
+            let finished = finish(state, ready).await;
+            // Finished, or left RUNNING to be taken over once its lease ends.
+            held.remove(&id);
+            if let Err(e) = finished {
+                tracing::error!(event_id = %id, "worker: the event could not be finished: {e}");
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
         }
     }
 }
 
-/// Claims the oldest waiting event and parses its body (on a blocking thread), as a task of
-/// its own.
-fn prepare(state: &AppState, held: &Held) -> JoinHandle<Result<Option<Ready>, StoreError>> {
-    let (store, owner, held) = (
+/// Claims the oldest waiting events (up to `limit`) and parses their bodies (on a blocking
+/// thread), as a task of its own; then sets `limit` for the next claim from their sizes.
+fn prepare(
+    state: &AppState,
+    held: &Held,
+    limit: &Arc<AtomicU32>,
+) -> JoinHandle<Result<Vec<Ready>, StoreError>> {
+    let (store, owner, held, limit) = (
         Arc::clone(&state.store),
         Arc::clone(&state.owner),
         held.clone(),
+        Arc::clone(limit),
     );
     let lease = state.config.lease;
     tokio::spawn(async move {
-        let claimed = store.claim(&owner, lease, CLAIM_LIMIT).await?;
-        let Some(event) = claimed.into_iter().next() else {
-            return Ok(None);
-        };
-        held.add(&event.id);
-        let runs = tokio::task::spawn_blocking(move || {
-            let runs = parse(&event);
-            (event, runs)
+        let claimed = store
+            .claim(&owner, lease, limit.load(Ordering::Relaxed))
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        for event in &claimed {
+            held.add(&event.id);
+        }
+        let ready = tokio::task::spawn_blocking(move || {
+            claimed
+                .into_iter()
+                .map(|event| {
+                    let runs = parse(&event);
+                    Ready {
+                        id: event.id,
+                        request_type: event.request_type,
+                        received_at: event.received_at,
+                        attempts: event.attempts,
+                        runs,
+                    }
+                })
+                .collect::<Vec<_>>()
         })
-        .await;
-        let (event, runs) =
-            runs.map_err(|e| StoreError::Other(format!("parsing task failed: {e}")))?;
-        Ok(Some(Ready {
-            id: event.id,
-            received_at: event.received_at,
-            attempts: event.attempts,
-            runs,
-        }))
+        .await
+        .map_err(|e| StoreError::Other(format!("parsing task failed: {e}")))?;
+        limit.store(next_limit(&ready), Ordering::Relaxed);
+        Ok(ready)
     })
+}
+
+/// The claim limit after a claim of these events: as many events of their mean size as make
+/// [`BATCH_RUNS`] runs, between 1 and [`CLAIM_LIMIT`].
+fn next_limit(ready: &[Ready]) -> u32 {
+    let runs: usize = ready
+        .iter()
+        .map(|r| r.runs.as_ref().map_or(1, |runs| runs.len().max(1)))
+        .sum();
+    let mean = runs.div_ceil(ready.len().max(1)).max(1);
+    u32::try_from(BATCH_RUNS / mean)
+        .unwrap_or(CLAIM_LIMIT)
+        .clamp(1, CLAIM_LIMIT)
+}
+
+/// Writes a batch of `workflow` events in one transaction ([`ops::apply_events`]); returns the
+/// events to apply one by one instead: all of them when the batch could not be written (a
+/// storage error rolled it back).
+async fn finish_batch(state: &AppState, held: &Held, batch: Vec<Ready>) -> Vec<Ready> {
+    if batch.len() == 1 {
+        return batch;
+    }
+    let store = state.store.as_ref();
+    let owner = state.owner.as_ref();
+    let pending: Vec<ops::Pending<'_>> = batch
+        .iter()
+        .filter_map(|ready| {
+            let runs = ready.runs.as_ref().ok()?;
+            Some(ops::Pending {
+                id: &ready.id,
+                runs,
+                received_at: ready.received_at,
+            })
+        })
+        .collect();
+    let results = match ops::apply_events(store, owner, &pending, now()).await {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::warn!(
+                events = batch.len(),
+                "worker: a batch failed ({e}); applying its events one by one"
+            );
+            return batch;
+        }
+    };
+    drop(pending);
+    let mut failed = Vec::new();
+    for (ready, result) in batch.into_iter().zip(results) {
+        let id = ready.id.as_str();
+        match result {
+            Applied::Done(c) => {
+                log_success(id, c);
+                held.remove(id);
+            }
+            Applied::Lost => {
+                log_lost(id);
+                held.remove(id);
+            }
+            // Recorded by the path that records any failure.
+            Applied::Unresolved(reason) => failed.push(Ready {
+                runs: Err(reason),
+                ..ready
+            }),
+        }
+    }
+    failed
+}
+
+fn log_success(id: &str, c: Counts) {
+    tracing::info!(
+        event_id = %id,
+        created = c.created,
+        updated = c.updated,
+        unchanged = c.unchanged,
+        "worker: SUCCESS"
+    );
+}
+
+fn log_lost(id: &str) {
+    tracing::warn!(
+        event_id = %id,
+        "worker: its lease ran out and another worker took the event over"
+    );
 }
 
 fn parse(event: &Claimed) -> Result<Arc<Vec<Run>>, String> {
@@ -232,6 +358,7 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
         received_at,
         mut attempts,
         runs,
+        ..
     } = ready;
     let store = state.store.as_ref();
     let owner = state.owner.as_ref();
@@ -242,10 +369,7 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
                 Ok(Applied::Done(c)) => break Ok(c),
                 Ok(Applied::Unresolved(reason)) => break Err(reason),
                 Ok(Applied::Lost) => {
-                    tracing::warn!(
-                        event_id = %id,
-                        "worker: its lease ran out and another worker took the event over"
-                    );
+                    log_lost(&id);
                     return Ok(());
                 }
                 Err(e) if e.is_transient() && attempts < MAX_ATTEMPTS => {
@@ -263,13 +387,7 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
     };
     match outcome {
         Ok(c) => {
-            tracing::info!(
-                event_id = %id,
-                created = c.created,
-                updated = c.updated,
-                unchanged = c.unchanged,
-                "worker: SUCCESS"
-            );
+            log_success(&id, c);
             Ok(())
         }
         Err(reason) => {
