@@ -406,3 +406,123 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
 fn backoff(attempts: u32) -> Duration {
     Duration::from_millis(100 << attempts.clamp(1, 6))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use mwctl::protocol::admin::EventStatus;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::app::Config;
+    use crate::store::contract::{Backend, fixture, run};
+    use crate::store::{EventQuery, SqliteStore, Store};
+
+    struct Sqlite(tempfile::TempDir);
+
+    #[async_trait]
+    impl Backend for Sqlite {
+        async fn open(&self, _notify: bool) -> Arc<dyn Store> {
+            Arc::new(SqliteStore::open(&self.0.path().join("test.db")).expect("opens"))
+        }
+    }
+
+    #[test]
+    fn the_claim_limit_follows_the_size_of_the_events() {
+        let ready = |runs: usize| {
+            Ready {
+            id: String::new(),
+            request_type: REQUEST_TYPE.to_owned(),
+            received_at: now(),
+            attempts: 1,
+            runs: Ok(Arc::new(vec![
+                parse_batch(
+                    serde_json::json!({"workflow_runs": [run("shop", "deploy", "1", "SUCCESS", None)]})
+                        .to_string()
+                        .as_bytes(),
+                    now(),
+                )
+                .expect("valid")[0]
+                    .clone();
+                runs
+            ])),
+        }
+        };
+        assert_eq!(
+            next_limit(&[ready(1), ready(1)]),
+            CLAIM_LIMIT,
+            "small events"
+        );
+        assert_eq!(next_limit(&[ready(1000)]), 2, "a backfill's");
+        assert_eq!(next_limit(&[ready(5000)]), 1, "one at least");
+    }
+
+    /// Events waiting when the worker starts are written in one batch (one transaction: one
+    /// processing time), and the one whose repo was unlinked fails alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_events_are_processed_together_and_fail_alone() {
+        let backend = Sqlite(tempfile::tempdir().expect("tempdir"));
+        let f = fixture(&backend).await;
+        let mut ids = Vec::new();
+        for (n, repo) in ["shop", "shop", "api", "shop", "shop"].iter().enumerate() {
+            let runs = vec![run(repo, "deploy", &n.to_string(), "SUCCESS", None)];
+            ids.push(f.ingest(runs, "2025-01-10T10:01:00Z", None).await);
+        }
+        let repos = f.store.list_repos().await.expect("lists");
+        let api = repos.iter().find(|r| r.name == "api").expect("linked");
+        ops::unlink_repo(f.store.as_ref(), api.id, false, false, now())
+            .await
+            .expect("unlinks")
+            .expect("linked");
+
+        let state = AppState::new(Arc::clone(&f.store), Config::default());
+        let (stop, stopped) = watch::channel(false);
+        let worker = spawn(state, stopped).expect("starts");
+        let mut events = Vec::new();
+        for _ in 0..250 {
+            events = f
+                .store
+                .list_events(&EventQuery {
+                    limit: 10,
+                    ..EventQuery::default()
+                })
+                .await
+                .expect("lists")
+                .items;
+            if events
+                .iter()
+                .all(|e| !matches!(e.status, EventStatus::Waiting | EventStatus::Running))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).expect("stops");
+        tokio::task::spawn_blocking(move || worker.join().expect("joins"))
+            .await
+            .expect("joined");
+
+        let failed: Vec<_> = events
+            .iter()
+            .filter(|e| e.status == EventStatus::Failure)
+            .collect();
+        assert_eq!(failed.len(), 1, "{events:?}");
+        assert_eq!(failed[0].id, ids[2]);
+        let reason = failed[0].error.as_deref().unwrap_or_default();
+        assert!(reason.contains("acme/api is not linked"), "{reason}");
+        let done: Vec<_> = events
+            .iter()
+            .filter(|e| e.status == EventStatus::Success)
+            .collect();
+        assert_eq!(done.len(), 4, "{events:?}");
+        assert!(done.iter().all(|e| e.runs_created == 1), "{done:?}");
+        assert!(
+            done.iter().all(|e| e.processed_at == done[0].processed_at),
+            "one transaction: {done:?}"
+        );
+        assert_eq!(f.runs().await.len(), 4);
+    }
+}
