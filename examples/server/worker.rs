@@ -31,9 +31,10 @@ const FALLBACK_POLL: Duration = Duration::from_secs(5);
 /// Most events claimed (and written in one transaction) at a time.
 const CLAIM_LIMIT: u32 = 32;
 /// About how many runs one batch writes: the claim limit shrinks when events are big (a
-/// backfill's carry hundreds of runs each), so that a batch holds the writer (and memory) about
-/// as long as one big event would.
-const BATCH_RUNS: usize = 2_000;
+/// backfill's carry up to 500 runs each), so that a batch holds the writer (and memory) about
+/// as long as two big events would. Events are claimed with their bodies and parsed whole, so
+/// this bounds the worker's memory too.
+const BATCH_RUNS: usize = 1_000;
 /// Pause after an error outside an event's processing (the database went away, say).
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -159,8 +160,10 @@ impl Ready {
 /// Processes waiting events until there are none. While one batch is written, the next is
 /// claimed and parsed, so the writer is kept busy.
 async fn drain(state: &AppState, held: &Held, stop: &watch::Receiver<bool>) {
-    // The claim limit, adjusted to the size of the events seen (see [`BATCH_RUNS`]).
-    let limit = Arc::new(AtomicU32::new(CLAIM_LIMIT));
+    // The claim limit, adjusted to the size of the events seen (see [`BATCH_RUNS`]); one at
+    // first, as their size is not known before they are claimed (32 backfill events at once
+    // would be 16,000 runs in memory).
+    let limit = Arc::new(AtomicU32::new(1));
     let mut next = Some(prepare(state, held, &limit));
     while let Some(prepared) = next.take() {
         let batch = match prepared.await {
@@ -456,12 +459,13 @@ mod tests {
             CLAIM_LIMIT,
             "small events"
         );
-        assert_eq!(next_limit(&[ready(1000)]), 2, "a backfill's");
+        assert_eq!(next_limit(&[ready(500)]), 2, "a backfill's");
         assert_eq!(next_limit(&[ready(5000)]), 1, "one at least");
     }
 
-    /// Events waiting when the worker starts are written in one batch (one transaction: one
-    /// processing time), and the one whose repo was unlinked fails alone.
+    /// Events waiting when the worker starts are written in batches (the first alone, its size
+    /// unknown; the rest in one transaction: one processing time), and the one whose repo was
+    /// unlinked fails alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn waiting_events_are_processed_together_and_fail_alone() {
         let backend = Sqlite(tempfile::tempdir().expect("tempdir"));
@@ -519,8 +523,14 @@ mod tests {
             .collect();
         assert_eq!(done.len(), 4, "{events:?}");
         assert!(done.iter().all(|e| e.runs_created == 1), "{done:?}");
+        let at = |id: &String| {
+            done.iter()
+                .find(|e| &e.id == id)
+                .and_then(|e| e.processed_at)
+        };
+        assert!(at(&ids[1]).is_some(), "{done:?}");
         assert!(
-            done.iter().all(|e| e.processed_at == done[0].processed_at),
+            at(&ids[1]) == at(&ids[3]) && at(&ids[3]) == at(&ids[4]),
             "one transaction: {done:?}"
         );
         assert_eq!(f.runs().await.len(), 4);
