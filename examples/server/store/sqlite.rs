@@ -39,8 +39,8 @@ const MIGRATIONS: &[&str] = &[
 const MAX_IDLE_READERS: usize = 8;
 /// Page cache of each read connection (negative: KiB; SQLite's default). Readers mostly fetch
 /// bodies and pages of lists, which a cache hardly helps: while the worker writes, every new
-/// read transaction finds the database changed and drops its cache anyway. At 16 MiB each, the
-/// pool's caches filled with body pages were most of the server's memory in a backfill.
+/// read transaction finds the database changed and drops its cache anyway. (16 MiB each before;
+/// the peak RSS of a backfill did not change measurably: up to 8 idle readers can hold 16 MiB.)
 const READER_CACHE_KIB: i64 = -2_048;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the background thread copies the WAL back into the database.
