@@ -117,17 +117,34 @@ fn incidents_make_the_dora_figures(server: &Server) {
     assert_eq!(first["attributed_to"]["workflow_run_unique_id"], "102");
     assert_eq!(first["attributed_to"]["by"], "latest_before");
 
-    // Pruning the RESOLVED report restores the TRIGGERED incident.
-    let response = server
-        .http()
-        .post(format!("{}/api/events/{resolved}/prune", server.url))
-        .header("x-api-key", &server.admin_key)
-        .send()
-        .expect("answers");
-    assert_eq!(response.status(), 200);
-    let pruned: Value = response.json().expect("json");
-    assert_eq!(pruned["incidents"][0]["outcome"], "restored", "{pruned}");
-    assert_eq!(pruned["incidents"][0]["status"], "TRIGGERED");
+    // The event as mwctl shows it: what it carried and the incident it wrote.
+    let shown = server
+        .mwctl()
+        .args(["events", "show", &resolved])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{text}");
+    assert!(
+        text.contains("incidents    1 received, 0 created, 1 updated"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PD-42") && text.contains("RESOLVED"),
+        "{text}"
+    );
+
+    // Pruning the RESOLVED report (mwctl prune) restores the TRIGGERED incident.
+    let out = server
+        .mwctl()
+        .args(["prune", &resolved, "--yes"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("restored 1 incident"), "{said}");
+    let detail = server.get(&format!("/api/events/{resolved}"));
+    assert_eq!(detail["status"], "PRUNED");
     let listed = server.get("/api/incidents");
     assert_eq!(listed["incidents"][0]["status"], "TRIGGERED", "{listed}");
     assert_eq!(listed["incidents"][0]["resolved_date"], Value::Null);
