@@ -329,4 +329,22 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn a_failed_incident_event_counts_its_incidents() {
+        let detail: EventDetail = serde_json::from_value(json!({
+            "id": "evt_3", "key_id": "key_2", "request_type": "incident", "webhook_id": null,
+            "received_at": "2025-01-10T10:00:00Z", "status": "FAILURE", "error": "unlinked",
+            "attempts": 1, "processed_at": null, "runs_received": 0, "runs_created": 0,
+            "runs_updated": 0, "runs_unchanged": 0, "incidents_received": 2,
+            "body": null, "response": {}, "runs": [],
+        }))
+        .expect("an event detail");
+        let text = failed_text("evt_3", "pager (key_2)", "unlinked", Some(&detail));
+        assert!(
+            text.contains("none of its 2 incident(s) were stored"),
+            "{text}"
+        );
+        assert!(text.contains("send the incidents again"), "{text}");
+    }
 }
