@@ -651,6 +651,7 @@ impl Backfill<'_> {
         json.extend_from_slice(b"]}");
         let outgoing = Outgoing {
             index: batch.index,
+            path: crate::protocol::INGEST_PATH,
             webhook_id: batch_webhook_id(batch.index, &json),
             gzip: batch.gzip.as_ref().and_then(|_| gzip::compress(&json)),
             json,

@@ -138,6 +138,7 @@ fn build(index: u64, runs: &[crate::input::CheckedRun], compress: bool) -> Reque
     Request {
         outgoing: Outgoing {
             index,
+            path: crate::protocol::INGEST_PATH,
             webhook_id,
             json,
             gzip,
