@@ -804,6 +804,12 @@ pub enum InputFormat {
     Github,
     /// GitLab pipelines: the pipelines API's objects (arrays, pages or lines)
     Gitlab,
+    /// Incidents: a JSON array, {"incidents": [...]}, or one per line
+    Incidents,
+    /// PagerDuty incidents: `GET /incidents` pages (arrays, pages or lines); needs --repo
+    Pagerduty,
+    /// Opsgenie alerts: `GET /v2/alerts` pages (arrays, pages or lines); --repo, else a repo:URL tag
+    Opsgenie,
 }
 
 /// Where runs come from and how to read them.
@@ -817,7 +823,8 @@ pub struct InputArgs {
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     pub format: InputFormat,
 
-    /// Repository URL of every run of a GitHub or GitLab export [default: from the export]
+    /// Repository URL of every run of a GitHub or GitLab export [default: from the export],
+    /// or of every incident of a PagerDuty or Opsgenie export (which do not name one)
     #[arg(long, value_name = "URL")]
     pub repo: Option<String>,
 
@@ -1266,7 +1273,7 @@ mod tests {
             (
                 &["mwctl", "send", "f.json", "--format", "csv"],
                 ErrorKind::InvalidValue,
-                "[possible values: auto, json, ndjson, github, gitlab]",
+                "[possible values: auto, json, ndjson, github, gitlab, incidents, pagerduty, opsgenie]",
             ),
             (
                 &["mwctl", "keys", "create", "--name", "x", "--scope", "root"],

@@ -116,6 +116,9 @@ pub(crate) fn open(args: &InputArgs) -> anyhow::Result<(Input, Overrides)> {
         InputFormat::Ndjson => Some(Format::Ndjson),
         InputFormat::Github => Some(Format::Github),
         InputFormat::Gitlab => Some(Format::Gitlab),
+        InputFormat::Incidents => Some(Format::Incidents),
+        InputFormat::Pagerduty => Some(Format::Pagerduty),
+        InputFormat::Opsgenie => Some(Format::Opsgenie),
     };
     let input = Input::open(&args.file, forced)?;
     let overrides = Overrides {
