@@ -76,6 +76,14 @@ impl Kind {
         }
     }
 
+    /// How messages name the records.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Runs => "runs",
+            Kind::Incidents => "incidents",
+        }
+    }
+
     /// The ingest endpoint.
     pub fn path(self) -> &'static str {
         match self {

@@ -118,7 +118,7 @@ pub(crate) fn source_of(field: &str) -> Option<&'static str> {
         "assignees" => "assignments[].assignee.summary",
         "url" => "html_url",
         "provider_service_name" => "service.summary",
-        "repo_urls" | "repo_names" => "--repo",
+        "repo_urls" | "repo_names" => "--repo URL: a PagerDuty export names no repository",
         _ => return None,
     })
 }

@@ -513,20 +513,29 @@ async fn update(
             Err(e) => ctx.printer.verbose(format!("cannot ask the server: {e}")),
         }
     }
-    for (name, flag) in [("title", "--title"), ("creation_date", "--opened-at")] {
-        if !draft.fields.contains_key(name) {
-            draft.missing.insert(
-                name,
-                Problem::new(
-                    format!(
-                        "cannot tell the incident's {name}: `incident open` did not remember \
-                         {provider} incident {key:?} on this machine, and the server did not \
-                         give it (that needs a key with the admin scope)",
-                        provider = provider.value
-                    ),
-                    format!("pass {flag} (the protocol needs it with every report)"),
-                ),
-            );
+    let missing: Vec<(&'static str, &str)> =
+        [("title", "--title"), ("creation_date", "--opened-at")]
+            .into_iter()
+            .filter(|(name, _)| !draft.fields.contains_key(name))
+            .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|(name, _)| *name).collect();
+        let flags: Vec<&str> = missing.iter().map(|(_, flag)| *flag).collect();
+        let problem = Problem::new(
+            format!(
+                "cannot tell the incident's {}: `incident open` did not remember {} incident \
+                 {key:?} on this machine, and the server did not give it (that needs a key \
+                 with the admin scope)",
+                names.join(" and "),
+                provider.value
+            ),
+            format!(
+                "pass {} (the protocol needs them with every report)",
+                flags.join(" and ")
+            ),
+        );
+        for (name, _) in missing {
+            draft.missing.insert(name, problem.clone());
         }
     }
     let delivered = deliver(ctx, draft, &delivery, deadline).await;
