@@ -425,9 +425,9 @@ pub struct IncidentsListArgs {
     #[arg(long, value_parser = clap::builder::ValueParser::new(parse_incident_status))]
     pub status: Option<crate::protocol::incident::IncidentStatus>,
 
-    /// Only incidents created in this last span, e.g. 90d or 12h
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub since: Option<Duration>,
+    /// Only incidents created since: an age (90d, 12h), a date (2025-03-01) or an RFC 3339 time
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<DateTime<chrono::Utc>>,
 
     /// At most this many, fetched page by page; a note says how many more exist
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -458,13 +458,19 @@ pub struct DoraArgs {
     #[arg(long)]
     pub workflow: Option<String>,
 
-    /// The span, up to now, e.g. 90d, 4w or 12h
-    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_duration)]
-    pub since: Duration,
+    /// Where the range starts: an age (90d, 4w, 12h), a date (2025-03-01) or an RFC 3339 time;
+    /// it ends now
+    #[arg(long, value_name = "WHEN", default_value = "90d", value_parser = parse_since)]
+    pub since: DateTime<chrono::Utc>,
 
     /// How the span is cut: day, week (ISO, Monday to Sunday) or month, in UTC
     #[arg(long, default_value = "week", value_parser = clap::builder::ValueParser::new(parse_interval))]
     pub interval: crate::protocol::dora::Interval,
+}
+
+/// An age before now, a date or an RFC 3339 time (as the server takes them).
+fn parse_since(s: &str) -> Result<DateTime<chrono::Utc>, String> {
+    crate::protocol::dora::parse_when(s, chrono::Utc::now())
 }
 
 fn parse_interval(s: &str) -> Result<crate::protocol::dora::Interval, String> {

@@ -318,3 +318,215 @@ fn pagerduty_and_opsgenie_exports_backfill_with_send_repo() {
         "{text}"
     );
 }
+
+/// Three deployments, then an incident opened an hour after the second and resolved 45
+/// minutes later, all with mwctl: `mwctl dora` gives a change failure rate of 1/3 and a time
+/// to restore of 45 minutes, and `incidents list` shows the incident on the second deployment.
+fn dora_after_a_deployment_and_an_incident(server: &Server) {
+    server.link(REPO);
+    let (_, key) = server.create_key(
+        "ci",
+        &[
+            "--scope",
+            "deployments",
+            "--scope",
+            "incidents",
+            "--scope",
+            "admin",
+        ],
+    );
+    let mwctl = || {
+        let mut cmd = server.mwctl();
+        cmd.env("MW_API_KEY", &key)
+            .env("MW_INCIDENT_STATE_FILE", server.dir.path().join("inc.json"));
+        cmd
+    };
+    let base = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(0).expect("utc"))
+        - chrono::TimeDelta::days(5);
+    let at = |hours: i64| {
+        (base + chrono::TimeDelta::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    for (id, hours) in [("d1", 0), ("d2", 24), ("d3", 48)] {
+        mwctl()
+            .args([
+                "deploy",
+                "record",
+                "--status",
+                "success",
+                "--duration",
+                "300",
+            ])
+            .args(["--started-at", &at(hours), "--run-id", id, "--repo", REPO])
+            .args(["--branch", "main", "--workflow", "deploy", "--strict"])
+            .assert()
+            .success();
+    }
+    mwctl()
+        .args([
+            "incident",
+            "open",
+            "--key",
+            "INC-9",
+            "--title",
+            "checkout down",
+        ])
+        .args(["--repo", REPO, "--at", &at(25), "--strict"])
+        .assert()
+        .success();
+    let resolved_at = (base + chrono::TimeDelta::hours(25) + chrono::TimeDelta::minutes(45))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    mwctl()
+        .args([
+            "incident",
+            "resolve",
+            "INC-9",
+            "--at",
+            &resolved_at,
+            "--strict",
+        ])
+        .assert()
+        .success();
+    server.wait_processed();
+
+    let out = mwctl()
+        .args(["dora", "--repo", REPO, "--since", "30d", "-o", "json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = stdout_json(&out);
+    let total = &report["total"];
+    assert_eq!(total["change_failure_rate"]["deployments"], 3, "{report}");
+    assert_eq!(
+        total["change_failure_rate"]["failed_deployments"], 1,
+        "{report}"
+    );
+    assert_eq!(total["change_failure_rate"]["incidents"], 1, "{report}");
+    assert_eq!(total["time_to_restore"]["resolved"], 1, "{report}");
+    assert_eq!(total["time_to_restore"]["open"], 0, "{report}");
+    assert_eq!(total["time_to_restore"]["mean_seconds"], 2700.0, "{report}");
+    assert_eq!(
+        total["time_to_restore"]["median_seconds"], 2700.0,
+        "{report}"
+    );
+    assert_eq!(total["deployment_frequency"]["deployments"], 3, "{report}");
+    assert_eq!(report["lead_time_for_changes"]["available"], false);
+
+    // The table says the same, with its counts.
+    let out = mwctl()
+        .args([
+            "dora",
+            "--repo",
+            REPO,
+            "--since",
+            "30d",
+            "--interval",
+            "day",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("33.3% (1/3)"), "{text}");
+    assert!(
+        text.contains("45m00s / 45m00s (1 resolved, 0 open)") || text.contains("45m"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Lead time for changes: not available"),
+        "{text}"
+    );
+
+    let out = mwctl()
+        .args([
+            "incidents",
+            "list",
+            "--repo",
+            REPO,
+            "--status",
+            "resolved",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = stdout_json(&out);
+    assert_eq!(page["total"], 1, "{page}");
+    let incident = &page["incidents"][0];
+    assert_eq!(incident["incident_key"], "INC-9");
+    assert_eq!(incident["status"], "RESOLVED");
+    assert_eq!(
+        incident["attributed_to"]["workflow_run_unique_id"], "d2",
+        "{page}"
+    );
+    let out = mwctl()
+        .args(["incidents", "list", "--status", "triggered"])
+        .output()
+        .expect("runs");
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No incidents"));
+}
+
+#[test]
+fn dora_reports_the_change_failure_rate_and_time_to_restore_on_sqlite() {
+    dora_after_a_deployment_and_an_incident(&Server::start());
+}
+
+#[test]
+fn dora_reports_the_change_failure_rate_and_time_to_restore_on_postgres() {
+    let Some(database) = common::pg::database() else {
+        return;
+    };
+    dora_after_a_deployment_and_an_incident(&Server::start_pg(&database, None, &[]));
+}
+
+#[test]
+fn ack_and_resolve_ask_the_server_when_nothing_was_remembered() {
+    let server = Server::start();
+    server.link(REPO);
+    let (_, key) = server.create_key("oncall", &["--scope", "incidents", "--scope", "admin"]);
+    let mwctl = |state: &str| {
+        let mut cmd = server.mwctl();
+        cmd.env("MW_API_KEY", &key)
+            .env("MW_INCIDENT_STATE_FILE", server.dir.path().join(state));
+        cmd
+    };
+    mwctl("one.json")
+        .args([
+            "incident", "open", "--key", "INC-3", "--title", "slow api", "--repo", REPO,
+        ])
+        .args(["--at", "2026-01-05T10:00:00Z", "--strict"])
+        .assert()
+        .success();
+    server.wait_processed();
+    // Another machine: no state; the key's admin scope lets it ask the server.
+    let out = mwctl("other.json")
+        .args([
+            "incident", "resolve", "INC-3", "--repo", REPO, "--strict", "-o", "json",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = stdout_json(&out);
+    assert_eq!(report["incident"]["title"], "slow api", "{report}");
+    assert_eq!(
+        report["incident"]["creation_date"],
+        "2026-01-05T10:00:00+00:00"
+    );
+    assert_eq!(
+        report["sources"]["title"],
+        "the server (GET /api/incidents)"
+    );
+}
