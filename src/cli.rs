@@ -195,12 +195,15 @@ pub enum Command {
     /// carry, and no stand-in figure is given.
     Dora(DoraArgs),
 
-    /// Backfill runs from a file or stdin: a runs file, or a GitHub / GitLab export
+    /// Backfill runs or incidents from a file or stdin, or an export of a CI or incident tool
     ///
     /// Streams the input (any size, in constant memory): a JSON array of runs,
     /// {"workflow_runs": [...]}, NDJSON, a GitHub Actions runs export
     /// (`gh api repos/O/R/actions/runs --paginate`, with or without --slurp) or a GitLab
-    /// pipelines or jobs export, told apart by their records. Each batch of at most 500 runs is
+    /// pipelines or jobs export, told apart by their records. Incidents the same way: a JSON
+    /// array, {"incidents": [...]} or NDJSON of incidents, a PagerDuty incidents export
+    /// (`GET /incidents` pages) or an Opsgenie alerts export (`GET /v2/alerts` pages), with
+    /// --repo for their repository; they go to the incidents endpoint. Each batch of at most 500 runs is
     /// validated with the server's rules, then sent, signed, with --concurrency requests in
     /// flight; failed requests are retried with backoff. Each run goes out with one
     /// repository URL in canonical form (https://host/org/name), as upstream Middleware needs.
