@@ -363,9 +363,9 @@ pub struct IncidentOpenArgs {
     )]
     pub workflow: Option<String>,
 
-    /// Link to the incident (http or https)
+    /// Link to the incident in its tool (http or https); not --url, which is the server's
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
-    pub url: Option<String>,
+    pub incident_url: Option<String>,
 
     /// incident (counts for the DORA figures) or alert (stored and listed only) [default: incident]
     #[arg(long = "type", value_name = "TYPE", num_args = 0..=1, default_missing_value = "")]

@@ -104,6 +104,8 @@ fn open_ack_resolve_need_only_the_key_after_open() {
             "run-41",
             "--service",
             "checkout-api",
+            "--incident-url",
+            "https://oncall.example.com/INC-7",
             "--at",
             "2026-01-05T10:00:00Z",
             "-o",
@@ -158,6 +160,7 @@ fn open_ack_resolve_need_only_the_key_after_open() {
         assert_eq!(incident["repo_urls"], json!([REPO]));
         assert_eq!(incident["deployment"]["workflow_run_unique_id"], "run-41");
         assert_eq!(incident["provider_service_name"], "checkout-api");
+        assert_eq!(incident["url"], "https://oncall.example.com/INC-7");
     }
     assert_eq!(sent[2]["resolved_date"], "2026-01-05T10:45:00+00:00");
 
@@ -529,4 +532,135 @@ fn ack_and_resolve_ask_the_server_when_nothing_was_remembered() {
         report["sources"]["title"],
         "the server (GET /api/incidents)"
     );
+}
+
+#[test]
+fn explain_lists_every_field_with_its_source_and_github_gets_annotations() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let github = |cmd: &mut assert_cmd::Command| {
+        cmd.env("CI", "true")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_RUN_ID", "88")
+            .env("GITHUB_WORKFLOW", "Rollback")
+            .env("GITHUB_STEP_SUMMARY", home.path().join("summary.md"))
+            .env("GITHUB_OUTPUT", home.path().join("outputs"))
+            .env("RUNNER_TEMP", home.path());
+    };
+
+    // --explain: every field and its source, the body; nothing sent (the server is dead).
+    let mut cmd = mwctl_isolated(home.path());
+    github(&mut cmd);
+    let out = cmd
+        .env("MW_URL", &url)
+        .env("MW_API_KEY", "mwk_any")
+        .args(["incident", "open", "--key", "INC-5", "--title", "rollback"])
+        .args(["--deployment", "88-1", "--type", "maybe", "--explain"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("mwctl incident open --explain (nothing is sent); CI: github"),
+        "{text}"
+    );
+    for row in [
+        "repo_urls",
+        "https://github.com/acme/shop",
+        "deployment.workflow_name",
+        "Rollback",
+        "--deployment",
+        "\"incidents\": [",
+    ] {
+        assert!(text.contains(row), "{row} in {text}");
+    }
+    // An unusable value is a warning annotation, and the default is used.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "::warning title=mwctl::incident open --type: \"maybe\" is not an incident type"
+        ),
+        "{stderr}"
+    );
+
+    // A dead server: a warning annotation, a summary row, the key as a step output.
+    let mut cmd = mwctl_isolated(home.path());
+    github(&mut cmd);
+    cmd.env("MW_URL", &url)
+        .env("MW_API_KEY", "mwk_any")
+        .args(["incident", "open", "--key", "INC-5", "--title", "rollback"])
+        .args(["--timeout", "2s"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "::warning title=mwctl::incident open could not report the incident",
+        ));
+    let summary = std::fs::read_to_string(home.path().join("summary.md")).expect("summary");
+    assert!(
+        summary.contains("| INC-5 | custom | TRIGGERED | rollback | https://github.com/acme/shop | - | - | not reported: "),
+        "{summary}"
+    );
+    let outputs = std::fs::read_to_string(home.path().join("outputs")).expect("outputs");
+    assert_eq!(outputs, "incident_key=INC-5\n");
+}
+
+#[test]
+fn an_incidents_file_with_a_bad_record_sets_it_aside_and_sends_the_rest() {
+    let server = Server::start();
+    server.link(REPO);
+    let good = |key: &str| {
+        json!({"incident_key": key, "provider": "zenduty", "status": "resolved",
+            "title": "db failover", "creation_date": "2026-01-02T10:00:00Z",
+            "resolved_date": "2026-01-02T10:20:00Z", "repo_urls": [REPO]})
+    };
+    let mut bad = good("Z-2");
+    bad["resolved_date"] = json!("2026-01-01T00:00:00Z");
+    let lines = [good("Z-1"), bad, good("Z-3"), good("Z-1")]
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = server.write("incidents.ndjson", lines);
+    let rejects = server.dir.path().join("rejects.ndjson");
+    let out = server
+        .mwctl()
+        .arg("send")
+        .arg(&file)
+        .arg("--skip-invalid")
+        .arg("--rejects")
+        .arg(&rejects)
+        .args(["-o", "json"])
+        .output()
+        .expect("runs");
+    let summary = stdout_json(&out);
+    assert_eq!(summary["format"], "incidents", "{summary}");
+    assert_eq!(summary["accepted"], 2, "{summary}");
+    let rejected: Vec<Value> = std::fs::read_to_string(&rejects)
+        .expect("rejects")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(rejected[0]["record"], 1);
+    assert_eq!(rejected[0]["errors"][0]["field"], "resolved_date");
+    assert!(
+        rejected[0]["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("before creation_date")),
+        "{rejected:?}"
+    );
+    assert_eq!(rejected[1]["record"], 3);
+    assert_eq!(rejected[1]["errors"][0]["field"], "incident_key");
+    let keys: Vec<String> = sent_incidents(&server)
+        .iter()
+        .map(|i| i["incident_key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(keys, ["Z-1", "Z-3"]);
 }
