@@ -44,13 +44,16 @@ pub async fn apply_event(
 ) -> StoreResult<Applied> {
     let mut tx = store.begin(Writer::Worker).await?;
     if !tx.hold(id, owner).await? {
+        tx.rollback().await?;
         return Ok(Applied::Lost);
     }
     let repos = tx.repos().await?;
     let targets = match rules::resolve_runs(runs, &repos) {
         Ok(targets) => targets,
-        // Dropping the transaction writes nothing.
-        Err(errors) => return Ok(Applied::Unresolved(rules::unresolved_reason(&errors))),
+        Err(errors) => {
+            tx.rollback().await?;
+            return Ok(Applied::Unresolved(rules::unresolved_reason(&errors)));
+        }
     };
     // One write per (run, repo); `sources` remembers each write's run.
     let mut writes = Vec::with_capacity(runs.len());
@@ -120,12 +123,16 @@ pub async fn apply_incident_event(
 ) -> StoreResult<Applied> {
     let mut tx = store.begin(Writer::Worker).await?;
     if !tx.hold(id, owner).await? {
+        tx.rollback().await?;
         return Ok(Applied::Lost);
     }
     let repos = tx.repos().await?;
     let targets = match rules::resolve_incidents(incidents, &repos) {
         Ok(targets) => targets,
-        Err(errors) => return Ok(Applied::Unresolved(rules::unresolved_reason(&errors))),
+        Err(errors) => {
+            tx.rollback().await?;
+            return Ok(Applied::Unresolved(rules::unresolved_reason(&errors)));
+        }
     };
     let writes: Vec<IncidentWrite> = incidents
         .iter()
@@ -195,6 +202,7 @@ pub async fn prune_event(
 ) -> StoreResult<Pruned> {
     let mut tx = store.begin(Writer::Request).await?;
     let Some(status) = tx.event_status(id).await? else {
+        tx.rollback().await?;
         return Ok(Pruned::NotFound);
     };
     let mut report = PruneReport {
@@ -206,8 +214,12 @@ pub async fn prune_event(
         incidents: Vec::new(),
     };
     match rules::prune::prune_start(status) {
-        PruneStart::NotProcessed(status) => return Ok(Pruned::NotProcessed(status)),
+        PruneStart::NotProcessed(status) => {
+            tx.rollback().await?;
+            return Ok(Pruned::NotProcessed(status));
+        }
         PruneStart::AlreadyPruned => {
+            tx.rollback().await?;
             report.already_pruned = true;
             return Ok(Pruned::Done(report));
         }
@@ -249,7 +261,9 @@ pub async fn prune_event(
     }
     prune_incidents(tx.as_mut(), id, &mut report, at).await?;
     tx.mark_pruned(id, at).await?;
-    if !dry_run {
+    if dry_run {
+        tx.rollback().await?;
+    } else {
         tx.commit().await?;
     }
     Ok(Pruned::Done(report))
@@ -318,6 +332,7 @@ pub async fn unlink_repo(
 ) -> StoreResult<Option<UnlinkReport>> {
     let mut tx = store.begin(Writer::Request).await?;
     let Some(repo) = tx.repos().await?.into_iter().find(|r| r.id == id) else {
+        tx.rollback().await?;
         return Ok(None);
     };
     let runs = tx.repo_runs(id).await?;
@@ -339,7 +354,9 @@ pub async fn unlink_repo(
         report.runs_kept = runs.len() as u64;
     }
     tx.unlink_repo(id, at).await?;
-    if !dry_run {
+    if dry_run {
+        tx.rollback().await?;
+    } else {
         tx.commit().await?;
     }
     Ok(Some(report))
@@ -359,11 +376,19 @@ pub async fn revoke_key(store: &dyn Store, id: &str, at: DateTime<Utc>) -> Store
     let mut tx = store.begin(Writer::Request).await?;
     let keys = tx.keys().await?;
     let Some(target) = keys.iter().find(|k| k.key.id == id) else {
+        tx.rollback().await?;
         return Ok(Revoked::NotFound);
     };
     match rules::keys::revocation(target, &keys, at) {
-        Revocation::AlreadyRevoked => Ok(Revoked::Done(target.key.clone())),
-        Revocation::LastAdmin => Ok(Revoked::LastAdmin),
+        Revocation::AlreadyRevoked => {
+            let key = target.key.clone();
+            tx.rollback().await?;
+            Ok(Revoked::Done(key))
+        }
+        Revocation::LastAdmin => {
+            tx.rollback().await?;
+            Ok(Revoked::LastAdmin)
+        }
         Revocation::Revoke => {
             let mut key = target.key.clone();
             tx.revoke_key(id, at).await?;

@@ -611,6 +611,12 @@ pub trait Tx: Send {
     async fn unlink_repo(&mut self, repo_id: i64, at: DateTime<Utc>) -> StoreResult<()>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    /// Ends the transaction without writing. Dropping it does too, but a backend may release
+    /// its locks only later (sqlx sends PostgreSQL's ROLLBACK when the connection goes back to
+    /// the pool, from a task of its own): ending it here frees the rows it locked before the
+    /// caller goes on, so a claim right after does not skip them.
+    async fn rollback(self: Box<Self>) -> StoreResult<()>;
 }
 
 /// An incident's repos as stored in its `repo_ids` column: `,1,2,` (see incidents.sql).

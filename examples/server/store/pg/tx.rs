@@ -371,6 +371,13 @@ impl Tx for PgTx {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn rollback(mut self: Box<Self>) -> StoreResult<()> {
+        if let Some(tx) = self.tx.take() {
+            tx.rollback().await?;
+        }
+        Ok(())
+    }
 }
 
 /// Inserts the event's event_runs rows in one statement, in write order (of two rows for one

@@ -400,6 +400,12 @@ impl Tx for SqliteTx {
         drop(self.conn.take());
         Ok(())
     }
+
+    async fn rollback(mut self: Box<Self>) -> StoreResult<()> {
+        self.run(|conn| Ok(conn.execute_batch("ROLLBACK")?)).await?;
+        drop(self.conn.take());
+        Ok(())
+    }
 }
 
 /// repo id → workflow name → workflow id, so a batch looks each workflow up once.
