@@ -140,6 +140,10 @@ pub struct Event {
     pub received_at: DateTime<Utc>,
     pub status: EventStatus,
     pub error: Option<String>,
+    /// What to do about it, from the answer sent (a `REJECTED` event's resolution); listed so a
+    /// refusal reads whole without opening the event.
+    #[serde(default)]
+    pub resolution: Option<String>,
     pub attempts: u32,
     pub processed_at: Option<DateTime<Utc>>,
     /// Runs in the request.

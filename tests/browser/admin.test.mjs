@@ -105,6 +105,10 @@ try {
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
   assert.equal(response.headers()["x-content-type-options"], "nosniff");
   log(`page served with CSP: ${csp}`);
+  assert.ok(await page.isVisible("#sign-in"));
+  assert.ok(!(await page.isVisible("#nav")), "no navigation before signing in");
+  assert.ok(!(await page.isVisible("#sign-out")), "no Sign out before signing in");
+  log("the sign-in screen shows no navigation");
 
   // ------------------------------------------------------------ sign in
   await page.fill("#admin-key", "mwk_not_a_key");
@@ -120,6 +124,7 @@ try {
   await page.waitForSelector("#events:not([hidden])");
   assert.equal(await page.evaluate(() => sessionStorage.getItem("mwctl.adminKey")), ADMIN_KEY);
   assert.equal(await page.inputValue("#admin-key"), "", "the form forgets the key");
+  assert.ok(await page.isVisible("#nav"), "the navigation shows once signed in");
   log("signed in; the key is in sessionStorage only");
 
   // ------------------------------------------------------------ repos: link
@@ -149,6 +154,10 @@ try {
   assert.ok((await keyRow.innerText()).includes("deployments"));
   assert.ok((await keyRow.innerText()).includes("active"));
   log("created a deployments key expiring in 30 days; shown once, copied, listed by prefix");
+  // Ids stay on one line (an inline element that wraps has one client rect per line).
+  const idLines = await keyRow.locator("td code").evaluateAll((codes) => codes.map((c) => c.getClientRects().length));
+  assert.deepEqual(idLines, [1, 1], "the key id and prefix are not wrapped");
+  log("key id and prefix on one line each");
 
   // A key named like an attack is listed as text.
   await page.fill("#key-name", XSS);
@@ -202,6 +211,11 @@ try {
   assert.equal(await text("#events-total"), "2 of 2 events", "the page says how many match");
   assert.ok(await page.isDisabled("#events-older"), "no older page when all are shown");
   log("the event is listed, processed, newest first, with the total");
+  const runsHeader = await page.locator("#events-table thead th", { hasText: "Runs" }).innerText();
+  assert.match(runsHeader, /received \/ created \/ updated \/ unchanged/, "the runs column says what its numbers are");
+  const rejectedRow = await page.locator(`#events-table tbody tr[data-id="${rejected.event_id}"]`).innerText();
+  assert.ok(rejected.resolution && rejectedRow.includes(rejected.resolution), `the rejected event's resolution is listed: ${rejectedRow}`);
+  log("the runs column is explained; a rejected event's row shows its resolution");
 
   await page.selectOption("#event-status", "REJECTED");
   await page.waitForFunction(() => !document.querySelector("#events-table tbody").innerText.includes("SUCCESS"));
@@ -253,6 +267,41 @@ try {
   assert.ok(await page.isDisabled("#prune-start"), "a pruned event cannot be pruned again from the page");
   log("pruned after a confirmation listing the runs; the runs are gone");
 
+  // ------------------------------------------------------------ a long table; a bidi override
+  // 50 more (rejected) events: the table fills more than a screen, and the newest one carries a
+  // U+202E RIGHT-TO-LEFT OVERRIDE that, shown raw, turns the rest of its line around.
+  const RLO = "\u202e";
+  const send = async (body) =>
+    (
+      await fetch(`${URL_}/public/webhook/workflow`, {
+        method: "POST",
+        headers: { "X-API-KEY": ciKey, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      })
+    ).json();
+  for (let i = 0; i < 49; i++) {
+    assert.equal((await send({ workflow_runs: [{ ...bad, workflow_run_unique_id: `browser-bad-${i}` }] })).status, "rejected");
+  }
+  const trick = await send({ workflow_runs: [{ ...bad, workflow_run_unique_id: "browser-rlo", workflow_name: `deploy${RLO}gnp.exe` }] });
+  assert.equal(trick.status, "rejected");
+  await page.click("#events-refresh");
+  const trickRow = page.locator(`#events-table tbody tr[data-id="${trick.event_id}"]`);
+  await trickRow.waitFor();
+  assert.equal(await page.locator("#events-table tbody tr").count(), 50);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await trickRow.locator("button.view").click();
+  await page.waitForFunction((id) => document.querySelector("#detail-id").textContent === id, trick.event_id);
+  const detailTop = await page.evaluate(() => document.querySelector("#event-detail").getBoundingClientRect().top);
+  const viewport = page.viewportSize().height;
+  assert.ok(detailTop >= 0 && detailTop < viewport / 2, `the detail is scrolled into view (top at ${detailTop} px of ${viewport})`);
+  assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.closest("#event-detail") !== null), true, "focus moved to the detail");
+  const body = await text("#detail-body");
+  assert.ok(body.includes("deploy\\u202egnp.exe"), `the override is shown escaped: ${body}`);
+  const shown = await page.evaluate(() => document.body.innerText);
+  assert.ok(!shown.includes(RLO), "no raw U+202E anywhere on the page");
+  log(`"View" on a 50-row table scrolls the detail into view (top at ${Math.round(detailTop)} px) and focuses it; U+202E shown as \\u202e`);
+  await page.click("#detail-close");
+
   // ------------------------------------------------------------ revoke, unlink
   await page.click("button.tab[data-tab=keys]");
   const revoke = page.locator("#keys-table tbody tr", { hasText: "browser-ci" }).locator("button.revoke");
@@ -285,6 +334,7 @@ try {
   await page.click("#sign-out");
   await page.waitForSelector("#sign-in:not([hidden])");
   assert.equal(await page.evaluate(() => sessionStorage.getItem("mwctl.adminKey")), null);
+  assert.ok(!(await page.isVisible("#nav")), "the navigation goes with the sign-out");
   for (const url of requested) {
     assert.ok(!url.includes(ADMIN_KEY) && !url.includes(ciKey), `a key in a URL: ${url}`);
   }

@@ -6,6 +6,8 @@
 //   input values), never as HTML. There is no innerHTML / insertAdjacentHTML / document.write.
 // - The admin key lives in sessionStorage (this tab only) and is sent only in the X-API-KEY
 //   header of same-origin fetches; never in a URL, never in a cookie.
+// - That text goes through visible(): bidirectional overrides and other invisible or control
+//   characters are shown as \uXXXX escapes, so a field cannot reorder or hide what is shown.
 "use strict";
 
 const KEY_STORAGE = "mwctl.adminKey";
@@ -14,20 +16,32 @@ const BODY_SHOWN = 200000;
 
 const $ = (id) => document.getElementById(id);
 
+// C0/C1 controls (but tab, newline, carriage return), soft hyphen, the Arabic letter mark,
+// zero-width characters, LRM/RLM, line/paragraph separators, the bidirectional embeddings,
+// overrides and isolates (a U+202E turns the rest of a line around), invisible operators,
+// the BOM and the interlinear annotation marks.
+const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u206F\uFEFF\uFFF9-\uFFFB]/g;
+
+/** The text with every INVISIBLE character written as a \uXXXX escape. */
+function visible(text) {
+  return String(text).replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** An element with attributes and children; strings become text nodes (never HTML). */
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
     if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
+    else if (name === "text") node.textContent = visible(value);
+    else if (name === "title") node.title = visible(value);
     else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else if (name.startsWith("data-")) node.setAttribute(name, String(value));
     else node[name] = value;
   }
   for (const child of children) {
     if (child === undefined || child === null) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    node.append(child instanceof Node ? child : document.createTextNode(visible(child)));
   }
   return node;
 }
@@ -39,8 +53,8 @@ function show(node, visible) {
 // ---------------------------------------------------------------- messages
 
 function say(text, resolution, isError) {
-  $("message-text").textContent = text;
-  $("message-resolution").textContent = resolution || "";
+  $("message-text").textContent = visible(text);
+  $("message-resolution").textContent = visible(resolution || "");
   $("message").classList.toggle("error", Boolean(isError));
   show($("message"), true);
 }
@@ -209,12 +223,17 @@ async function loadEvents() {
       el(
         "tr",
         { "data-id": e.id, class: shownEvent === e.id ? "selected" : "" },
-        el("td", {}, el("code", { text: e.id })),
+        el("td", { class: "nowrap" }, el("code", { text: e.id })),
         el("td", {}, when(e.received_at)),
         el("td", {}, badge(e.status)),
         el("td", { title: e.key_id, text: keyNames.get(e.key_id) || e.key_id }),
         el("td", { text: `${e.runs_received} / ${e.runs_created} / ${e.runs_updated} / ${e.runs_unchanged}` }),
-        el("td", { class: "error", text: e.error || "" }),
+        el(
+          "td",
+          { class: "error" },
+          e.error || "",
+          e.resolution ? el("div", { class: "resolution muted", text: `Resolution: ${e.resolution}` }) : null,
+        ),
         el("td", {}, el("button", { type: "button", class: "secondary view", text: "View", onclick: () => showEvent(e.id) })),
       ),
     );
@@ -254,9 +273,9 @@ async function showEvent(id) {
   }
   shownEvent = id;
   for (const row of $("events-table").tBodies[0].rows) row.classList.toggle("selected", row.dataset.id === id);
-  $("detail-id").textContent = detail.id;
+  $("detail-id").textContent = visible(detail.id);
   const status = $("detail-status");
-  status.textContent = detail.status;
+  status.textContent = visible(detail.status);
   status.className = `badge ${detail.status}`;
 
   const response = detail.response || {};
@@ -288,12 +307,16 @@ async function showEvent(id) {
     ),
   );
   show($("detail-runs-empty"), runs.length === 0);
-  $("detail-response").textContent = JSON.stringify(response, null, 2);
-  $("detail-body").textContent = pretty(detail.body);
+  $("detail-response").textContent = visible(JSON.stringify(response, null, 2));
+  $("detail-body").textContent = visible(pretty(detail.body));
 
   $("prune-start").disabled = detail.status === "PRUNED";
   show($("prune-confirm"), false);
   show($("event-detail"), true);
+  // Below a long table the detail would open out of sight: bring it up and move focus there
+  // (keyboard and screen-reader users land on it too).
+  $("event-detail").scrollIntoView({ block: "start" });
+  $("detail-heading").focus({ preventScroll: true });
 }
 
 function closeEvent() {
@@ -334,7 +357,7 @@ async function pruneStart() {
     say(`${report.event_id} was already pruned; nothing to delete.`);
     return;
   }
-  $("prune-summary").textContent = `Pruning ${report.event_id} will ${pruneSummary(report)}.`;
+  $("prune-summary").textContent = visible(`Pruning ${report.event_id} will ${pruneSummary(report)}.`);
   $("prune-table").tBodies[0].replaceChildren(
     ...report.runs.map((r) =>
       el("tr", {}, ...[r.outcome.replace("_", " "), r.run_id, r.repo, r.workflow, r.unique_id, r.status].map((v) => el("td", { text: String(v) }))),
@@ -381,8 +404,8 @@ async function loadKeys() {
           "tr",
           { "data-id": key.id },
           el("td", { class: "name", text: key.name }),
-          el("td", {}, el("code", { text: key.id })),
-          el("td", {}, el("code", { text: `${key.prefix}…` })),
+          el("td", { class: "nowrap" }, el("code", { text: key.id })),
+          el("td", { class: "nowrap" }, el("code", { text: `${key.prefix}…` })),
           el("td", { text: key.scopes.join(", ") }),
           el("td", {}, badge(state)),
           el("td", {}, when(key.created_at)),
@@ -413,7 +436,7 @@ async function createKey(event) {
   }
   clearMessage();
   $("key-name").value = "";
-  $("new-key-name").textContent = `${created.name} (${created.id})`;
+  $("new-key-name").textContent = visible(`${created.name} (${created.id})`);
   $("new-key-value").value = created.key;
   show($("new-key-copied"), false);
   show($("new-key"), true);

@@ -434,6 +434,12 @@ pub trait Tx: Send {
 }
 
 /// The one timestamp format stored: RFC 3339 UTC with milliseconds, so text order is time order.
+/// The `resolution` of a stored answer (rejections carry one), if any.
+pub fn answer_resolution(response: &str) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_str(response).ok()?;
+    answer.get("resolution")?.as_str().map(str::to_owned)
+}
+
 pub fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

@@ -20,7 +20,7 @@ use super::sqlite::bodies;
 use super::sqlite::{scopes_from_text, scopes_to_text};
 use super::{
     Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, RunQuery, Store,
-    StoreError, StoreResult, Twin, Tx, Writer, parse_ts, ts,
+    StoreError, StoreResult, Twin, Tx, Writer, answer_resolution, parse_ts, ts,
 };
 
 mod tx;
@@ -47,7 +47,7 @@ const KEY_COLUMNS: &str =
     "id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at, key_hash";
 const REPO_COLUMNS: &str = "id, host, org, name, created_at";
 const EVENT_COLUMNS: &str = "id, key_id, request_type, webhook_id, received_at, status, error, \
-     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged";
+     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged, response";
 
 pub struct PgStore {
     pool: PgPool,
@@ -232,6 +232,7 @@ fn event_from_row(row: &PgRow) -> StoreResult<Event> {
         runs_created: count_of(row, "runs_created")?,
         runs_updated: count_of(row, "runs_updated")?,
         runs_unchanged: count_of(row, "runs_unchanged")?,
+        resolution: answer_resolution(&row.try_get::<String, _>("response")?),
     })
 }
 
@@ -563,7 +564,7 @@ impl Store for PgStore {
     async fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>> {
         let mut tx = self.snapshot().await?;
         let sql = format!(
-            "SELECT {EVENT_COLUMNS}, b.body, response \
+            "SELECT {EVENT_COLUMNS}, b.body \
              FROM events LEFT JOIN event_bodies b ON b.event_id = id WHERE id = $1"
         );
         let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {

@@ -21,7 +21,7 @@ use rusqlite::{
 
 use super::{
     Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, RunQuery, Store,
-    StoreError, StoreResult, Twin, Tx, Writer, parse_ts, ts,
+    StoreError, StoreResult, Twin, Tx, Writer, answer_resolution, parse_ts, ts,
 };
 
 pub(super) mod bodies;
@@ -365,7 +365,7 @@ fn list_repos_on(conn: &Connection) -> StoreResult<Vec<Repo>> {
 }
 
 const EVENT_COLUMNS: &str = "id, key_id, request_type, webhook_id, received_at, status, error, \
-     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged";
+     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged, response";
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let status: String = row.get(5)?;
@@ -383,6 +383,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         runs_created: count_col(row, 10)?,
         runs_updated: count_col(row, 11)?,
         runs_unchanged: count_col(row, 12)?,
+        resolution: answer_resolution(&row.get::<_, String>(13)?),
     })
 }
 
@@ -719,15 +720,15 @@ impl Store for SqliteStore {
         self.blocking(move |db| {
             db.read(|conn| {
                 let sql = format!(
-                    "SELECT {EVENT_COLUMNS}, b.body, response \
+                    "SELECT {EVENT_COLUMNS}, b.body \
                      FROM events LEFT JOIN event_bodies b ON b.event_id = id WHERE id = ?1"
                 );
                 let found = conn
                     .prepare_cached(&sql)?
                     .query_row([&id], |row| {
                         let event = event_from_row(row)?;
-                        let body: Option<Vec<u8>> = row.get(13)?;
-                        let response: String = row.get(14)?;
+                        let response: String = row.get(13)?;
+                        let body: Option<Vec<u8>> = row.get(14)?;
                         Ok((event, body, response))
                     })
                     .optional()?;
