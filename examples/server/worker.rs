@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mwctl::protocol::{Run, parse_batch};
+use mwctl::protocol::incident::Incident;
+use mwctl::protocol::{Run, parse_batch, parse_incident_batch};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 use crate::ops::{self, Applied};
-use crate::routes::ingest::REQUEST_TYPE;
-use crate::store::{Claimed, StoreError, now};
+use crate::store::{Claimed, RequestType, StoreError, now};
 
 /// Most attempts at one event (a crash mid-event counts as one) before it fails for good.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -136,8 +136,14 @@ struct Ready {
     id: String,
     received_at: DateTime<Utc>,
     attempts: u32,
-    /// The runs, or why the event cannot be processed.
-    runs: Result<Arc<Vec<Run>>, String>,
+    /// What to write, or why the event cannot be processed.
+    runs: Result<Arc<Work>, String>,
+}
+
+/// A claimed event's parsed body, by request type.
+enum Work {
+    Runs(Vec<Run>),
+    Incidents(Vec<Incident>),
 }
 
 /// Processes waiting events until there are none. While one event is written, the next is
@@ -203,25 +209,26 @@ fn prepare(state: &AppState, held: &Held) -> JoinHandle<Result<Option<Ready>, St
     })
 }
 
-fn parse(event: &Claimed) -> Result<Arc<Vec<Run>>, String> {
+fn parse(event: &Claimed) -> Result<Arc<Work>, String> {
     if event.attempts > MAX_ATTEMPTS {
         return Err(format!(
             "gave up after {MAX_ATTEMPTS} attempts (the server stopped while processing it each time)"
         ));
     }
-    if event.request_type != REQUEST_TYPE {
-        return Err(format!(
-            "this server cannot process {:?} events",
-            event.request_type
-        ));
-    }
+    let kind = event
+        .request_type
+        .clone()
+        .map_err(|kind| format!("this server cannot process {kind:?} events"))?;
     let body = event
         .body
         .as_deref()
         .ok_or_else(|| "the event has no stored body".to_owned())?;
     // It was valid on ingest; validating "as of" its arrival keeps it valid now.
-    parse_batch(body, event.received_at)
-        .map(Arc::new)
+    let work = match kind {
+        RequestType::Workflow => parse_batch(body, event.received_at).map(Work::Runs),
+        RequestType::Incident => parse_incident_batch(body, event.received_at).map(Work::Incidents),
+    };
+    work.map(Arc::new)
         .map_err(|rejection| format!("the stored body no longer parses: {}", rejection.error))
 }
 
@@ -237,8 +244,16 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
     let owner = state.owner.as_ref();
     let outcome = match runs {
         Err(reason) => Err(reason),
-        Ok(runs) => loop {
-            match ops::apply_event(store, &id, owner, &runs, received_at, now()).await {
+        Ok(work) => loop {
+            let applied = match work.as_ref() {
+                Work::Runs(runs) => {
+                    ops::apply_event(store, &id, owner, runs, received_at, now()).await
+                }
+                Work::Incidents(incidents) => {
+                    ops::apply_incident_event(store, &id, owner, incidents, now()).await
+                }
+            };
+            match applied {
                 Ok(Applied::Done(c)) => break Ok(c),
                 Ok(Applied::Unresolved(reason)) => break Err(reason),
                 Ok(Applied::Lost) => {

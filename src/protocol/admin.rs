@@ -134,7 +134,7 @@ impl FromStr for EventStatus {
 pub struct Event {
     pub id: String,
     pub key_id: String,
-    /// What was sent: `workflow` for run ingest (later: `incident`).
+    /// What was sent: `workflow` for run ingest, `incident` for incidents.
     pub request_type: String,
     pub webhook_id: Option<String>,
     pub received_at: DateTime<Utc>,
@@ -154,6 +154,22 @@ pub struct Event {
     pub runs_updated: u64,
     /// Runs left as they were (a PENDING run arriving after a final one).
     pub runs_unchanged: u64,
+    /// Incidents in the request (an incident event; absent when 0, as the three below).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incidents_received: u64,
+    /// Incidents the worker inserted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incidents_created: u64,
+    /// Stored incidents the worker changed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incidents_updated: u64,
+    /// Incidents left as they were (a late report, see docs/protocol.md).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incidents_unchanged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `GET /api/events/{id}`: the event with what was sent, what was answered and what it wrote.
@@ -166,6 +182,9 @@ pub struct EventDetail {
     /// The answer sent to the client.
     pub response: Value,
     pub runs: Vec<RunRef>,
+    /// The incidents it wrote (an incident event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<IncidentRef>,
 }
 
 /// A run that an event wrote.
@@ -191,12 +210,32 @@ pub struct PruneReport {
     pub runs: Vec<PrunedRun>,
     /// Workflows left without runs, deleted with them.
     pub workflows_deleted: u64,
+    /// Every incident the event wrote, with what pruning did to it (as for runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<PrunedIncident>,
+}
+
+/// An incident an event wrote, and what pruning the event did to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrunedIncident {
+    pub outcome: PruneOutcome,
+    /// `status` is the incident's status after the prune (for a deleted one, its last status).
+    #[serde(flatten)]
+    pub incident: IncidentRef,
 }
 
 impl PruneReport {
     /// How many runs had this outcome.
     pub fn count(&self, outcome: PruneOutcome) -> usize {
         self.runs.iter().filter(|r| r.outcome == outcome).count()
+    }
+
+    /// How many incidents had this outcome.
+    pub fn count_incidents(&self, outcome: PruneOutcome) -> usize {
+        self.incidents
+            .iter()
+            .filter(|i| i.outcome == outcome)
+            .count()
     }
 }
 

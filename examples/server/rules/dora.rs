@@ -7,16 +7,10 @@
 //!   its repository that started before the incident's `creation_date`; else to none.
 //! - A deployment **failed** when at least one incident is attributed to it, whenever that
 //!   incident was created.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "used by GET /api/dora, which lands with the incidents store"
-    )
-)]
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveTime, TimeDelta, Utc};
 use mwctl::protocol::RunStatus;
+use mwctl::protocol::admin::{Attribution, AttributionRule};
 use mwctl::protocol::dora::{
     ChangeFailureRate, DeploymentDuration, DeploymentFrequency, DoraFigures, DoraInterval,
     Interval, TimeToRestore,
@@ -32,6 +26,7 @@ pub const MAX_INTERVALS: usize = 1000;
 /// A stored run, as the figures need it.
 #[derive(Clone, Debug)]
 pub struct Deployment {
+    pub run_id: i64,
     pub repo_id: i64,
     pub workflow: String,
     pub unique_id: String,
@@ -72,7 +67,10 @@ pub fn figures(
         .iter()
         .filter(|i| i.kind == IncidentType::Incident)
         .collect();
-    let attributed: Vec<Option<usize>> = counted.iter().map(|i| attribute(i, &successes)).collect();
+    let attributed: Vec<Option<usize>> = counted
+        .iter()
+        .map(|i| attribute(i, &successes).map(|(index, _)| index))
+        .collect();
     let mut failed = vec![false; successes.len()];
     for index in attributed.iter().flatten() {
         failed[*index] = true;
@@ -95,8 +93,13 @@ pub fn figures(
     Ok((total, intervals))
 }
 
-/// The index in `successes` of the deployment an incident is attributed to.
-fn attribute(incident: &IncidentFacts, successes: &[&Deployment]) -> Option<usize> {
+/// The index in `successes` (SUCCESS deployments) of the deployment an incident is attributed
+/// to, and by which rule: the one it names, when stored; else the latest of its repositories
+/// that started before its creation. The one rule of `figures` and `GET /api/incidents`.
+pub fn attribute(
+    incident: &IncidentFacts,
+    successes: &[&Deployment],
+) -> Option<(usize, AttributionRule)> {
     let in_repo = |d: &Deployment| incident.repo_ids.contains(&d.repo_id);
     if let Some(named) = &incident.deployment {
         let found = successes.iter().position(|d| {
@@ -104,8 +107,8 @@ fn attribute(incident: &IncidentFacts, successes: &[&Deployment]) -> Option<usiz
                 && d.workflow == named.workflow_name
                 && d.unique_id == named.workflow_run_unique_id
         });
-        if found.is_some() {
-            return found;
+        if let Some(index) = found {
+            return Some((index, AttributionRule::Named));
         }
     }
     successes
@@ -113,7 +116,20 @@ fn attribute(incident: &IncidentFacts, successes: &[&Deployment]) -> Option<usiz
         .enumerate()
         .filter(|(_, d)| in_repo(d) && d.started_at < incident.created_at)
         .max_by_key(|(index, d)| (d.started_at, *index))
-        .map(|(index, _)| index)
+        .map(|(index, _)| (index, AttributionRule::LatestBefore))
+}
+
+/// [`attribute`] as the wire type of `GET /api/incidents`.
+pub fn attribution(incident: &IncidentFacts, successes: &[&Deployment]) -> Option<Attribution> {
+    attribute(incident, successes).map(|(index, by)| {
+        let d = successes[index];
+        Attribution {
+            run_id: d.run_id,
+            workflow: d.workflow.clone(),
+            workflow_run_unique_id: d.unique_id.clone(),
+            by,
+        }
+    })
 }
 
 struct Facts<'a> {
