@@ -381,6 +381,9 @@ pub struct StoredIncident {
     pub deployment: Option<crate::protocol::incident::DeploymentRef>,
     /// The stored deployment the incident counts against, if any (see [`Attribution`]).
     pub attributed_to: Option<Attribution>,
+    /// The events that wrote it, oldest first: pruning one undoes its write.
+    #[serde(default)]
+    pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
