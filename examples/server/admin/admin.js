@@ -592,17 +592,20 @@ function intervalLabel(interval, kind) {
  * on the bars when they fit, an interval without a value marked "–" rather than drawn as 0), and
  * for screen readers a role="img" with a title and a description listing every value.
  */
-function barChart(id, title, points, format) {
-  const width = 640;
-  const height = 190;
-  const top = 22;
-  const bottom = 34;
-  const left = 8;
+function barChart(id, title, points, format, kind) {
+  // About the size it is shown at, so that its 11px text reads as 11px.
+  const width = 480;
+  const height = 170;
+  const top = 30;
+  const bottom = 22;
+  const left = 4;
   const plot = height - top - bottom;
   const max = Math.max(0, ...points.map((p) => p.value ?? 0));
   const slot = (width - 2 * left) / Math.max(1, points.length);
-  const labelsFit = slot >= 34;
-  const every = Math.max(1, Math.ceil(44 / slot));
+  // Values are written on the bars when the longest fits its slot (else: titles and the table).
+  const longest = Math.max(0, ...points.map((p) => (p.value === null ? 0 : format(p.value).length)));
+  const labelsFit = longest * 6.5 <= slot - 2;
+  const every = Math.max(1, Math.ceil(40 / slot));
   const description = points.map((p) => `${p.label}: ${p.value === null ? "no data" : format(p.value)}`).join("; ");
   const chart = svg(
     "svg",
@@ -610,7 +613,7 @@ function barChart(id, title, points, format) {
     svg("title", { id: `${id}-title`, text: `${title}, per interval` }),
     svg("desc", { id: `${id}-desc`, text: description || "no intervals" }),
     svg("line", { class: "axis", x1: left, x2: width - left, y1: top + plot, y2: top + plot }),
-    svg("text", { class: "scale", x: left, y: 12, text: `highest: ${max ? format(max) : "0"}` }),
+    svg("text", { class: "scale", x: width - left, y: 11, "text-anchor": "end", text: `highest: ${max ? format(max) : "0"}` }),
   );
   points.forEach((p, i) => {
     const x = left + i * slot;
@@ -626,9 +629,9 @@ function barChart(id, title, points, format) {
           svg("title", { text: `${p.label}: ${format(p.value)}` }),
         ),
       );
-      if (labelsFit) chart.append(svg("text", { class: "value", x: center, y: top + plot - h - 4, "text-anchor": "middle", text: format(p.value) }));
+      if (labelsFit) chart.append(svg("text", { class: "num", x: center, y: top + plot - h - 4, "text-anchor": "middle", text: format(p.value) }));
     }
-    if (i % every === 0) chart.append(svg("text", { class: "label", x: center, y: height - bottom + 16, "text-anchor": "middle", text: p.label.slice(5) || p.label }));
+    if (i % every === 0) chart.append(svg("text", { class: "label", x: center, y: height - bottom + 16, "text-anchor": "middle", text: kind === "month" ? p.label : p.label.slice(5) }));
   });
   return chart;
 }
@@ -661,7 +664,7 @@ function renderDora(report) {
         figure("deployment_frequency.days", df.days, decimal(df.days)),
         " days",
       ],
-      barChart("chart-deployments", "Successful deployments", series((i) => i.deployment_frequency.deployments), (v) => count(v)),
+      barChart("chart-deployments", "Successful deployments", series((i) => i.deployment_frequency.deployments), (v) => count(v), kind),
     ),
     card(
       "dora-change-failure-rate",
@@ -677,7 +680,7 @@ function renderDora(report) {
         figure("change_failure_rate.unattributed_incidents", cfr.unattributed_incidents, count(cfr.unattributed_incidents)),
         " not attributed to any deployment",
       ],
-      barChart("chart-failure-rate", "Change failure rate", series((i) => i.change_failure_rate.rate), percent),
+      barChart("chart-failure-rate", "Change failure rate", series((i) => i.change_failure_rate.rate), percent, kind),
     ),
     card(
       "dora-time-to-restore",
@@ -695,7 +698,7 @@ function renderDora(report) {
         figure("time_to_restore.open", ttr.open, count(ttr.open)),
         " still open (not counted)",
       ],
-      barChart("chart-time-to-restore", "Median time to restore", series((i) => i.time_to_restore.median_seconds), duration),
+      barChart("chart-time-to-restore", "Median time to restore", series((i) => i.time_to_restore.median_seconds), duration, kind),
     ),
     card(
       "dora-deployment-duration",
@@ -713,7 +716,7 @@ function renderDora(report) {
         figure("deployment_duration.without_duration", dd.without_duration, count(dd.without_duration)),
         " without a duration (not counted)",
       ],
-      barChart("chart-duration", "Median deployment duration", series((i) => i.deployment_duration.median_seconds), duration),
+      barChart("chart-duration", "Median deployment duration", series((i) => i.deployment_duration.median_seconds), duration, kind),
     ),
   ];
 
