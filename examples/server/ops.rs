@@ -160,7 +160,7 @@ pub async fn apply_incident_event(
                     written.push(IncidentRecord {
                         incident_id,
                         action: Action::Updated,
-                        before: Some(stored),
+                        before: Some(*stored),
                     });
                     updates.push(IncidentUpdate { incident_id, after });
                 }

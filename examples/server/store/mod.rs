@@ -309,7 +309,7 @@ pub enum IncidentSlot {
     /// Exists (nothing was written): its id and stored fields, locked, for the rules to merge.
     Exists {
         incident_id: i64,
-        stored: IncidentFields,
+        stored: Box<IncidentFields>,
     },
 }
 

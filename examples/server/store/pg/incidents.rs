@@ -262,7 +262,7 @@ pub(super) async fn insert(
         .await?;
         slots.push(IncidentSlot::Exists {
             incident_id: row.try_get("id")?,
-            stored: fields_of(&row, "fields")?,
+            stored: Box::new(fields_of(&row, "fields")?),
         });
     }
     Ok(slots)

@@ -255,7 +255,7 @@ pub(super) fn insert(
             })?;
         slots.push(IncidentSlot::Exists {
             incident_id,
-            stored,
+            stored: Box::new(stored),
         });
     }
     Ok(slots)
