@@ -2,12 +2,12 @@
 
 use chrono::TimeDelta;
 
-use super::deliver::deliver;
 use super::state;
-use super::values::{BadValue, Delivery, given, parse_meta};
 use super::{Ctx, Deadline, Draft, ExitStatus, Problem, Seconds, StartNote, now, time_field};
 use crate::ci::{self, CiFacts, Field};
 use crate::cli::{FinishArgs, parse_duration_secs, parse_final_status};
+use crate::commands::step::deliver::deliver;
+use crate::commands::step::values::{BadValue, Delivery, given, parse_meta};
 use crate::protocol::RunStatus;
 
 pub async fn run(args: FinishArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {

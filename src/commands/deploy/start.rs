@@ -1,13 +1,14 @@
 //! `mwctl deploy start`: a PENDING run, and the state `finish` picks up.
 
-use super::deliver::deliver;
 use super::fields::Fields;
 use super::state::{self, DeployState};
-use super::values::{BadValue, Delivery, given, parse_meta};
 use super::{Ctx, Deadline, Draft, ExitStatus, now, time_field};
 use crate::ci::{self, Field};
 use crate::cli::{StartArgs, parse_time};
 use crate::client::new_webhook_id;
+use crate::commands::step::Step;
+use crate::commands::step::deliver::deliver;
+use crate::commands::step::values::{BadValue, Delivery, given, parse_meta};
 
 pub async fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let mut bad = Vec::new();

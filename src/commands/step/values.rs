@@ -15,7 +15,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A value from a flag or the environment that could not be used: a warning, after which
 /// the command goes on with `instead` (with `--strict`: an error, and nothing is sent).
 #[derive(Clone, Debug, Serialize)]
-pub(super) struct BadValue {
+pub(crate) struct BadValue {
     /// The flag and its variable, e.g. `--timeout / MW_TIMEOUT`.
     pub flag: &'static str,
     /// The value as given.
@@ -27,13 +27,13 @@ pub(super) struct BadValue {
 }
 
 /// A flag's text, unless absent or blank (an unset variable in a pipeline expression).
-pub(super) fn given(raw: &Option<String>) -> Option<&str> {
+pub(crate) fn given(raw: &Option<String>) -> Option<&str> {
     raw.as_deref().filter(|v| !v.trim().is_empty())
 }
 
 /// [`DeliveryArgs`] parsed: an unusable value is reported and replaced by its default.
 #[derive(Clone, Debug)]
-pub(super) struct Delivery {
+pub(crate) struct Delivery {
     pub timeout: Duration,
     pub strict: bool,
     pub dry_run: bool,
@@ -83,7 +83,7 @@ impl Delivery {
 }
 
 /// `--meta KEY=VALUE` entries; a malformed one is left out, with a warning.
-pub(super) fn parse_meta(raw: &[String], bad: &mut Vec<BadValue>) -> Vec<(String, String)> {
+pub(crate) fn parse_meta(raw: &[String], bad: &mut Vec<BadValue>) -> Vec<(String, String)> {
     raw.iter()
         // `--meta $UNSET`: not given.
         .filter(|entry| !entry.trim().is_empty())
