@@ -660,7 +660,7 @@ function renderDora(report) {
       [figure("deployment_frequency.per_day", df.per_day, decimal(df.per_day)), " per day"],
       [
         figure("deployment_frequency.deployments", df.deployments, count(df.deployments)),
-        " successful deployments in ",
+        df.deployments === 1 ? " successful deployment in " : " successful deployments in ",
         figure("deployment_frequency.days", df.days, decimal(df.days)),
         " days",
       ],
@@ -674,7 +674,7 @@ function renderDora(report) {
         figure("change_failure_rate.failed_deployments", cfr.failed_deployments, count(cfr.failed_deployments)),
         " of ",
         figure("change_failure_rate.deployments", cfr.deployments, count(cfr.deployments)),
-        " deployments had an incident attributed; ",
+        cfr.deployments === 1 ? " deployment had an incident attributed; " : " deployments had an incident attributed; ",
         figure("change_failure_rate.incidents", cfr.incidents, count(cfr.incidents)),
         " incident(s), ",
         figure("change_failure_rate.unattributed_incidents", cfr.unattributed_incidents, count(cfr.unattributed_incidents)),
@@ -767,7 +767,7 @@ function renderDora(report) {
   );
   $("dora-figures").replaceChildren(
     ...cards,
-    el("details", { class: "intervals", open: report.intervals.length <= 16 }, el("summary", { text: `Every figure per ${kind}` }), table),
+    el("details", { class: "intervals" }, el("summary", { text: `Every figure per ${kind} (${report.intervals.length}), as a table` }), table),
   );
   const lead = report.lead_time_for_changes || {};
   $("dora-lead-time-reason").textContent = visible(lead.reason || "");
