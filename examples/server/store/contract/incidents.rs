@@ -81,7 +81,11 @@ pub async fn incidents_are_created_merged_and_recorded(backend: &dyn Backend) {
     assert_eq!(first.repo, "acme/shop");
     assert_eq!(first.fields.status, IncidentStatus::Triggered, "upper case");
     assert_eq!(first.fields.creation_date, at("2025-01-10T11:00:00Z"));
-    assert_eq!(first.events, [opened.clone()], "the event that wrote it");
+    assert_eq!(
+        first.events,
+        std::slice::from_ref(&opened),
+        "the event that wrote it"
+    );
 
     // RESOLVED moves it on; a late TRIGGERED changes nothing.
     let resolved = f
