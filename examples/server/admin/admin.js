@@ -232,7 +232,7 @@ async function loadEvents() {
         el("td", { class: "nowrap" }, el("code", { text: e.id })),
         el("td", {}, when(e.received_at)),
         el("td", {}, badge(e.status)),
-        el("td", { title: e.key_id, text: keyNames.get(e.key_id) || e.key_id }),
+        el("td", { class: "who", title: e.key_id, text: keyNames.get(e.key_id) || e.key_id }),
         el("td", { class: "nowrap", text: written(e) }),
         el(
           "td",
