@@ -90,6 +90,7 @@ macro_rules! contract_suite {
             unprocessed_events_cannot_be_pruned,
             the_notification_outbox_holds_rejected_and_failed_events_until_done,
             incidents_are_created_merged_and_recorded,
+            a_reopen_is_stored_and_a_late_resolution_ignored,
             incidents_list_by_repo_status_and_since_with_a_cursor,
             pruning_incident_events_restores_and_deletes,
             incidents_of_an_unlinked_repo_fail_the_event_without_writes,

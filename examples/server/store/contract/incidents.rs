@@ -143,6 +143,43 @@ pub async fn incidents_are_created_merged_and_recorded(backend: &dyn Backend) {
     );
 }
 
+pub async fn a_reopen_is_stored_and_a_late_resolution_ignored(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    f.ingest_incidents(
+        vec![incident("shop", "P1", "RESOLVED")],
+        "2025-01-10T11:46:00Z",
+    )
+    .await;
+    assert_eq!(f.process().await, counts(1, 0, 0));
+    let mut reopened = incident("shop", "P1", "TRIGGERED");
+    reopened["reopened_date"] = json!("2025-01-10T13:00:00Z");
+    f.ingest_incidents(vec![reopened], "2025-01-10T13:01:00Z")
+        .await;
+    assert_eq!(f.process().await, counts(0, 1, 0));
+    let stored = &f.all_incidents().await[0];
+    assert_eq!(stored.fields.status, IncidentStatus::Triggered);
+    assert_eq!(stored.fields.resolved_date, None);
+    assert_eq!(
+        stored.fields.reopened_date,
+        Some(at("2025-01-10T13:00:00Z"))
+    );
+    // The first resolution, delivered again: older than the reopen, it changes nothing.
+    f.ingest_incidents(
+        vec![incident("shop", "P1", "RESOLVED")],
+        "2025-01-10T13:02:00Z",
+    )
+    .await;
+    assert_eq!(f.process().await, counts(0, 0, 1));
+    let filtered = f
+        .incidents(IncidentQuery {
+            status: Some(IncidentStatus::Triggered),
+            limit: 10,
+            ..IncidentQuery::default()
+        })
+        .await;
+    assert_eq!(filtered.len(), 1, "the status column follows the fields");
+}
+
 pub async fn incidents_list_by_repo_status_and_since_with_a_cursor(backend: &dyn Backend) {
     let f = fixture(backend).await;
     let mut early = incident("api", "A1", "TRIGGERED");
