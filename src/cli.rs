@@ -195,12 +195,15 @@ pub enum Command {
     /// carry, and no stand-in figure is given.
     Dora(DoraArgs),
 
-    /// Backfill runs from a file or stdin: a runs file, or a GitHub / GitLab export
+    /// Backfill runs or incidents from a file or stdin, or an export of a CI or incident tool
     ///
     /// Streams the input (any size, in constant memory): a JSON array of runs,
     /// {"workflow_runs": [...]}, NDJSON, a GitHub Actions runs export
     /// (`gh api repos/O/R/actions/runs --paginate`, with or without --slurp) or a GitLab
-    /// pipelines or jobs export, told apart by their records. Each batch of at most 500 runs is
+    /// pipelines or jobs export, told apart by their records. Incidents the same way: a JSON
+    /// array, {"incidents": [...]} or NDJSON of incidents, a PagerDuty incidents export
+    /// (`GET /incidents` pages) or an Opsgenie alerts export (`GET /v2/alerts` pages), with
+    /// --repo for their repository; they go to the incidents endpoint. Each batch of at most 500 runs is
     /// validated with the server's rules, then sent, signed, with --concurrency requests in
     /// flight; failed requests are retried with backoff. Each run goes out with one
     /// repository URL in canonical form (https://host/org/name), as upstream Middleware needs.
@@ -360,9 +363,9 @@ pub struct IncidentOpenArgs {
     )]
     pub workflow: Option<String>,
 
-    /// Link to the incident (http or https)
+    /// Link to the incident in its tool (http or https); not --url, which is the server's
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
-    pub url: Option<String>,
+    pub incident_url: Option<String>,
 
     /// incident (counts for the DORA figures) or alert (stored and listed only) [default: incident]
     #[arg(long = "type", value_name = "TYPE", num_args = 0..=1, default_missing_value = "")]
@@ -425,9 +428,9 @@ pub struct IncidentsListArgs {
     #[arg(long, value_parser = clap::builder::ValueParser::new(parse_incident_status))]
     pub status: Option<crate::protocol::incident::IncidentStatus>,
 
-    /// Only incidents created in this last span, e.g. 90d or 12h
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub since: Option<Duration>,
+    /// Only incidents created since: an age (90d, 12h), a date (2025-03-01) or an RFC 3339 time
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<DateTime<chrono::Utc>>,
 
     /// At most this many, fetched page by page; a note says how many more exist
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -458,13 +461,19 @@ pub struct DoraArgs {
     #[arg(long)]
     pub workflow: Option<String>,
 
-    /// The span, up to now, e.g. 90d, 4w or 12h
-    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_duration)]
-    pub since: Duration,
+    /// Where the range starts: an age (90d, 4w, 12h), a date (2025-03-01) or an RFC 3339 time;
+    /// it ends now
+    #[arg(long, value_name = "WHEN", default_value = "90d", value_parser = parse_since)]
+    pub since: DateTime<chrono::Utc>,
 
     /// How the span is cut: day, week (ISO, Monday to Sunday) or month, in UTC
     #[arg(long, default_value = "week", value_parser = clap::builder::ValueParser::new(parse_interval))]
     pub interval: crate::protocol::dora::Interval,
+}
+
+/// An age before now, a date or an RFC 3339 time (as the server takes them).
+fn parse_since(s: &str) -> Result<DateTime<chrono::Utc>, String> {
+    crate::protocol::dora::parse_when(s, chrono::Utc::now())
 }
 
 fn parse_interval(s: &str) -> Result<crate::protocol::dora::Interval, String> {

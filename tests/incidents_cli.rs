@@ -104,6 +104,8 @@ fn open_ack_resolve_need_only_the_key_after_open() {
             "run-41",
             "--service",
             "checkout-api",
+            "--incident-url",
+            "https://oncall.example.com/INC-7",
             "--at",
             "2026-01-05T10:00:00Z",
             "-o",
@@ -158,6 +160,7 @@ fn open_ack_resolve_need_only_the_key_after_open() {
         assert_eq!(incident["repo_urls"], json!([REPO]));
         assert_eq!(incident["deployment"]["workflow_run_unique_id"], "run-41");
         assert_eq!(incident["provider_service_name"], "checkout-api");
+        assert_eq!(incident["url"], "https://oncall.example.com/INC-7");
     }
     assert_eq!(sent[2]["resolved_date"], "2026-01-05T10:45:00+00:00");
 
@@ -317,4 +320,347 @@ fn pagerduty_and_opsgenie_exports_backfill_with_send_repo() {
             && text.contains("3 of 3 incidents are invalid"),
         "{text}"
     );
+}
+
+/// Three deployments, then an incident opened an hour after the second and resolved 45
+/// minutes later, all with mwctl: `mwctl dora` gives a change failure rate of 1/3 and a time
+/// to restore of 45 minutes, and `incidents list` shows the incident on the second deployment.
+fn dora_after_a_deployment_and_an_incident(server: &Server) {
+    server.link(REPO);
+    let (_, key) = server.create_key(
+        "ci",
+        &[
+            "--scope",
+            "deployments",
+            "--scope",
+            "incidents",
+            "--scope",
+            "admin",
+        ],
+    );
+    let mwctl = || {
+        let mut cmd = server.mwctl();
+        cmd.env("MW_API_KEY", &key)
+            .env("MW_INCIDENT_STATE_FILE", server.dir.path().join("inc.json"));
+        cmd
+    };
+    let base = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(0).expect("utc"))
+        - chrono::TimeDelta::days(5);
+    let at = |hours: i64| {
+        (base + chrono::TimeDelta::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    for (id, hours) in [("d1", 0), ("d2", 24), ("d3", 48)] {
+        mwctl()
+            .args([
+                "deploy",
+                "record",
+                "--status",
+                "success",
+                "--duration",
+                "300",
+            ])
+            .args(["--started-at", &at(hours), "--run-id", id, "--repo", REPO])
+            .args(["--branch", "main", "--workflow", "deploy", "--strict"])
+            .assert()
+            .success();
+    }
+    mwctl()
+        .args([
+            "incident",
+            "open",
+            "--key",
+            "INC-9",
+            "--title",
+            "checkout down",
+        ])
+        .args(["--repo", REPO, "--at", &at(25), "--strict"])
+        .assert()
+        .success();
+    let resolved_at = (base + chrono::TimeDelta::hours(25) + chrono::TimeDelta::minutes(45))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    mwctl()
+        .args([
+            "incident",
+            "resolve",
+            "INC-9",
+            "--at",
+            &resolved_at,
+            "--strict",
+        ])
+        .assert()
+        .success();
+    server.wait_processed();
+
+    let out = mwctl()
+        .args(["dora", "--repo", REPO, "--since", "30d", "-o", "json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = stdout_json(&out);
+    let total = &report["total"];
+    assert_eq!(total["change_failure_rate"]["deployments"], 3, "{report}");
+    assert_eq!(
+        total["change_failure_rate"]["failed_deployments"], 1,
+        "{report}"
+    );
+    assert_eq!(total["change_failure_rate"]["incidents"], 1, "{report}");
+    assert_eq!(total["time_to_restore"]["resolved"], 1, "{report}");
+    assert_eq!(total["time_to_restore"]["open"], 0, "{report}");
+    assert_eq!(total["time_to_restore"]["mean_seconds"], 2700.0, "{report}");
+    assert_eq!(
+        total["time_to_restore"]["median_seconds"], 2700.0,
+        "{report}"
+    );
+    assert_eq!(total["deployment_frequency"]["deployments"], 3, "{report}");
+    assert_eq!(report["lead_time_for_changes"]["available"], false);
+
+    // The table says the same, with its counts.
+    let out = mwctl()
+        .args([
+            "dora",
+            "--repo",
+            REPO,
+            "--since",
+            "30d",
+            "--interval",
+            "day",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("33.3% (1/3)"), "{text}");
+    assert!(
+        text.contains("45m00s / 45m00s (1 resolved, 0 open)") || text.contains("45m"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Lead time for changes: not available"),
+        "{text}"
+    );
+
+    let out = mwctl()
+        .args([
+            "incidents",
+            "list",
+            "--repo",
+            REPO,
+            "--status",
+            "resolved",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = stdout_json(&out);
+    assert_eq!(page["total"], 1, "{page}");
+    let incident = &page["incidents"][0];
+    assert_eq!(incident["incident_key"], "INC-9");
+    assert_eq!(incident["status"], "RESOLVED");
+    assert_eq!(
+        incident["attributed_to"]["workflow_run_unique_id"], "d2",
+        "{page}"
+    );
+    let out = mwctl()
+        .args(["incidents", "list", "--status", "triggered"])
+        .output()
+        .expect("runs");
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No incidents"));
+}
+
+#[test]
+fn dora_reports_the_change_failure_rate_and_time_to_restore_on_sqlite() {
+    dora_after_a_deployment_and_an_incident(&Server::start());
+}
+
+#[test]
+fn dora_reports_the_change_failure_rate_and_time_to_restore_on_postgres() {
+    let Some(database) = common::pg::database() else {
+        return;
+    };
+    dora_after_a_deployment_and_an_incident(&Server::start_pg(&database, None, &[]));
+}
+
+#[test]
+fn ack_and_resolve_ask_the_server_when_nothing_was_remembered() {
+    let server = Server::start();
+    server.link(REPO);
+    let (_, key) = server.create_key("oncall", &["--scope", "incidents", "--scope", "admin"]);
+    let mwctl = |state: &str| {
+        let mut cmd = server.mwctl();
+        cmd.env("MW_API_KEY", &key)
+            .env("MW_INCIDENT_STATE_FILE", server.dir.path().join(state));
+        cmd
+    };
+    mwctl("one.json")
+        .args([
+            "incident", "open", "--key", "INC-3", "--title", "slow api", "--repo", REPO,
+        ])
+        .args(["--at", "2026-01-05T10:00:00Z", "--strict"])
+        .assert()
+        .success();
+    server.wait_processed();
+    // Another machine: no state; the key's admin scope lets it ask the server.
+    let out = mwctl("other.json")
+        .args([
+            "incident", "resolve", "INC-3", "--repo", REPO, "--strict", "-o", "json",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = stdout_json(&out);
+    assert_eq!(report["incident"]["title"], "slow api", "{report}");
+    assert_eq!(
+        report["incident"]["creation_date"],
+        "2026-01-05T10:00:00+00:00"
+    );
+    assert_eq!(
+        report["sources"]["title"],
+        "the server (GET /api/incidents)"
+    );
+}
+
+#[test]
+fn explain_lists_every_field_with_its_source_and_github_gets_annotations() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let github = |cmd: &mut assert_cmd::Command| {
+        cmd.env("CI", "true")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_RUN_ID", "88")
+            .env("GITHUB_WORKFLOW", "Rollback")
+            .env("GITHUB_STEP_SUMMARY", home.path().join("summary.md"))
+            .env("GITHUB_OUTPUT", home.path().join("outputs"))
+            .env("RUNNER_TEMP", home.path());
+    };
+
+    // --explain: every field and its source, the body; nothing sent (the server is dead).
+    let mut cmd = mwctl_isolated(home.path());
+    github(&mut cmd);
+    let out = cmd
+        .env("MW_URL", &url)
+        .env("MW_API_KEY", "mwk_any")
+        .args(["incident", "open", "--key", "INC-5", "--title", "rollback"])
+        .args(["--deployment", "88-1", "--type", "maybe", "--explain"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("mwctl incident open --explain (nothing is sent); CI: github"),
+        "{text}"
+    );
+    for row in [
+        "repo_urls",
+        "https://github.com/acme/shop",
+        "deployment.workflow_name",
+        "Rollback",
+        "--deployment",
+        "\"incidents\": [",
+    ] {
+        assert!(text.contains(row), "{row} in {text}");
+    }
+    // An unusable value is a warning annotation, and the default is used.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "::warning title=mwctl::incident open --type: \"maybe\" is not an incident type"
+        ),
+        "{stderr}"
+    );
+
+    // A dead server: a warning annotation, a summary row, the key as a step output.
+    let mut cmd = mwctl_isolated(home.path());
+    github(&mut cmd);
+    cmd.env("MW_URL", &url)
+        .env("MW_API_KEY", "mwk_any")
+        .args(["incident", "open", "--key", "INC-5", "--title", "rollback"])
+        .args(["--timeout", "2s"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "::warning title=mwctl::incident open could not report the incident",
+        ));
+    let summary = std::fs::read_to_string(home.path().join("summary.md")).expect("summary");
+    assert!(
+        summary.contains("| INC-5 | custom | TRIGGERED | rollback | https://github.com/acme/shop | - | - | not reported: "),
+        "{summary}"
+    );
+    let outputs = std::fs::read_to_string(home.path().join("outputs")).expect("outputs");
+    assert_eq!(outputs, "incident_key=INC-5\n");
+}
+
+#[test]
+fn an_incidents_file_with_a_bad_record_sets_it_aside_and_sends_the_rest() {
+    let server = Server::start();
+    server.link(REPO);
+    let good = |key: &str| {
+        json!({"incident_key": key, "provider": "zenduty", "status": "resolved",
+            "title": "db failover", "creation_date": "2026-01-02T10:00:00Z",
+            "resolved_date": "2026-01-02T10:20:00Z", "repo_urls": [REPO]})
+    };
+    let mut bad = good("Z-2");
+    bad["resolved_date"] = json!("2026-01-01T00:00:00Z");
+    let lines = [good("Z-1"), bad, good("Z-3"), good("Z-1")]
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = server.write("incidents.ndjson", lines);
+    let rejects = server.dir.path().join("rejects.ndjson");
+    let out = server
+        .mwctl()
+        .arg("send")
+        .arg(&file)
+        .arg("--skip-invalid")
+        .arg("--rejects")
+        .arg(&rejects)
+        .args(["-o", "json"])
+        .output()
+        .expect("runs");
+    let summary = stdout_json(&out);
+    assert_eq!(summary["format"], "incidents", "{summary}");
+    assert_eq!(summary["accepted"], 2, "{summary}");
+    let rejected: Vec<Value> = std::fs::read_to_string(&rejects)
+        .expect("rejects")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(rejected[0]["record"], 1);
+    assert_eq!(rejected[0]["errors"][0]["field"], "resolved_date");
+    assert!(
+        rejected[0]["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("before creation_date")),
+        "{rejected:?}"
+    );
+    assert_eq!(rejected[1]["record"], 3);
+    assert_eq!(rejected[1]["errors"][0]["field"], "incident_key");
+    let keys: Vec<String> = sent_incidents(&server)
+        .iter()
+        .map(|i| i["incident_key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(keys, ["Z-1", "Z-3"]);
 }

@@ -17,7 +17,7 @@ pub struct IncidentQuery<'a> {
     pub repo: Option<&'a str>,
     pub status: Option<IncidentStatus>,
     /// Only incidents created at or after this.
-    pub from: Option<DateTime<Utc>>,
+    pub since: Option<DateTime<Utc>>,
 }
 use crate::protocol::admin::{
     ApiKey, CreateKey, CreatedKey, EventDetail, EventPage, EventStatus, LinkRepo, PruneReport,
@@ -187,8 +187,8 @@ impl Client {
         if let Some(status) = filter.status {
             query.push(("status", status.as_str().to_owned()));
         }
-        if let Some(from) = filter.from {
-            query.push(("from", from.to_rfc3339_opts(SecondsFormat::Secs, true)));
+        if let Some(since) = filter.since {
+            query.push(("since", since.to_rfc3339_opts(SecondsFormat::Secs, true)));
         }
         if let Some(cursor) = cursor {
             query.push(("cursor", cursor.to_owned()));

@@ -11,10 +11,10 @@ use crate::report::{Printer, Table, human_duration};
 pub async fn run(args: DoraArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let client = ctx.client(ADMIN_TIMEOUT)?;
     let to = Utc::now();
-    let from = chrono::TimeDelta::from_std(args.since)
-        .ok()
-        .and_then(|span| to.checked_sub_signed(span))
-        .ok_or_else(|| anyhow::anyhow!("--since reaches before year 0; use e.g. 90d"))?;
+    let from = args.since;
+    if from >= to {
+        anyhow::bail!("--since is not in the past; give an age (90d), a date or a time before now");
+    }
     let report = client
         .dora(
             args.repo.as_ref().map(|r| r.as_str()),

@@ -1,7 +1,5 @@
 //! `mwctl incidents list`.
 
-use chrono::Utc;
-
 use super::paging::{self, Page};
 use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
 use crate::cli::IncidentsListArgs;
@@ -11,19 +9,10 @@ use crate::report::Table;
 
 pub async fn list(args: IncidentsListArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let client = ctx.client(ADMIN_TIMEOUT)?;
-    let from = match args.since {
-        Some(since) => Some(
-            chrono::TimeDelta::from_std(since)
-                .ok()
-                .and_then(|span| Utc::now().checked_sub_signed(span))
-                .ok_or_else(|| anyhow::anyhow!("--since reaches before year 0; use e.g. 90d"))?,
-        ),
-        None => None,
-    };
     let filter = IncidentQuery {
         repo: args.repo.as_ref().map(|r| r.as_str()),
         status: args.status,
-        from,
+        since: args.since,
     };
     let want = (!args.all).then_some(u64::from(args.limit));
     let listing = paging::fetch(

@@ -337,7 +337,7 @@ pub async fn open(args: IncidentOpenArgs, ctx: &Ctx) -> anyhow::Result<ExitStatu
     draft.set("provider_service_name", flag(&args.service, "--service"));
     draft.set(
         "url",
-        flag(&args.url, "--url").map(|mut u| {
+        flag(&args.incident_url, "--incident-url").map(|mut u| {
             u.value = strip_credentials(&u.value);
             u
         }),
