@@ -141,8 +141,8 @@ pub struct Event {
     pub status: EventStatus,
     pub error: Option<String>,
     /// What to do about it, from the answer sent (a `REJECTED` event's resolution); listed so a
-    /// refusal reads whole without opening the event.
-    #[serde(default)]
+    /// refusal reads whole without opening the event. Absent when the answer has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
     pub attempts: u32,
     pub processed_at: Option<DateTime<Utc>>,

@@ -178,6 +178,9 @@ function signOut(cleanly) {
   hideNewKey();
   show($("event-detail"), false);
   $("dora-figures").replaceChildren();
+  $("dora-range").textContent = "";
+  incidentCursor = "";
+  eventBefore = "";
   show($("dora-lead-time"), false);
   show($("sign-in"), true);
   if (cleanly) say("Signed out.", "the key was removed from this tab");
