@@ -592,7 +592,7 @@ pub struct RunFieldArgs {
     pub meta: Vec<String>,
 }
 
-/// How a deploy command is delivered.
+/// How a pipeline step (deploy, incident) is delivered.
 #[derive(Clone, Debug, Args)]
 pub struct DeliveryArgs {
     /// Give up after this long, for the whole command (DNS, connect, TLS, retries, answer)
@@ -607,10 +607,10 @@ pub struct DeliveryArgs {
     )]
     pub timeout: Option<String>,
 
-    /// Exit 1 when the deployment could not be reported (default: warn and exit 0)
+    /// Exit 1 when the deployment (or incident) could not be reported (default: warn and exit 0)
     ///
     /// Without it, a missing key, a broken config, a server that is down, slow or refusing
-    /// the run, or a value that cannot be used only print a warning (an annotation on GitHub
+    /// it, or a value that cannot be used only print a warning (an annotation on GitHub
     /// Actions) and exit 0, so reporting never fails a deployment. With it, a value that
     /// cannot be used also stops the command before anything is sent. Takes 1/0, true/false,
     /// yes/no, on/off; empty is unset; anything else is a warning and counts as false.
@@ -624,11 +624,15 @@ pub struct DeliveryArgs {
     )]
     pub strict: Option<String>,
 
-    /// Print each field of the run, its value and where it came from, and the request body;
-    /// send nothing
+    /// Print each field of the run (or incident), its value and where it came from, and the
+    /// request body; send nothing
     #[arg(long, visible_alias = "explain")]
     pub dry_run: bool,
+}
 
+/// Where `deploy start` keeps the run for `deploy finish` (deploy steps only).
+#[derive(Clone, Debug, Default, Args)]
+pub struct StateFileArgs {
     /// Where start keeps the run for finish [default: a file in the CI's temp dir keyed by the job]
     #[arg(long, env = "MW_STATE_FILE", value_name = "FILE", value_parser = path_or_empty())]
     pub state_file: Option<PathBuf>,
@@ -650,6 +654,9 @@ pub struct StartArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    #[command(flatten)]
+    pub state: StateFileArgs,
 }
 
 #[derive(Debug, Args)]
@@ -687,6 +694,9 @@ pub struct FinishArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    #[command(flatten)]
+    pub state: StateFileArgs,
 }
 
 #[derive(Debug, Args)]
@@ -735,6 +745,9 @@ pub struct RecordArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    #[command(flatten)]
+    pub state: StateFileArgs,
 }
 
 /// A final deployment status, from any common spelling.

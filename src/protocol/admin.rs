@@ -422,7 +422,7 @@ pub struct IncidentPage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentRef {
     pub incident_id: i64,
-    /// `created`, `updated` or `unchanged`.
+    /// `created` or `updated` (an event that changed nothing recorded no write).
     pub action: String,
     pub repo: String,
     pub provider: String,

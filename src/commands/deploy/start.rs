@@ -49,7 +49,7 @@ pub async fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     // Not when --strict refuses to send because of a bad value: there is no start to finish.
     let sends = !delivery.dry_run && !draft.refused_by(&delivery);
     if sends && let Some(started) = DeployState::new(&draft.fields, started_at) {
-        let path = state::path(delivery.state_file.as_deref(), &facts);
+        let path = state::path(args.state.state_file.as_deref(), &facts);
         match state::save(&path, &started) {
             Ok(()) => ctx
                 .printer

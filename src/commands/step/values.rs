@@ -2,7 +2,6 @@
 //! cannot be used is a warning (and its default), never a usage error. They often come from
 //! the environment or a pipeline expression (`MW_TIMEOUT`, `${{ job.status }}`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -37,7 +36,6 @@ pub(crate) struct Delivery {
     pub timeout: Duration,
     pub strict: bool,
     pub dry_run: bool,
-    pub state_file: Option<PathBuf>,
 }
 
 impl Delivery {
@@ -73,11 +71,6 @@ impl Delivery {
             timeout,
             strict,
             dry_run: args.dry_run,
-            // An empty MW_STATE_FILE is unset, not a file named "".
-            state_file: args
-                .state_file
-                .clone()
-                .filter(|p| !p.as_os_str().is_empty()),
         }
     }
 }
@@ -111,7 +104,6 @@ mod tests {
             timeout: timeout.map(str::to_owned),
             strict: strict.map(str::to_owned),
             dry_run: false,
-            state_file: Some(PathBuf::new()),
         };
         let mut bad = Vec::new();
         (Delivery::parse(&args, &mut bad), bad)
@@ -123,7 +115,6 @@ mod tests {
         assert_eq!((d.timeout, d.strict), (DEFAULT_TIMEOUT, false));
         let flags: Vec<&str> = bad.iter().map(|b| b.flag).collect();
         assert_eq!(flags, ["--strict / MW_STRICT", "--timeout / MW_TIMEOUT"]);
-        assert_eq!(d.state_file, None, "an empty path is no path");
 
         let (d, bad) = delivery(Some(" "), Some(""));
         assert_eq!((d.timeout, d.strict), (DEFAULT_TIMEOUT, false));

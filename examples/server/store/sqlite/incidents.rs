@@ -162,10 +162,16 @@ pub(super) fn deployments(
             workflow,
             before,
         } => {
+            // Backwards along the time index from `before`: the latest is usually recent. (The
+            // planner would otherwise take the repo's runs by workflow and sort them all:
+            // 70 ms per call at 100,000 runs, once per listed incident.)
+            let by_time = DEPLOYMENT_SELECT.replace(
+                "FROM repo_workflow_runs wr",
+                "FROM repo_workflow_runs wr INDEXED BY repo_workflow_runs_conducted",
+            );
             for id in repo_ids {
                 let mut args = vec![SqlValue::Integer(*id), SqlValue::Text(ts(*before))];
-                let mut sql =
-                    format!("{DEPLOYMENT_SELECT} AND w.repo_id = ?1 AND wr.conducted_at < ?2");
+                let mut sql = format!("{by_time} AND w.repo_id = ?1 AND wr.conducted_at < ?2");
                 if let Some(workflow) = workflow {
                     args.push(SqlValue::Text(workflow.to_ascii_lowercase()));
                     sql += " AND lower(w.name) = ?3";
