@@ -140,6 +140,10 @@ pub struct Event {
     pub received_at: DateTime<Utc>,
     pub status: EventStatus,
     pub error: Option<String>,
+    /// What to do about it, from the answer sent (a `REJECTED` event's resolution); listed so a
+    /// refusal reads whole without opening the event. Absent when the answer has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
     pub attempts: u32,
     pub processed_at: Option<DateTime<Utc>>,
     /// Runs in the request.
@@ -377,6 +381,9 @@ pub struct StoredIncident {
     pub deployment: Option<crate::protocol::incident::DeploymentRef>,
     /// The stored deployment the incident counts against, if any (see [`Attribution`]).
     pub attributed_to: Option<Attribution>,
+    /// The events that wrote it, oldest first: pruning one undoes its write.
+    #[serde(default)]
+    pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

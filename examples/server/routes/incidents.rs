@@ -174,6 +174,7 @@ async fn stored(store: &dyn Store, row: IncidentRow) -> StoreResult<StoredIncide
         provider_service_name: f.provider_service_name,
         deployment: f.deployment,
         attributed_to,
+        events: row.events,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -191,9 +191,15 @@ impl Fixture {
     fn event(&self, status: EventStatus, received_at: &str, body: Option<Vec<u8>>) -> NewEvent {
         let id = ids::event_id();
         NewEvent {
-            response: format!(
-                "{{\"status\":\"accepted\",\"event_id\":\"{id}\",\"accepted\":1,\"message\":\"m\"}}"
-            ),
+            response: if status == EventStatus::Rejected {
+                format!(
+                    "{{\"status\":\"rejected\",\"event_id\":\"{id}\",\"error\":\"bad\",\"resolution\":\"fix it\"}}"
+                )
+            } else {
+                format!(
+                    "{{\"status\":\"accepted\",\"event_id\":\"{id}\",\"accepted\":1,\"message\":\"m\"}}"
+                )
+            },
             id,
             key_id: self.key_id.clone(),
             request_type: RequestType::Workflow,
@@ -619,7 +625,27 @@ pub async fn events_keep_their_body_and_answer(backend: &dyn Backend) {
     let detail = f.detail(&rejected).await;
     assert_eq!(detail.event.status, EventStatus::Rejected);
     assert_eq!(detail.event.error.as_deref(), Some("bad"));
+    assert_eq!(detail.event.resolution.as_deref(), Some("fix it"));
     assert!(detail.body.is_none());
+    // The list carries the answer's resolution too (an accepted answer has none).
+    let listed = f
+        .store
+        .list_events(&EventQuery {
+            status: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .expect("lists");
+    let resolutions: Vec<_> = listed
+        .items
+        .iter()
+        .map(|e| (e.id.as_str(), e.resolution.as_deref()))
+        .collect();
+    assert_eq!(
+        resolutions,
+        [(rejected.as_str(), Some("fix it")), (big.as_str(), None)]
+    );
     assert!(
         f.store
             .event_detail("evt_nope")

@@ -346,6 +346,9 @@ pub struct IncidentRow {
     /// `org/name` of its repositories, `, `-separated, in id order.
     pub repo: String,
     pub fields: IncidentFields,
+    /// The events that recorded writing it, oldest first (what `POST /api/events/{id}/prune`
+    /// takes to undo one).
+    pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -649,6 +652,19 @@ pub fn repo_label(names: &std::collections::HashMap<i64, String>, ids: &[i64]) -
 }
 
 /// The one timestamp format stored: RFC 3339 UTC with milliseconds, so text order is time order.
+/// Event ids aggregated by the database as `a,b,c` (event ids hold no comma), in order.
+pub fn event_list(joined: Option<String>) -> Vec<String> {
+    joined
+        .map(|ids| ids.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// The `resolution` of a stored answer (rejections carry one), if any.
+pub fn answer_resolution(response: &str) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_str(response).ok()?;
+    answer.get("resolution")?.as_str().map(str::to_owned)
+}
+
 pub fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

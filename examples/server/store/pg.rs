@@ -21,7 +21,7 @@ use super::sqlite::{scopes_from_text, scopes_to_text};
 use super::{
     Claimed, DeploymentQuery, EventQuery, IncidentQuery, IncidentRow, Inserted, KeyRecord, Listed,
     NewEvent, PendingNotice, RequestType, RunQuery, Store, StoreError, StoreResult, Twin, Tx,
-    Writer, parse_ts, ts,
+    Writer, answer_resolution, parse_ts, ts,
 };
 use crate::rules::dora::Deployment;
 
@@ -55,7 +55,7 @@ const KEY_COLUMNS: &str =
 const REPO_COLUMNS: &str = "id, host, org, name, created_at";
 const EVENT_COLUMNS: &str = "id, key_id, request_type, webhook_id, received_at, status, error, \
      attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged, \
-     incidents_received, incidents_created, incidents_updated, incidents_unchanged";
+     incidents_received, incidents_created, incidents_updated, incidents_unchanged, response";
 
 pub struct PgStore {
     pool: PgPool,
@@ -244,6 +244,7 @@ fn event_from_row(row: &PgRow) -> StoreResult<Event> {
         incidents_created: count_of(row, "incidents_created")?,
         incidents_updated: count_of(row, "incidents_updated")?,
         incidents_unchanged: count_of(row, "incidents_unchanged")?,
+        resolution: answer_resolution(&row.try_get::<String, _>("response")?),
     })
 }
 
@@ -585,7 +586,7 @@ impl Store for PgStore {
     async fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>> {
         let mut tx = self.snapshot().await?;
         let sql = format!(
-            "SELECT {EVENT_COLUMNS}, b.body, response \
+            "SELECT {EVENT_COLUMNS}, b.body \
              FROM events LEFT JOIN event_bodies b ON b.event_id = id WHERE id = $1"
         );
         let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {

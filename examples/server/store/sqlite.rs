@@ -22,7 +22,7 @@ use rusqlite::{
 use super::{
     Claimed, DeploymentQuery, EventQuery, IncidentQuery, IncidentRow, Inserted, KeyRecord, Listed,
     NewEvent, PendingNotice, RequestType, RunQuery, Store, StoreError, StoreResult, Twin, Tx,
-    Writer, parse_ts, ts,
+    Writer, answer_resolution, parse_ts, ts,
 };
 use crate::rules::dora::Deployment;
 
@@ -370,7 +370,7 @@ fn list_repos_on(conn: &Connection) -> StoreResult<Vec<Repo>> {
 
 const EVENT_COLUMNS: &str = "id, key_id, request_type, webhook_id, received_at, status, error, \
      attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged, \
-     incidents_received, incidents_created, incidents_updated, incidents_unchanged";
+     incidents_received, incidents_created, incidents_updated, incidents_unchanged, response";
 
 /// The event's item count, in the column of its type (the other one is 0).
 fn received(event: &NewEvent, kind: RequestType) -> i64 {
@@ -401,6 +401,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         incidents_created: count_col(row, 14)?,
         incidents_updated: count_col(row, 15)?,
         incidents_unchanged: count_col(row, 16)?,
+        resolution: answer_resolution(&row.get::<_, String>(17)?),
     })
 }
 
@@ -739,15 +740,15 @@ impl Store for SqliteStore {
         self.blocking(move |db| {
             db.read(|conn| {
                 let sql = format!(
-                    "SELECT {EVENT_COLUMNS}, b.body, response \
+                    "SELECT {EVENT_COLUMNS}, b.body \
                      FROM events LEFT JOIN event_bodies b ON b.event_id = id WHERE id = ?1"
                 );
                 let found = conn
                     .prepare_cached(&sql)?
                     .query_row([&id], |row| {
                         let event = event_from_row(row)?;
-                        let body: Option<Vec<u8>> = row.get(17)?;
-                        let response: String = row.get(18)?;
+                        let response: String = row.get(17)?;
+                        let body: Option<Vec<u8>> = row.get(18)?;
                         Ok((event, body, response))
                     })
                     .optional()?;

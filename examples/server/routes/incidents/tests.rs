@@ -106,7 +106,15 @@ async fn incidents_are_listed_with_their_attribution() {
     assert_eq!(p1["status"], "RESOLVED");
     assert_eq!(p1["attributed_to"]["workflow_run_unique_id"], "2");
     assert_eq!(p1["attributed_to"]["by"], "latest_before");
+    // The event that wrote it (one request sent all three), for pruning from the admin page.
+    assert_eq!(p1["events"].as_array().map(Vec::len), Some(1), "{p1}");
+    assert!(
+        p1["events"][0]
+            .as_str()
+            .is_some_and(|id| id.starts_with("evt_"))
+    );
     let p2 = by_key("P2");
+    assert_eq!(p2["events"], p1["events"]);
     assert_eq!(p2["attributed_to"]["workflow_run_unique_id"], "1");
     assert_eq!(p2["attributed_to"]["by"], "named");
     assert_eq!(

@@ -81,6 +81,11 @@ pub async fn incidents_are_created_merged_and_recorded(backend: &dyn Backend) {
     assert_eq!(first.repo, "acme/shop");
     assert_eq!(first.fields.status, IncidentStatus::Triggered, "upper case");
     assert_eq!(first.fields.creation_date, at("2025-01-10T11:00:00Z"));
+    assert_eq!(
+        first.events,
+        std::slice::from_ref(&opened),
+        "the event that wrote it"
+    );
 
     // RESOLVED moves it on; a late TRIGGERED changes nothing.
     let resolved = f
@@ -104,6 +109,11 @@ pub async fn incidents_are_created_merged_and_recorded(backend: &dyn Backend) {
     assert_eq!(
         stored[0].fields.resolved_date,
         Some(at("2025-01-10T11:45:00Z"))
+    );
+    assert_eq!(
+        stored[0].events,
+        [opened.clone(), resolved.clone()],
+        "the events that wrote it, oldest first; not the one that changed nothing"
     );
 
     // Each event records what it wrote, with its counts.

@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Row};
 
 use super::{Arg, Args, bad, listed, ts_of, where_clause};
 use crate::rules::dora::Deployment;
+use crate::store::event_list;
 use crate::store::{
     Action, Counts, DeploymentQuery, IncidentFields, IncidentHistory, IncidentQuery,
     IncidentRecord, IncidentRow, IncidentSlot, IncidentUpdate, IncidentWrite, Listed, PastWrite,
@@ -69,8 +70,10 @@ pub(super) async fn list(
     }
     let p = args.push(Arg::Int(i64::from(query.limit).saturating_add(1)));
     let sql = format!(
-        "SELECT id, provider, incident_key, fields, created_at, updated_at FROM incidents {} \
-         ORDER BY creation_date DESC, id DESC LIMIT {p}",
+        "SELECT id, provider, incident_key, fields, created_at, updated_at, \
+             (SELECT string_agg(event_id, ',' ORDER BY seq) FROM event_incidents e \
+              WHERE e.incident_id = incidents.id) AS events \
+         FROM incidents {} ORDER BY creation_date DESC, id DESC LIMIT {p}",
         where_clause(&filters)
     );
     let rows = args.bind(&sql).fetch_all(&mut *conn).await?;
@@ -85,6 +88,7 @@ pub(super) async fn list(
                 incident_key: row.try_get("incident_key")?,
                 repo: repo_label(&names, &fields.repo_ids),
                 fields,
+                events: event_list(row.try_get("events")?),
                 created_at: ts_of(row, "created_at")?,
                 updated_at: ts_of(row, "updated_at")?,
             })

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{bad_column, count, listed, ts_col, where_clause};
 use crate::rules::dora::Deployment;
+use crate::store::event_list;
 use crate::store::{
     Action, Counts, DeploymentQuery, IncidentFields, IncidentHistory, IncidentQuery,
     IncidentRecord, IncidentRow, IncidentSlot, IncidentUpdate, IncidentWrite, Listed, PastWrite,
@@ -68,8 +69,10 @@ pub(super) fn list(conn: &Connection, query: &IncidentQuery) -> StoreResult<List
     }
     args.push(SqlValue::Integer(i64::from(query.limit).saturating_add(1)));
     let sql = format!(
-        "SELECT id, provider, incident_key, fields, created_at, updated_at FROM incidents {} \
-         ORDER BY creation_date DESC, id DESC LIMIT ?{}",
+        "SELECT id, provider, incident_key, fields, created_at, updated_at, \
+             (SELECT group_concat(event_id, ',') FROM (SELECT event_id FROM event_incidents e \
+              WHERE e.incident_id = incidents.id ORDER BY seq)) \
+         FROM incidents {} ORDER BY creation_date DESC, id DESC LIMIT ?{}",
         where_clause(&filters),
         args.len()
     );
@@ -84,6 +87,7 @@ pub(super) fn list(conn: &Connection, query: &IncidentQuery) -> StoreResult<List
                 incident_key: row.get(2)?,
                 repo: repo_label(&names, &fields.repo_ids),
                 fields,
+                events: event_list(row.get(6)?),
                 created_at: ts_col(row, 4)?,
                 updated_at: ts_col(row, 5)?,
             })
