@@ -43,6 +43,19 @@ other value is a warning and counts as not strict: a deployment fails only when 
 }
 const DEPLOY_EXIT_CODES: &str = deploy_exit_codes!();
 
+/// The exit codes of `incident open|ack|resolve`: the deploy steps' contract.
+const INCIDENT_EXIT_CODES: &str = "\
+Exit codes:
+  0  reported; or not reported, with a warning: by default reporting never fails the alert hook,
+     runbook or rollback job that calls it. A server that is down, slow or refusing, a missing
+     key, or a value that cannot be used (MW_TIMEOUT=soon, --type maybe...) is a warning
+  1  only with --strict / MW_STRICT=1: the incident was not reported, or a value could not be
+     used (then nothing is sent)
+  2  the command line itself is wrong: a mistyped flag name, or --key / --title missing from
+     `incident open`
+
+--strict=BOOL and MW_STRICT take 1/0, true/false, yes/no, on/off (any case); empty is unset.";
+
 /// `mwctl deploy --help`: how to finish a failed deployment too, and the exit codes.
 const DEPLOY_AFTER_HELP: &str = concat!(
     "\
@@ -161,12 +174,36 @@ pub enum Command {
     #[command(subcommand, after_help = DEPLOY_AFTER_HELP)]
     Deploy(DeployCommand),
 
-    /// Backfill runs from a file or stdin: a runs file, or a GitHub / GitLab export
+    /// Report an incident from an alert hook, a runbook or a rollback job (open, ack, resolve)
+    ///
+    /// Incidents give the change failure rate and the time to restore (see `mwctl dora`).
+    /// Like the deploy steps, these never fail the caller unless --strict: a server that is
+    /// down, slow or refusing, or a value that cannot be used, gives a warning and exit code 0,
+    /// within --timeout.
+    #[command(subcommand, after_help = INCIDENT_EXIT_CODES)]
+    Incident(IncidentCommand),
+
+    /// List stored incidents, newest first (needs an admin key)
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+
+    /// The DORA figures the server computes from stored runs and incidents (needs an admin key)
+    ///
+    /// Deployment frequency, change failure rate, time to restore and deployment duration, per
+    /// interval and in total, each with the counts it was computed from. Lead time for changes
+    /// is shown as not available: it needs pull-request data that deployment webhooks do not
+    /// carry, and no stand-in figure is given.
+    Dora(DoraArgs),
+
+    /// Backfill runs or incidents from a file or stdin, or an export of a CI or incident tool
     ///
     /// Streams the input (any size, in constant memory): a JSON array of runs,
     /// {"workflow_runs": [...]}, NDJSON, a GitHub Actions runs export
     /// (`gh api repos/O/R/actions/runs --paginate`, with or without --slurp) or a GitLab
-    /// pipelines or jobs export, told apart by their records. Each batch of at most 500 runs is
+    /// pipelines or jobs export, told apart by their records. Incidents the same way: a JSON
+    /// array, {"incidents": [...]} or NDJSON of incidents, a PagerDuty incidents export
+    /// (`GET /incidents` pages) or an Opsgenie alerts export (`GET /v2/alerts` pages), with
+    /// --repo for their repository; they go to the incidents endpoint. Each batch of at most 500 runs is
     /// validated with the server's rules, then sent, signed, with --concurrency requests in
     /// flight; failed requests are retried with backoff. Each run goes out with one
     /// repository URL in canonical form (https://host/org/name), as upstream Middleware needs.
@@ -235,6 +272,212 @@ pub enum ConfigCommand {
     Show,
     /// Print the config file's path
     Path,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Report that an incident started (TRIGGERED)
+    ///
+    /// Remembers the incident (key, provider, title, creation time, repository, deployment)
+    /// in a state file, so that `incident ack` and `incident resolve` on the same machine need
+    /// only its key.
+    ///
+    /// Example: mwctl incident open --key INC-42 --title "checkout errors" --deployment 7781
+    #[command(after_help = INCIDENT_EXIT_CODES)]
+    Open(IncidentOpenArgs),
+
+    /// Report that an incident was acknowledged (ACKNOWLEDGED)
+    ///
+    /// The protocol needs the incident's title and creation time with every report: they
+    /// come from --title and --opened-at, else from what `incident open` remembered on this
+    /// machine (the state file), else from the server (GET /api/incidents, when the key also
+    /// has the admin scope). Status only moves forward: acknowledging a resolved incident
+    /// changes nothing.
+    #[command(after_help = INCIDENT_EXIT_CODES)]
+    Ack(IncidentUpdateArgs),
+
+    /// Report that an incident was resolved (RESOLVED), at --at or now
+    ///
+    /// The title and creation time come from --title and --opened-at, else from what
+    /// `incident open` remembered on this machine (the state file), else from the server
+    /// (GET /api/incidents, when the key also has the admin scope). The time to restore is
+    /// the resolution time minus the creation time.
+    #[command(after_help = INCIDENT_EXIT_CODES)]
+    Resolve(IncidentUpdateArgs),
+}
+
+/// What identifies an incident and where it is remembered.
+#[derive(Clone, Debug, Args)]
+pub struct IncidentIdArgs {
+    /// The incident tool that owns the key: pagerduty, opsgenie, zenduty, incident.io, custom...
+    #[arg(
+        long,
+        env = "MW_INCIDENT_PROVIDER",
+        value_name = "PROVIDER",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub provider: Option<String>,
+
+    /// Repository URL of the affected service [default: from CI, else `git remote get-url origin`]
+    #[arg(
+        long,
+        env = "MW_REPO",
+        value_name = "URL",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub repo: Option<String>,
+
+    /// Where `open` remembers incidents for `ack` and `resolve` [default: <state dir>/mwctl/incidents.json]
+    #[arg(long, env = "MW_INCIDENT_STATE_FILE", value_name = "FILE", value_parser = path_or_empty())]
+    pub incident_state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentOpenArgs {
+    /// The incident's key in its tool (with --provider, its identity), e.g. INC-42
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+
+    /// What is wrong, e.g. "checkout errors above 5%"
+    #[arg(long, value_name = "TEXT")]
+    pub title: String,
+
+    /// The service in the incident tool
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub service: Option<String>,
+
+    /// The deployment that caused it: its run id (workflow_run_unique_id), e.g. the id
+    /// `deploy finish` set as its run_id output
+    #[arg(long, value_name = "RUN_ID", num_args = 0..=1, default_missing_value = "")]
+    pub deployment: Option<String>,
+
+    /// The workflow of --deployment [default: the CI workflow, else deploy]
+    #[arg(
+        long,
+        env = "MW_WORKFLOW",
+        value_name = "NAME",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub workflow: Option<String>,
+
+    /// Link to the incident in its tool (http or https); not --url, which is the server's
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    pub incident_url: Option<String>,
+
+    /// incident (counts for the DORA figures) or alert (stored and listed only) [default: incident]
+    #[arg(long = "type", value_name = "TYPE", num_args = 0..=1, default_missing_value = "")]
+    pub incident_type: Option<String>,
+
+    /// Who is on it (repeatable)
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub assignee: Vec<String>,
+
+    /// When it started (RFC 3339, e.g. 2024-05-01T12:00:00Z) [default: now]
+    #[arg(long, value_name = "TIME", num_args = 0..=1, default_missing_value = "")]
+    pub at: Option<String>,
+
+    #[command(flatten)]
+    pub id: IncidentIdArgs,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentUpdateArgs {
+    /// The incident's key, as `incident open --key` gave it
+    #[arg(value_name = "KEY")]
+    pub key: String,
+
+    /// When it happened (RFC 3339) [default: now]
+    #[arg(long, value_name = "TIME", num_args = 0..=1, default_missing_value = "")]
+    pub at: Option<String>,
+
+    /// The incident's title [default: what `incident open` remembered, else the server's]
+    #[arg(long, value_name = "TEXT", num_args = 0..=1, default_missing_value = "")]
+    pub title: Option<String>,
+
+    /// When the incident was opened (RFC 3339) [default: what `incident open` remembered,
+    /// else the server's]
+    #[arg(long, value_name = "TIME", num_args = 0..=1, default_missing_value = "")]
+    pub opened_at: Option<String>,
+
+    #[command(flatten)]
+    pub id: IncidentIdArgs,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// List stored incidents, newest first
+    List(IncidentsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentsListArgs {
+    /// Only this repository, in any form mwctl prints (case ignored)
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_repo_filter))]
+    pub repo: Option<RepoFilter>,
+
+    /// Only incidents in this state: triggered, acknowledged or resolved (any case)
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_incident_status))]
+    pub status: Option<crate::protocol::incident::IncidentStatus>,
+
+    /// Only incidents created since: an age (90d, 12h), a date (2025-03-01) or an RFC 3339 time
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<DateTime<chrono::Utc>>,
+
+    /// At most this many, fetched page by page; a note says how many more exist
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+
+    /// Every matching incident, however many (instead of --limit)
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+
+    /// Continue a list: the `next` that `-o json` printed
+    #[arg(long, value_name = "NEXT")]
+    pub cursor: Option<String>,
+}
+
+fn parse_incident_status(s: &str) -> Result<crate::protocol::incident::IncidentStatus, String> {
+    crate::protocol::incident::IncidentStatus::parse(s).ok_or_else(|| {
+        format!("{s:?} is not an incident status; use triggered, acknowledged or resolved")
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct DoraArgs {
+    /// Only this repository, in any form mwctl prints (case ignored)
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_repo_filter))]
+    pub repo: Option<RepoFilter>,
+
+    /// Only the deployments of this workflow (case ignored)
+    #[arg(long)]
+    pub workflow: Option<String>,
+
+    /// Where the range starts: an age (90d, 4w, 12h), a date (2025-03-01) or an RFC 3339 time;
+    /// it ends now
+    #[arg(long, value_name = "WHEN", default_value = "90d", value_parser = parse_since)]
+    pub since: DateTime<chrono::Utc>,
+
+    /// How the span is cut: day, week (ISO, Monday to Sunday) or month, in UTC
+    #[arg(long, default_value = "week", value_parser = clap::builder::ValueParser::new(parse_interval))]
+    pub interval: crate::protocol::dora::Interval,
+}
+
+/// An age before now, a date or an RFC 3339 time (as the server takes them).
+fn parse_since(s: &str) -> Result<DateTime<chrono::Utc>, String> {
+    crate::protocol::dora::parse_when(s, chrono::Utc::now())
+}
+
+fn parse_interval(s: &str) -> Result<crate::protocol::dora::Interval, String> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -349,7 +592,7 @@ pub struct RunFieldArgs {
     pub meta: Vec<String>,
 }
 
-/// How a deploy command is delivered.
+/// How a pipeline step (deploy, incident) is delivered.
 #[derive(Clone, Debug, Args)]
 pub struct DeliveryArgs {
     /// Give up after this long, for the whole command (DNS, connect, TLS, retries, answer)
@@ -364,10 +607,10 @@ pub struct DeliveryArgs {
     )]
     pub timeout: Option<String>,
 
-    /// Exit 1 when the deployment could not be reported (default: warn and exit 0)
+    /// Exit 1 when the deployment (or incident) could not be reported (default: warn and exit 0)
     ///
     /// Without it, a missing key, a broken config, a server that is down, slow or refusing
-    /// the run, or a value that cannot be used only print a warning (an annotation on GitHub
+    /// it, or a value that cannot be used only print a warning (an annotation on GitHub
     /// Actions) and exit 0, so reporting never fails a deployment. With it, a value that
     /// cannot be used also stops the command before anything is sent. Takes 1/0, true/false,
     /// yes/no, on/off; empty is unset; anything else is a warning and counts as false.
@@ -381,11 +624,15 @@ pub struct DeliveryArgs {
     )]
     pub strict: Option<String>,
 
-    /// Print each field of the run, its value and where it came from, and the request body;
-    /// send nothing
+    /// Print each field of the run (or incident), its value and where it came from, and the
+    /// request body; send nothing
     #[arg(long, visible_alias = "explain")]
     pub dry_run: bool,
+}
 
+/// Where `deploy start` keeps the run for `deploy finish` (deploy steps only).
+#[derive(Clone, Debug, Default, Args)]
+pub struct StateFileArgs {
     /// Where start keeps the run for finish [default: a file in the CI's temp dir keyed by the job]
     #[arg(long, env = "MW_STATE_FILE", value_name = "FILE", value_parser = path_or_empty())]
     pub state_file: Option<PathBuf>,
@@ -407,6 +654,9 @@ pub struct StartArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    #[command(flatten)]
+    pub state: StateFileArgs,
 }
 
 #[derive(Debug, Args)]
@@ -444,6 +694,9 @@ pub struct FinishArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    #[command(flatten)]
+    pub state: StateFileArgs,
 }
 
 #[derive(Debug, Args)]
@@ -492,6 +745,9 @@ pub struct RecordArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    #[command(flatten)]
+    pub state: StateFileArgs,
 }
 
 /// A final deployment status, from any common spelling.
@@ -570,6 +826,12 @@ pub enum InputFormat {
     Github,
     /// GitLab pipelines: the pipelines API's objects (arrays, pages or lines)
     Gitlab,
+    /// Incidents: a JSON array, {"incidents": [...]}, or one per line
+    Incidents,
+    /// PagerDuty incidents: `GET /incidents` pages (arrays, pages or lines); needs --repo
+    Pagerduty,
+    /// Opsgenie alerts: `GET /v2/alerts` pages (arrays, pages or lines); --repo, else a repo:URL tag
+    Opsgenie,
 }
 
 /// Where runs come from and how to read them.
@@ -583,7 +845,8 @@ pub struct InputArgs {
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     pub format: InputFormat,
 
-    /// Repository URL of every run of a GitHub or GitLab export [default: from the export]
+    /// Repository URL of every run of a GitHub or GitLab export [default: from the export],
+    /// or of every incident of a PagerDuty or Opsgenie export (which do not name one)
     #[arg(long, value_name = "URL")]
     pub repo: Option<String>,
 
@@ -1032,7 +1295,7 @@ mod tests {
             (
                 &["mwctl", "send", "f.json", "--format", "csv"],
                 ErrorKind::InvalidValue,
-                "[possible values: auto, json, ndjson, github, gitlab]",
+                "[possible values: auto, json, ndjson, github, gitlab, incidents, pagerduty, opsgenie]",
             ),
             (
                 &["mwctl", "keys", "create", "--name", "x", "--scope", "root"],

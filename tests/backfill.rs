@@ -652,7 +652,7 @@ fn broken_and_hostile_inputs_get_clear_errors_from_every_reader() {
             "no workflow_runs",
             br#"{"runs": []}"#.to_vec(),
             &[],
-            "no workflow_runs array",
+            "no workflow_runs (or incidents, data) array",
         ),
         (
             "workflow_runs not array",

@@ -4,7 +4,8 @@
 //! Needs node, `npm ci --prefix tests/browser` and chromium (`apt-get install chromium`);
 //! `scripts/test.sh` installs them. A missing piece fails the test, which names it; only an
 //! explicit `MW_SKIP_BROWSER=1` skips it (a skipped test must never read as a pass). Screenshots
-//! are kept in `target/browser/` (admin.png: the event detail with the hostile workflow name).
+//! are kept in `target/browser/` (admin.png: the event detail with the hostile workflow name;
+//! admin-metrics.png: the Metrics view, copied to docs/ for the README).
 
 mod common;
 
@@ -87,6 +88,10 @@ fn admin_page_in_headless_chromium() {
     );
     assert!(stdout.contains("PASS: admin page"), "{stdout}");
     assert!(shots.join("admin.png").is_file(), "the screenshot is kept");
+    assert!(
+        shots.join("admin-metrics.png").is_file(),
+        "the Metrics screenshot is kept"
+    );
 }
 
 /// Runs the command, killing it after `timeout` (a hung browser must not hang the suite).

@@ -124,6 +124,8 @@ fn pipeline(
 /// Requests the server rejects (a run without its status), through the balancer, until
 /// stopped: the event ids answered `rejected`.
 fn rejecter(lb: Balancer, key: String, stop: Arc<AtomicBool>) -> Vec<String> {
+    // This thread may build its client before any other installs the provider.
+    mwctl::client::install_crypto_provider();
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

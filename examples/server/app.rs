@@ -150,9 +150,13 @@ pub mod testing {
             let dir = tempfile::tempdir().expect("tempdir");
             let store: Arc<dyn Store> =
                 Arc::new(SqliteStore::open(&dir.path().join("test.db")).expect("opens"));
-            let (meta, admin_key) =
-                crate::ids::mint_key("admin", vec![Scope::Admin, Scope::Deployments], None, now())
-                    .expect("key");
+            let (meta, admin_key) = crate::ids::mint_key(
+                "admin",
+                vec![Scope::Admin, Scope::Deployments, Scope::Incidents],
+                None,
+                now(),
+            )
+            .expect("key");
             store
                 .insert_key(&meta, &key_digest_hex(&admin_key))
                 .await

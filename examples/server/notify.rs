@@ -22,7 +22,7 @@ use mwctl::protocol::admin::{EventDetail, EventStatus};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::store::{PendingNotice, Store};
+use crate::store::{PendingNotice, RequestType, Store};
 
 /// Most notifications kept waiting; beyond, the oldest are given up on.
 pub const BACKLOG: u32 = 1000;
@@ -133,16 +133,21 @@ impl Sender {
 
     async fn text(&mut self, notice: &PendingNotice) -> String {
         let key = self.key_label(&notice.key_id).await;
-        if notice.status == EventStatus::Rejected {
-            let answer: Value = serde_json::from_str(&notice.response).unwrap_or(Value::Null);
-            return rejected_text(&notice.event_id, &key, &notice.error, &answer);
-        }
         let detail = self
             .store
             .event_detail(&notice.event_id)
             .await
             .ok()
             .flatten();
+        // What the request sent, to name its items (runs unless it says otherwise).
+        let item = match detail.as_ref().map(|d| d.event.request_type.as_str()) {
+            Some(kind) if RequestType::parse(kind) == Some(RequestType::Incident) => "incident",
+            _ => "run",
+        };
+        if notice.status == EventStatus::Rejected {
+            let answer: Value = serde_json::from_str(&notice.response).unwrap_or(Value::Null);
+            return rejected_text(&notice.event_id, &key, &notice.error, &answer, item);
+        }
         failed_text(&notice.event_id, &key, &notice.error, detail.as_ref())
     }
 
@@ -184,7 +189,8 @@ impl Sender {
     }
 }
 
-fn rejected_text(event_id: &str, key: &str, error: &str, answer: &Value) -> String {
+/// `item`: what the request's `errors` index (`run`, `incident`).
+fn rejected_text(event_id: &str, key: &str, error: &str, answer: &Value, item: &str) -> String {
     let kind = answer["exception_type"].as_str().unwrap_or("rejected");
     let mut text = format!(
         "mwctl: request {event_id} was rejected ({})\n• key: {key}\n• error: {}",
@@ -194,7 +200,7 @@ fn rejected_text(event_id: &str, key: &str, error: &str, answer: &Value) -> Stri
     if let Some(errors) = answer["errors"].as_array() {
         for e in errors.iter().take(3) {
             text.push_str(&format!(
-                "\n    run {}: {}: {}",
+                "\n    {item} {}: {}: {}",
                 e["index"],
                 quote(e["field"].as_str().unwrap_or("?")),
                 quote(e["message"].as_str().unwrap_or("?"))
@@ -212,11 +218,17 @@ fn rejected_text(event_id: &str, key: &str, error: &str, answer: &Value) -> Stri
 }
 
 fn failed_text(event_id: &str, key: &str, error: &str, detail: Option<&EventDetail>) -> String {
-    let runs = detail.map_or(0, |d| d.event.runs_received);
+    let incidents = detail.is_some_and(|d| d.event.request_type == RequestType::Incident.as_str());
+    let (count, items) = match detail {
+        Some(d) if incidents => (d.event.incidents_received, "incidents"),
+        Some(d) => (d.event.runs_received, "runs"),
+        None => (0, "runs"),
+    };
+    let item = items.trim_end_matches('s');
     format!(
-        "mwctl: accepted request {event_id} failed in processing; none of its {runs} run(s) were stored\n\
+        "mwctl: accepted request {event_id} failed in processing; none of its {count} {item}(s) were stored\n\
          • key: {key}\n• error: {}\n\
-         • resolution: fix the cause (e.g. link the repository again with `mwctl repos link URL`), then send the runs again; the request is kept\n\
+         • resolution: fix the cause (e.g. link the repository again with `mwctl repos link URL`), then send the {items} again; the request is kept\n\
          • details: `mwctl events show {event_id}`",
         quote(error)
     )
@@ -293,7 +305,13 @@ mod tests {
             "resolution": "fix the runs listed in errors",
             "errors": [{"index": 0, "field": "status", "message": "\"<b>\" is not a status"}],
         });
-        let text = rejected_text("evt_1", "ci (key_1)", "1 of 1 runs are invalid", &answer);
+        let text = rejected_text(
+            "evt_1",
+            "ci (key_1)",
+            "1 of 1 runs are invalid",
+            &answer,
+            "run",
+        );
         assert!(
             text.contains("evt_1 was rejected (InvalidPayload)"),
             "{text}"
@@ -305,5 +323,28 @@ mod tests {
         );
         assert!(text.contains("resolution: fix the runs"), "{text}");
         assert!(text.contains("mwctl events show evt_1"), "{text}");
+        let text = rejected_text("evt_2", "pager (key_2)", "invalid", &answer, "incident");
+        assert!(
+            text.contains("incident 0: status: \"&lt;b&gt;\" is not a status"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_failed_incident_event_counts_its_incidents() {
+        let detail: EventDetail = serde_json::from_value(json!({
+            "id": "evt_3", "key_id": "key_2", "request_type": "incident", "webhook_id": null,
+            "received_at": "2025-01-10T10:00:00Z", "status": "FAILURE", "error": "unlinked",
+            "attempts": 1, "processed_at": null, "runs_received": 0, "runs_created": 0,
+            "runs_updated": 0, "runs_unchanged": 0, "incidents_received": 2,
+            "body": null, "response": {}, "runs": [],
+        }))
+        .expect("an event detail");
+        let text = failed_text("evt_3", "pager (key_2)", "unlinked", Some(&detail));
+        assert!(
+            text.contains("none of its 2 incident(s) were stored"),
+            "{text}"
+        );
+        assert!(text.contains("send the incidents again"), "{text}");
     }
 }

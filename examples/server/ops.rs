@@ -5,13 +5,17 @@
 
 use chrono::{DateTime, Utc};
 use mwctl::protocol::Run;
-use mwctl::protocol::admin::{ApiKey, EventStatus, PruneReport, PrunedRun, Repo, UnlinkReport};
+use mwctl::protocol::admin::{
+    ApiKey, EventStatus, PruneReport, PrunedIncident, PrunedRun, Repo, UnlinkReport,
+};
+use mwctl::protocol::incident::Incident;
 
 use crate::rules;
 use crate::rules::keys::Revocation;
 use crate::rules::prune::{PruneStart, Undo};
 use crate::store::{
-    Action, Counts, RunUpdate, RunWrite, Slot, Store, StoreResult, Tx, WriteRecord, Writer,
+    Action, Counts, IncidentRecord, IncidentSlot, IncidentUpdate, IncidentWrite, RunUpdate,
+    RunWrite, Slot, Store, StoreResult, Tx, WriteRecord, Writer,
 };
 
 /// What [`apply_event`] did.
@@ -41,9 +45,10 @@ pub async fn apply_event(
     let mut tx = store.begin(Writer::Worker).await?;
     let mut repos = None;
     let applied = apply_in(tx.as_mut(), &mut repos, id, owner, runs, received_at, now).await?;
-    // Otherwise dropping the transaction writes nothing.
     if matches!(applied, Applied::Done(_)) {
         tx.commit().await?;
+    } else {
+        tx.rollback().await?;
     }
     Ok(applied)
 }
@@ -85,6 +90,8 @@ pub async fn apply_events(
     }
     if applied.iter().any(|a| matches!(a, Applied::Done(_))) {
         tx.commit().await?;
+    } else {
+        tx.rollback().await?;
     }
     Ok(applied)
 }
@@ -167,6 +174,77 @@ async fn apply_in(
     Ok(Applied::Done(counts))
 }
 
+/// Writes a claimed incident event's incidents and marks it `SUCCESS`, all or nothing, if
+/// `owner` still holds the claim: as [`apply_event`], an incident's repositories resolved as a
+/// run's, a new incident inserted, an existing one merged by [`rules::incidents::merge`].
+pub async fn apply_incident_event(
+    store: &dyn Store,
+    id: &str,
+    owner: &str,
+    incidents: &[Incident],
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    let mut tx = store.begin(Writer::Worker).await?;
+    if !tx.hold(id, owner).await? {
+        tx.rollback().await?;
+        return Ok(Applied::Lost);
+    }
+    let repos = tx.repos().await?;
+    let targets = match rules::resolve_incidents(incidents, &repos) {
+        Ok(targets) => targets,
+        Err(errors) => {
+            tx.rollback().await?;
+            return Ok(Applied::Unresolved(rules::unresolved_reason(&errors)));
+        }
+    };
+    let writes: Vec<IncidentWrite> = incidents
+        .iter()
+        .zip(targets)
+        .map(|(incident, repo_ids)| IncidentWrite {
+            provider: incident.provider.clone(),
+            incident_key: incident.incident_key.clone(),
+            fields: rules::incidents::fields_of(incident, repo_ids),
+        })
+        .collect();
+    let slots = tx.insert_incidents(writes.clone(), now).await?;
+    let mut counts = Counts::default();
+    let mut written = Vec::with_capacity(slots.len());
+    let mut updates = Vec::new();
+    for (slot, write) in slots.into_iter().zip(writes) {
+        match slot {
+            IncidentSlot::Created(incident_id) => {
+                counts.created += 1;
+                written.push(IncidentRecord {
+                    incident_id,
+                    action: Action::Created,
+                    before: None,
+                });
+            }
+            IncidentSlot::Exists {
+                incident_id,
+                stored,
+            } => match rules::incidents::merge(&stored, write.fields) {
+                None => counts.unchanged += 1,
+                Some(after) => {
+                    counts.updated += 1;
+                    written.push(IncidentRecord {
+                        incident_id,
+                        action: Action::Updated,
+                        before: Some(*stored),
+                    });
+                    updates.push(IncidentUpdate { incident_id, after });
+                }
+            },
+        }
+    }
+    if !updates.is_empty() {
+        tx.update_incidents(updates, now).await?;
+    }
+    tx.finish_incident_event(id, written, counts, now).await?;
+    tx.commit().await?;
+    Ok(Applied::Done(counts))
+}
+
 /// What [`prune_event`] did.
 #[derive(Debug)]
 pub enum Pruned {
@@ -187,6 +265,7 @@ pub async fn prune_event(
 ) -> StoreResult<Pruned> {
     let mut tx = store.begin(Writer::Request).await?;
     let Some(status) = tx.event_status(id).await? else {
+        tx.rollback().await?;
         return Ok(Pruned::NotFound);
     };
     let mut report = PruneReport {
@@ -195,10 +274,15 @@ pub async fn prune_event(
         already_pruned: false,
         runs: Vec::new(),
         workflows_deleted: 0,
+        incidents: Vec::new(),
     };
     match rules::prune::prune_start(status) {
-        PruneStart::NotProcessed(status) => return Ok(Pruned::NotProcessed(status)),
+        PruneStart::NotProcessed(status) => {
+            tx.rollback().await?;
+            return Ok(Pruned::NotProcessed(status));
+        }
         PruneStart::AlreadyPruned => {
+            tx.rollback().await?;
             report.already_pruned = true;
             return Ok(Pruned::Done(report));
         }
@@ -214,7 +298,7 @@ pub async fn prune_event(
         let Some(history) = histories.iter().find(|h| h.run_id == run.run_id) else {
             continue;
         };
-        let undo = rules::prune::undo(id, history);
+        let undo = rules::prune::undo(id, &history.writes);
         match &undo {
             Undo::Delete => doomed.push(run.run_id),
             Undo::Restore(fields) => {
@@ -238,11 +322,64 @@ pub async fn prune_event(
     if !doomed.is_empty() {
         report.workflows_deleted = tx.delete_runs(doomed).await?;
     }
+    prune_incidents(tx.as_mut(), id, &mut report, at).await?;
     tx.mark_pruned(id, at).await?;
-    if !dry_run {
+    if dry_run {
+        tx.rollback().await?;
+    } else {
         tx.commit().await?;
     }
     Ok(Pruned::Done(report))
+}
+
+/// The incident half of [`prune_event`]: the same rule ([`rules::prune::undo`]) over the
+/// incidents the event wrote.
+async fn prune_incidents(
+    tx: &mut dyn crate::store::Tx,
+    id: &str,
+    report: &mut PruneReport,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let refs = tx.event_incidents(id).await?;
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let histories = tx
+        .incident_history(refs.iter().map(|r| r.incident_id).collect())
+        .await?;
+    let mut doomed = Vec::new();
+    let mut restores = Vec::new();
+    for mut incident in refs {
+        let Some(history) = histories
+            .iter()
+            .find(|h| h.incident_id == incident.incident_id)
+        else {
+            continue;
+        };
+        let undo = rules::prune::undo(id, &history.writes);
+        match &undo {
+            Undo::Delete => doomed.push(incident.incident_id),
+            Undo::Restore(fields) => {
+                incident.status = fields.status.as_str().to_owned();
+                restores.push(IncidentUpdate {
+                    incident_id: incident.incident_id,
+                    after: fields.clone(),
+                });
+            }
+            Undo::ChangedSince => {}
+        }
+        report.incidents.push(PrunedIncident {
+            outcome: undo.outcome(),
+            incident,
+        });
+    }
+    if !restores.is_empty() {
+        tx.update_incidents(restores, at).await?;
+    }
+    if !doomed.is_empty() {
+        tx.delete_incidents(doomed).await?;
+    }
+    Ok(())
 }
 
 /// Unlinks a linked repo. Its runs stay (linking it again brings it back with them), unless
@@ -258,6 +395,7 @@ pub async fn unlink_repo(
 ) -> StoreResult<Option<UnlinkReport>> {
     let mut tx = store.begin(Writer::Request).await?;
     let Some(repo) = tx.repos().await?.into_iter().find(|r| r.id == id) else {
+        tx.rollback().await?;
         return Ok(None);
     };
     let runs = tx.repo_runs(id).await?;
@@ -279,7 +417,9 @@ pub async fn unlink_repo(
         report.runs_kept = runs.len() as u64;
     }
     tx.unlink_repo(id, at).await?;
-    if !dry_run {
+    if dry_run {
+        tx.rollback().await?;
+    } else {
         tx.commit().await?;
     }
     Ok(Some(report))
@@ -299,11 +439,19 @@ pub async fn revoke_key(store: &dyn Store, id: &str, at: DateTime<Utc>) -> Store
     let mut tx = store.begin(Writer::Request).await?;
     let keys = tx.keys().await?;
     let Some(target) = keys.iter().find(|k| k.key.id == id) else {
+        tx.rollback().await?;
         return Ok(Revoked::NotFound);
     };
     match rules::keys::revocation(target, &keys, at) {
-        Revocation::AlreadyRevoked => Ok(Revoked::Done(target.key.clone())),
-        Revocation::LastAdmin => Ok(Revoked::LastAdmin),
+        Revocation::AlreadyRevoked => {
+            let key = target.key.clone();
+            tx.rollback().await?;
+            Ok(Revoked::Done(key))
+        }
+        Revocation::LastAdmin => {
+            tx.rollback().await?;
+            Ok(Revoked::LastAdmin)
+        }
         Revocation::Revoke => {
             let mut key = target.key.clone();
             tx.revoke_key(id, at).await?;

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mwctl::protocol::{Run, parse_batch};
+use mwctl::protocol::incident::Incident;
+use mwctl::protocol::{Run, parse_batch, parse_incident_batch};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 use crate::ops::{self, Applied};
-use crate::routes::ingest::REQUEST_TYPE;
-use crate::store::{Claimed, Counts, StoreError, now};
+use crate::store::{Claimed, Counts, RequestType, StoreError, now};
 
 /// Most attempts at one event (a crash mid-event counts as one) before it fails for good.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -142,18 +142,23 @@ async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 /// An event claimed (now RUNNING) and parsed, ready to apply.
 struct Ready {
     id: String,
-    request_type: String,
     received_at: DateTime<Utc>,
     attempts: u32,
-    /// The runs, or why the event cannot be processed.
-    runs: Result<Arc<Vec<Run>>, String>,
+    /// What to write, or why the event cannot be processed.
+    runs: Result<Arc<Work>, String>,
+}
+
+/// A claimed event's parsed body, by request type.
+enum Work {
+    Runs(Vec<Run>),
+    Incidents(Vec<Incident>),
 }
 
 impl Ready {
     /// Written in a batch: a `workflow` event whose runs parsed. Anything else goes alone
     /// through [`finish`].
     fn batchable(&self) -> bool {
-        self.request_type == REQUEST_TYPE && self.runs.is_ok()
+        matches!(self.runs.as_deref(), Ok(Work::Runs(_)))
     }
 }
 
@@ -234,7 +239,6 @@ fn prepare(
                     let runs = parse(&event);
                     Ready {
                         id: event.id,
-                        request_type: event.request_type,
                         received_at: event.received_at,
                         attempts: event.attempts,
                         runs,
@@ -254,7 +258,11 @@ fn prepare(
 fn next_limit(ready: &[Ready]) -> u32 {
     let runs: usize = ready
         .iter()
-        .map(|r| r.runs.as_ref().map_or(1, |runs| runs.len().max(1)))
+        .map(|r| match r.runs.as_deref() {
+            Ok(Work::Runs(runs)) => runs.len().max(1),
+            Ok(Work::Incidents(incidents)) => incidents.len().max(1),
+            Err(_) => 1,
+        })
         .sum();
     let mean = runs.div_ceil(ready.len().max(1)).max(1);
     u32::try_from(BATCH_RUNS / mean)
@@ -274,7 +282,9 @@ async fn finish_batch(state: &AppState, held: &Held, batch: Vec<Ready>) -> Vec<R
     let pending: Vec<ops::Pending<'_>> = batch
         .iter()
         .filter_map(|ready| {
-            let runs = ready.runs.as_ref().ok()?;
+            let Ok(Work::Runs(runs)) = ready.runs.as_deref() else {
+                return None;
+            };
             Some(ops::Pending {
                 id: &ready.id,
                 runs,
@@ -332,25 +342,26 @@ fn log_lost(id: &str) {
     );
 }
 
-fn parse(event: &Claimed) -> Result<Arc<Vec<Run>>, String> {
+fn parse(event: &Claimed) -> Result<Arc<Work>, String> {
     if event.attempts > MAX_ATTEMPTS {
         return Err(format!(
             "gave up after {MAX_ATTEMPTS} attempts (the server stopped while processing it each time)"
         ));
     }
-    if event.request_type != REQUEST_TYPE {
-        return Err(format!(
-            "this server cannot process {:?} events",
-            event.request_type
-        ));
-    }
+    let kind = event
+        .request_type
+        .clone()
+        .map_err(|kind| format!("this server cannot process {kind:?} events"))?;
     let body = event
         .body
         .as_deref()
         .ok_or_else(|| "the event has no stored body".to_owned())?;
     // It was valid on ingest; validating "as of" its arrival keeps it valid now.
-    parse_batch(body, event.received_at)
-        .map(Arc::new)
+    let work = match kind {
+        RequestType::Workflow => parse_batch(body, event.received_at).map(Work::Runs),
+        RequestType::Incident => parse_incident_batch(body, event.received_at).map(Work::Incidents),
+    };
+    work.map(Arc::new)
         .map_err(|rejection| format!("the stored body no longer parses: {}", rejection.error))
 }
 
@@ -367,8 +378,16 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
     let owner = state.owner.as_ref();
     let outcome = match runs {
         Err(reason) => Err(reason),
-        Ok(runs) => loop {
-            match ops::apply_event(store, &id, owner, &runs, received_at, now()).await {
+        Ok(work) => loop {
+            let applied = match work.as_ref() {
+                Work::Runs(runs) => {
+                    ops::apply_event(store, &id, owner, runs, received_at, now()).await
+                }
+                Work::Incidents(incidents) => {
+                    ops::apply_incident_event(store, &id, owner, incidents, now()).await
+                }
+            };
+            match applied {
                 Ok(Applied::Done(c)) => break Ok(c),
                 Ok(Applied::Unresolved(reason)) => break Err(reason),
                 Ok(Applied::Lost) => {
@@ -438,10 +457,9 @@ mod tests {
         let ready = |runs: usize| {
             Ready {
             id: String::new(),
-            request_type: REQUEST_TYPE.to_owned(),
             received_at: now(),
             attempts: 1,
-            runs: Ok(Arc::new(vec![
+            runs: Ok(Arc::new(Work::Runs(vec![
                 parse_batch(
                     serde_json::json!({"workflow_runs": [run("shop", "deploy", "1", "SUCCESS", None)]})
                         .to_string()
@@ -451,7 +469,7 @@ mod tests {
                 .expect("valid")[0]
                     .clone();
                 runs
-            ])),
+            ]))),
         }
         };
         assert_eq!(

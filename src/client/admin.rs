@@ -3,7 +3,22 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use super::{ApiError, Client};
+use crate::protocol::admin::IncidentPage;
+use crate::protocol::dora::{DoraReport, Interval};
+use crate::protocol::incident::IncidentStatus;
+
+/// The filters of `GET /api/incidents`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IncidentQuery<'a> {
+    /// Any form `runs list --repo` takes.
+    pub repo: Option<&'a str>,
+    pub status: Option<IncidentStatus>,
+    /// Only incidents created at or after this.
+    pub since: Option<DateTime<Utc>>,
+}
 use crate::protocol::admin::{
     ApiKey, CreateKey, CreatedKey, EventDetail, EventPage, EventStatus, LinkRepo, PruneReport,
     Repo, RunPage, UnlinkReport,
@@ -156,6 +171,51 @@ impl Client {
             query.push(("cursor", cursor.to_owned()));
         }
         self.get("/api/events", &query).await
+    }
+
+    /// One page of incidents, newest first; `cursor` is the previous page's `next`.
+    pub async fn list_incidents(
+        &self,
+        filter: &IncidentQuery<'_>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<IncidentPage, ApiError> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(repo) = filter.repo {
+            query.push(("repo", repo.to_owned()));
+        }
+        if let Some(status) = filter.status {
+            query.push(("status", status.as_str().to_owned()));
+        }
+        if let Some(since) = filter.since {
+            query.push(("since", since.to_rfc3339_opts(SecondsFormat::Secs, true)));
+        }
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_owned()));
+        }
+        self.get("/api/incidents", &query).await
+    }
+
+    /// The DORA figures over `[from, to)`.
+    pub async fn dora(
+        &self,
+        repo: Option<&str>,
+        workflow: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        interval: Interval,
+    ) -> Result<DoraReport, ApiError> {
+        let mut query = vec![
+            ("from", from.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ("to", to.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ("interval", interval.as_str().to_owned()),
+        ];
+        for (name, value) in [("repo", repo), ("workflow", workflow)] {
+            if let Some(value) = value {
+                query.push((name, value.to_owned()));
+            }
+        }
+        self.get("/api/dora", &query).await
     }
 
     pub async fn event(&self, id: &str) -> Result<EventDetail, ApiError> {

@@ -58,7 +58,21 @@ impl Client {
         policy: RetryPolicy,
         on_retry: impl FnMut(&ApiError, Duration),
     ) -> Result<SendOutcome, ApiError> {
-        self.send_encoded(body, None, webhook_id, policy, on_retry)
+        self.send_encoded(INGEST_PATH, body, None, webhook_id, policy, on_retry)
+            .await
+    }
+
+    /// [`Client::send_runs`] for an ingest body of another kind, to its endpoint (`path`, e.g.
+    /// [`crate::protocol::incident::INCIDENTS_PATH`] for `{"incidents":[...]}`): the same signing, retries and answers.
+    pub async fn send_to(
+        &self,
+        path: &'static str,
+        body: &[u8],
+        webhook_id: &str,
+        policy: RetryPolicy,
+        on_retry: impl FnMut(&ApiError, Duration),
+    ) -> Result<SendOutcome, ApiError> {
+        self.send_encoded(path, body, None, webhook_id, policy, on_retry)
             .await
     }
 
@@ -68,6 +82,7 @@ impl Client {
     /// it again uncompressed, with the same `webhook-id`: nothing was stored of the first.
     pub async fn send_encoded(
         &self,
+        path: &'static str,
         json: &[u8],
         gzip: Option<&[u8]>,
         webhook_id: &str,
@@ -75,7 +90,7 @@ impl Client {
         mut on_retry: impl FnMut(&ApiError, Duration),
     ) -> Result<SendOutcome, ApiError> {
         let first = self
-            .send_with_retries(json, gzip, webhook_id, policy, &mut on_retry)
+            .send_with_retries(path, json, gzip, webhook_id, policy, &mut on_retry)
             .await;
         let refused = gzip.is_some()
             && match &first {
@@ -90,7 +105,7 @@ impl Client {
             return first;
         }
         let mut outcome = self
-            .send_with_retries(json, None, webhook_id, policy, &mut on_retry)
+            .send_with_retries(path, json, None, webhook_id, policy, &mut on_retry)
             .await?;
         outcome.compression_refused = true;
         Ok(outcome)
@@ -98,6 +113,7 @@ impl Client {
 
     async fn send_with_retries(
         &self,
+        path: &'static str,
         json: &[u8],
         gzip: Option<&[u8]>,
         webhook_id: &str,
@@ -112,7 +128,7 @@ impl Client {
             .with_max_times(policy.max_attempts.saturating_sub(1));
         let receipt = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.send_once(json, gzip, webhook_id).await
+            self.send_once(path, json, gzip, webhook_id).await
         })
         .retry(backoff)
         .when(ApiError::is_retryable)
@@ -137,6 +153,7 @@ impl Client {
 
     async fn send_once(
         &self,
+        path: &'static str,
         json: &[u8],
         gzip: Option<&[u8]>,
         webhook_id: &str,
@@ -148,7 +165,7 @@ impl Client {
             timestamp,
             json,
         );
-        let url = self.url(INGEST_PATH);
+        let url = self.url(path);
         let mut request = self
             .http
             .post(&url)

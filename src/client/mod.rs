@@ -13,6 +13,7 @@ use anyhow::bail;
 use reqwest::header::{HeaderMap, HeaderValue};
 use url::Url;
 
+pub use admin::IncidentQuery;
 pub use error::ApiError;
 pub use ingest::{RetryPolicy, SendOutcome, batch_webhook_id, content_webhook_id, new_webhook_id};
 pub use tls::install_crypto_provider;

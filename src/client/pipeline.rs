@@ -15,7 +15,10 @@ pub struct Outgoing {
     /// Position of the batch in the input.
     pub index: u64,
     pub webhook_id: String,
-    /// `{"workflow_runs": [...]}`: what is signed, and sent unless `gzip` is set.
+    /// The ingest endpoint: [`crate::protocol::INGEST_PATH`] for runs,
+    /// [`crate::protocol::incident::INCIDENTS_PATH`] for incidents.
+    pub path: &'static str,
+    /// `{"workflow_runs": [...]}` or `{"incidents": [...]}`: what is signed, and sent unless `gzip` is set.
     pub json: Vec<u8>,
     /// `json` compressed, sent with `Content-Encoding: gzip`.
     pub gzip: Option<Vec<u8>>,
@@ -87,6 +90,7 @@ impl Pipeline {
         self.in_flight.spawn(async move {
             let outcome = client
                 .send_encoded(
+                    batch.path,
                     &batch.json,
                     batch.gzip.as_deref(),
                     &batch.webhook_id,

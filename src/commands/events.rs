@@ -3,7 +3,7 @@
 use super::paging::{self, Page};
 use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
 use crate::cli::{EventsListArgs, IdArg};
-use crate::protocol::admin::{Event, EventPage, RunRef};
+use crate::protocol::admin::{Event, EventPage, IncidentRef, RunRef};
 use crate::report::{Printer, Table, inert};
 
 pub async fn list(args: EventsListArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
@@ -34,13 +34,14 @@ pub async fn list(args: EventsListArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus>
         next: listing.next,
     };
     ctx.printer.data(&page, |p| {
-        let mut table = Table::new(&["ID", "RECEIVED", "STATUS", "RUNS", "WRITTEN", "ERROR"]);
+        let mut table = Table::new(&["ID", "RECEIVED", "STATUS", "ITEMS", "WRITTEN", "ERROR"]);
         for event in &page.events {
+            let (received, items) = received(event);
             table.row(vec![
                 event.id.clone(),
                 p.time(event.received_at),
                 event.status.to_string(),
-                event.runs_received.to_string(),
+                format!("{received} {items}"),
                 written(event),
                 event.error.clone().unwrap_or_default(),
             ]);
@@ -73,10 +74,8 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         field("type", &e.request_type);
         field("webhook-id", e.webhook_id.as_deref().unwrap_or("-"));
         field("attempts", &e.attempts.to_string());
-        field(
-            "runs",
-            &format!("{} received, {}", e.runs_received, written(e)),
-        );
+        let (received, items) = received(e);
+        field(items, &format!("{received} received, {}", written(e)));
         field("answer", &answer_text(&detail.response));
         if let Some(error) = &e.error {
             field("error", error);
@@ -87,7 +86,8 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         if let Some(errors) = detail.response.get("errors").and_then(|e| e.as_array()) {
             for err in errors.iter().take(20) {
                 p.line(format!(
-                    "  run {}: {}: {}",
+                    "  {} {}: {}: {}",
+                    items.trim_end_matches('s'),
                     err["index"],
                     inert::cell(err["field"].as_str().unwrap_or("?")),
                     inert::cell(err["message"].as_str().unwrap_or("?"))
@@ -103,6 +103,10 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         if !detail.runs.is_empty() {
             p.line("");
             run_table(p, &detail.runs);
+        }
+        if !detail.incidents.is_empty() {
+            p.line("");
+            incident_table(p, &detail.incidents);
         }
         if let Some(body) = &detail.body {
             p.line("");
@@ -136,6 +140,36 @@ pub fn run_table(p: &Printer, runs: &[RunRef]) {
     p.table(table, "No runs");
 }
 
+/// The incidents an event wrote.
+pub fn incident_table(p: &Printer, incidents: &[IncidentRef]) {
+    let mut table = Table::new(&["INCIDENT", "ACTION", "REPO", "PROVIDER", "KEY", "STATUS"]);
+    for incident in incidents {
+        table.row(vec![
+            incident.incident_id.to_string(),
+            incident.action.clone(),
+            incident.repo.clone(),
+            incident.provider.clone(),
+            incident.incident_key.clone(),
+            incident.status.clone(),
+        ]);
+    }
+    p.table(table, "No incidents");
+}
+
+/// Whether the event carried incidents (`request_type` `incident`) rather than runs.
+fn is_incident(e: &Event) -> bool {
+    e.request_type == "incident"
+}
+
+/// How many items the request carried, and their name: `runs` or `incidents`.
+fn received(e: &Event) -> (u64, &'static str) {
+    if is_incident(e) {
+        (e.incidents_received, "incidents")
+    } else {
+        (e.runs_received, "runs")
+    }
+}
+
 /// The answer the client got, in a few words: `accepted: 2 runs accepted; …` or
 /// `rejected (InvalidPayload)`.
 fn answer_text(response: &serde_json::Value) -> String {
@@ -150,8 +184,14 @@ fn answer_text(response: &serde_json::Value) -> String {
 }
 
 fn written(e: &Event) -> String {
-    format!(
-        "{} created, {} updated, {} unchanged",
-        e.runs_created, e.runs_updated, e.runs_unchanged
-    )
+    let (created, updated, unchanged) = if is_incident(e) {
+        (
+            e.incidents_created,
+            e.incidents_updated,
+            e.incidents_unchanged,
+        )
+    } else {
+        (e.runs_created, e.runs_updated, e.runs_unchanged)
+    };
+    format!("{created} created, {updated} updated, {unchanged} unchanged")
 }

@@ -4,7 +4,10 @@ pub mod completions;
 pub mod config;
 mod confirm;
 pub mod deploy;
+pub mod dora;
 pub mod events;
+pub mod incident;
+pub mod incidents;
 pub mod keys;
 pub mod login;
 mod paging;
@@ -12,13 +15,14 @@ pub mod prune;
 pub mod repos;
 pub mod runs;
 pub mod send;
+mod step;
 pub mod validate;
 
 use std::time::Duration;
 
 use crate::cli::{
-    Cli, Command, ConfigCommand, DeployCommand, EventsCommand, KeysCommand, ReposCommand,
-    RunsCommand,
+    Cli, Command, ConfigCommand, DeployCommand, EventsCommand, IncidentCommand, IncidentsCommand,
+    KeysCommand, ReposCommand, RunsCommand,
 };
 use crate::client::Client;
 use crate::report::Printer;
@@ -79,6 +83,11 @@ pub async fn run(cli: Cli, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         Command::Deploy(DeployCommand::Start(args)) => deploy::start::run(args, ctx).await,
         Command::Deploy(DeployCommand::Finish(args)) => deploy::finish::run(args, ctx).await,
         Command::Deploy(DeployCommand::Record(args)) => deploy::record::run(args, ctx).await,
+        Command::Incident(IncidentCommand::Open(args)) => incident::open(args, ctx).await,
+        Command::Incident(IncidentCommand::Ack(args)) => incident::ack(args, ctx).await,
+        Command::Incident(IncidentCommand::Resolve(args)) => incident::resolve(args, ctx).await,
+        Command::Incidents(IncidentsCommand::List(args)) => incidents::list(args, ctx).await,
+        Command::Dora(args) => dora::run(args, ctx).await,
         Command::Send(args) => send::run(args, ctx).await,
         Command::Validate(args) => validate::run(args, ctx),
         Command::Keys(KeysCommand::Create(args)) => keys::create(args, ctx).await,

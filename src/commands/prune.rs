@@ -79,6 +79,7 @@ pub async fn run(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
 /// event PRUNED`.
 fn summary(report: &PruneReport) -> String {
     let mut parts = Vec::new();
+    let runs = |n| items(n, "run");
     let deleted = report.count(PruneOutcome::Deleted);
     if deleted > 0 {
         parts.push(format!(
@@ -101,23 +102,53 @@ fn summary(report: &PruneReport) -> String {
             runs(changed)
         ));
     }
+    let incidents = |outcome| report.count_incidents(outcome);
+    for (outcome, verb, tail) in [
+        (PruneOutcome::Deleted, "delete", ""),
+        (
+            PruneOutcome::Restored,
+            "restore",
+            " to their state before it",
+        ),
+        (
+            PruneOutcome::ChangedSince,
+            "leave",
+            " that later events changed since",
+        ),
+    ] {
+        let n = incidents(outcome);
+        if n > 0 {
+            parts.push(format!("{verb} {}{tail}", items(n, "incident")));
+        }
+    }
     parts.push("mark the event PRUNED".to_owned());
     parts.join(", ")
 }
 
-/// What pruning did, in the past tense.
+/// What pruning did, in the past tense (of incidents, for an event that wrote incidents).
 fn done(report: &PruneReport) -> String {
+    if !report.incidents.is_empty() {
+        let incidents = |outcome| items(report.count_incidents(outcome), "incident");
+        return format!(
+            "deleted {}, restored {}, left {} changed since",
+            incidents(PruneOutcome::Deleted),
+            incidents(PruneOutcome::Restored),
+            incidents(PruneOutcome::ChangedSince),
+        );
+    }
+    let runs = |outcome| items(report.count(outcome), "run");
     format!(
         "deleted {}{}, restored {}, left {} changed since",
-        runs(report.count(PruneOutcome::Deleted)),
+        runs(PruneOutcome::Deleted),
         workflows(report.workflows_deleted),
-        runs(report.count(PruneOutcome::Restored)),
-        runs(report.count(PruneOutcome::ChangedSince)),
+        runs(PruneOutcome::Restored),
+        runs(PruneOutcome::ChangedSince),
     )
 }
 
-fn runs(n: usize) -> String {
-    format!("{n} run{}", if n == 1 { "" } else { "s" })
+/// `1 run`, `2 incidents`.
+fn items(n: usize, item: &str) -> String {
+    format!("{n} {item}{}", if n == 1 { "" } else { "s" })
 }
 
 fn workflows(n: u64) -> String {
@@ -128,8 +159,24 @@ fn workflows(n: u64) -> String {
     }
 }
 
-/// The runs the event wrote, each with what pruning does to it.
+/// The runs (or incidents) the event wrote, each with what pruning does to it.
 fn pruned_table(p: &Printer, report: &PruneReport) {
+    if !report.incidents.is_empty() {
+        let mut table = Table::new(&["OUTCOME", "INCIDENT", "REPO", "PROVIDER", "KEY", "STATUS"]);
+        for pruned in &report.incidents {
+            let incident = &pruned.incident;
+            table.row(vec![
+                pruned.outcome.as_str().to_owned(),
+                incident.incident_id.to_string(),
+                incident.repo.clone(),
+                incident.provider.clone(),
+                incident.incident_key.clone(),
+                incident.status.clone(),
+            ]);
+        }
+        p.table(table, "The event wrote no incidents.");
+        return;
+    }
     let mut table = Table::new(&["OUTCOME", "RUN", "REPO", "WORKFLOW", "UNIQUE ID", "STATUS"]);
     for pruned in &report.runs {
         let run = &pruned.run;

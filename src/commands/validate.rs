@@ -87,16 +87,18 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         );
         if report.invalid == 0 {
             p.info(format!(
-                "{name}: all {} runs are valid ({}).",
+                "{name}: all {} {} are valid ({}).",
                 report.read,
+                report.format.kind().noun(),
                 report.format.describe()
             ));
         } else {
             print_problems(p, &report.errors, &lines, 50, report.problems);
             p.info(format!(
-                "{name}: {} of {} runs are invalid ({}).",
+                "{name}: {} of {} {} are invalid ({}).",
                 report.invalid,
                 report.read,
+                report.format.kind().noun(),
                 report.format.describe()
             ));
         }
@@ -116,6 +118,9 @@ pub(crate) fn open(args: &InputArgs) -> anyhow::Result<(Input, Overrides)> {
         InputFormat::Ndjson => Some(Format::Ndjson),
         InputFormat::Github => Some(Format::Github),
         InputFormat::Gitlab => Some(Format::Gitlab),
+        InputFormat::Incidents => Some(Format::Incidents),
+        InputFormat::Pagerduty => Some(Format::Pagerduty),
+        InputFormat::Opsgenie => Some(Format::Opsgenie),
     };
     let input = Input::open(&args.file, forced)?;
     let overrides = Overrides {

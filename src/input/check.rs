@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{Decoder, Format, InputError, Overrides, RecordBatch};
+use super::{Decoder, Format, InputError, Kind, Overrides, RecordBatch};
+use crate::protocol::incident::{Incident, validate_incident_element};
 use crate::protocol::run::wire_time;
 use crate::protocol::validate::{WireForm, one_repository, repo_keys, validate_element_for_wire};
-use crate::protocol::{FieldError, RawRun, Run};
+use crate::protocol::{FieldError, Run};
 
 /// A valid run, as it will be sent.
 #[derive(Debug)]
@@ -77,8 +78,8 @@ impl Repositories {
         }
     }
 
-    fn add(&mut self, record: u64, run: &Run, spelled: Option<&str>) {
-        let Some(url) = run.repo_urls.first() else {
+    fn add(&mut self, record: u64, url: Option<&String>, spelled: Option<&str>) {
+        let Some(url) = url else {
             self.names_only_runs += 1;
             self.first_names_only.get_or_insert(record);
             return;
@@ -108,9 +109,9 @@ pub struct Reject {
     pub errors: Vec<FieldError>,
     /// The record as read.
     pub input: Box<RawValue>,
-    /// For exports: the run it was mapped to.
+    /// For exports: the run (or incident) it was mapped to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mapped: Option<RawRun>,
+    pub mapped: Option<serde_json::Value>,
 }
 
 /// One batch after validation.
@@ -185,6 +186,9 @@ impl Checker {
     }
 
     pub fn check(&mut self, batch: RecordBatch) -> Result<Checked, InputError> {
+        if self.decoder.format.kind() == Kind::Incidents {
+            return self.check_incidents(batch);
+        }
         let first_record = batch.records.first().map_or(0, |r| r.number);
         let mut checked = Checked {
             index: batch.index,
@@ -195,13 +199,13 @@ impl Checker {
             repositories: Repositories::default(),
         };
         for record in batch.records {
-            let element = self.decoder.decode(&record.text).map_err(|e| {
-                let place = match record.line {
-                    Some(line) => format!("line {line}, column {}", e.column()),
-                    None => format!("record {}", record.number),
-                };
-                InputError::json_at(&self.name, &place, &e)
-            })?;
+            let Some(element) = self
+                .decoder
+                .decode(&record.text)
+                .map_err(|e| self.json_error(&record, &e))?
+            else {
+                continue;
+            };
             let index = usize::try_from(record.number).unwrap_or(usize::MAX);
             let spelled = first_repo_url(&element);
             let mut errors = Vec::new();
@@ -232,9 +236,11 @@ impl Checker {
             }
             match run {
                 Some((run, wire)) if errors.is_empty() => {
-                    checked
-                        .repositories
-                        .add(record.number, &run, spelled.as_deref());
+                    checked.repositories.add(
+                        record.number,
+                        run.repo_urls.first(),
+                        spelled.as_deref(),
+                    );
                     let json = match (self.decoder.format, wire) {
                         (Format::Json | Format::Ndjson, WireForm::AsReceived) => record.text,
                         (Format::Json | Format::Ndjson, WireForm::TimeOnly(received)) => {
@@ -266,6 +272,123 @@ impl Checker {
         Ok(checked)
     }
 
+    /// [`Checker::check`] for incidents: the protocol's rules, one repository each, and an
+    /// identity (provider, key) once in the input (the server refuses a batch that repeats one).
+    fn check_incidents(&mut self, batch: RecordBatch) -> Result<Checked, InputError> {
+        let mut checked = Checked {
+            index: batch.index,
+            first_record: batch.records.first().map_or(0, |r| r.number),
+            records: batch.records.len() as u64,
+            runs: Vec::with_capacity(batch.records.len()),
+            rejects: Vec::new(),
+            repositories: Repositories::default(),
+        };
+        for record in batch.records {
+            let Some(element) = self
+                .decoder
+                .decode_incident(&record.text)
+                .map_err(|e| self.json_error(&record, &e))?
+            else {
+                continue;
+            };
+            let index = usize::try_from(record.number).unwrap_or(usize::MAX);
+            let spelled = match &element {
+                crate::protocol::Element::Object(raw) => raw
+                    .repo_urls
+                    .as_ref()
+                    .and_then(|v| v.as_array()?.first()?.as_str().map(str::to_owned)),
+                crate::protocol::Element::NotAnObject(_) => None,
+            };
+            let mut errors = Vec::new();
+            let incident = validate_incident_element(element, index, self.now, &mut errors);
+            if let Some(incident) = &incident
+                && errors.is_empty()
+            {
+                if incident.repo_urls.len() + incident.repo_names.len() > 1 {
+                    errors.push(FieldError {
+                        index,
+                        field: "repo_urls".to_owned(),
+                        message: "mwctl sends one repository per incident; name only the \
+                                  affected one"
+                            .to_owned(),
+                    });
+                } else if self.repeated_incident(incident) {
+                    errors.push(FieldError {
+                        index,
+                        field: "incident_key".to_owned(),
+                        message: format!(
+                            "{:?} of provider {:?} was already in an earlier record of this \
+                             input; keep one record per incident (its latest state)",
+                            incident.incident_key, incident.provider
+                        ),
+                    });
+                }
+            }
+            match incident {
+                Some(mut incident) if errors.is_empty() => {
+                    if let Some(url) = incident.repo_urls.first_mut()
+                        && let Ok(canonical) = crate::protocol::repo::canonical_repo_url(url)
+                    {
+                        *url = canonical;
+                    }
+                    checked.repositories.add(
+                        record.number,
+                        incident.repo_urls.first(),
+                        spelled.as_deref(),
+                    );
+                    let json = serde_json::to_string(&incident)
+                        .map(String::into_boxed_str)
+                        .map_err(|e| {
+                            InputError::new(
+                                format!("cannot encode an incident: {e}"),
+                                "report this as a bug",
+                            )
+                        })?;
+                    checked.runs.push(CheckedRun {
+                        record: record.number,
+                        json,
+                    });
+                }
+                _ => {
+                    for error in &mut errors {
+                        self.decoder.explain(error);
+                    }
+                    checked.rejects.push(self.reject(
+                        record.number,
+                        record.line,
+                        errors,
+                        record.text,
+                    ));
+                }
+            }
+        }
+        Ok(checked)
+    }
+
+    /// Whether this incident's identity was seen earlier in the input; remembers it.
+    fn repeated_incident(&mut self, incident: &Incident) -> bool {
+        let mut hasher = DefaultHasher::new();
+        (&incident.provider, &incident.incident_key).hash(&mut hasher);
+        let hash = hasher.finish();
+        if self.seen.contains(&hash) {
+            return true;
+        }
+        if self.seen.len() < REMEMBERED_IDS {
+            self.seen.insert(hash);
+        } else {
+            self.unremembered += 1;
+        }
+        false
+    }
+
+    fn json_error(&self, record: &super::Record, e: &serde_json::Error) -> InputError {
+        let place = match record.line {
+            Some(line) => format!("line {line}, column {}", e.column()),
+            None => format!("record {}", record.number),
+        };
+        InputError::json_at(&self.name, &place, e)
+    }
+
     fn reject(
         &self,
         record: u64,
@@ -275,9 +398,13 @@ impl Checker {
     ) -> Reject {
         // Rare: decoding again is cheaper than keeping a copy of every record just in case.
         let mapped = match self.decoder.format {
-            Format::Json | Format::Ndjson => None,
+            Format::Json | Format::Ndjson | Format::Incidents => None,
             Format::Github | Format::Gitlab => match self.decoder.decode(&text) {
-                Ok(crate::protocol::Element::Object(raw)) => Some(*raw),
+                Ok(Some(crate::protocol::Element::Object(raw))) => serde_json::to_value(*raw).ok(),
+                _ => None,
+            },
+            Format::Pagerduty | Format::Opsgenie => match self.decoder.decode_incident(&text) {
+                Ok(Some(crate::protocol::Element::Object(raw))) => serde_json::to_value(*raw).ok(),
                 _ => None,
             },
         };
@@ -530,7 +657,7 @@ mod tests {
             reject
                 .mapped
                 .as_ref()
-                .is_some_and(|m| m.repo_urls.is_some())
+                .is_some_and(|m| m.get("repo_urls").is_some())
         );
     }
 

@@ -30,6 +30,26 @@ const GITHUB_KEYS: &[&str] = &[
 ];
 /// Keys of a GitLab pipeline (or job) object.
 const GITLAB_KEYS: &[&str] = &["web_url", "iid", "project_id", "sha", "ref"];
+/// Keys of a PagerDuty incident (which has an `incident_key` too: it is looked at first).
+const PAGERDUTY_KEYS: &[&str] = &[
+    "incident_number",
+    "last_status_change_at",
+    "escalation_policy",
+    "urgency",
+];
+/// Keys of an Opsgenie alert.
+const OPSGENIE_KEYS: &[&str] = &["tinyId", "createdAt", "isSeen", "lastOccurredAt"];
+/// Keys only our incidents have (they share `repo_urls` with runs: looked at before runs).
+const INCIDENT_KEYS: &[&str] = &["incident_key", "creation_date", "resolved_date"];
+
+/// The keys of the objects whose array holds the records: our runs and GitHub's pages
+/// (`workflow_runs`), our incidents and PagerDuty's pages (`incidents`), Opsgenie's pages
+/// (`data`).
+pub(crate) const WRAPPER_KEYS: &[&str] = &["workflow_runs", "incidents", "data"];
+
+fn is_wrapper(key: &str) -> bool {
+    WRAPPER_KEYS.contains(&key)
+}
 
 /// Records looked at: the first that says what it is decides.
 const PROBED_RECORDS: usize = 8;
@@ -79,7 +99,7 @@ impl Shape {
 
     /// A wrapper object (`{"workflow_runs": [...]}`, a page of an export), not a record.
     fn wrapped(&self) -> bool {
-        self.top_has("workflow_runs") || self.top_has("total_count")
+        self.top_keys.iter().any(|k| is_wrapper(k)) || self.top_has("total_count")
     }
 
     /// The format of the first record that says.
@@ -92,7 +112,13 @@ impl Shape {
 /// pipeline; `None` when the keys do not say.
 fn classify(keys: &[String]) -> Option<Format> {
     let any = |set: &[&str]| keys.iter().any(|k| set.contains(&k.as_str()));
-    if any(NATIVE_KEYS) {
+    if any(PAGERDUTY_KEYS) {
+        Some(Format::Pagerduty)
+    } else if any(OPSGENIE_KEYS) {
+        Some(Format::Opsgenie)
+    } else if any(INCIDENT_KEYS) {
+        Some(Format::Incidents)
+    } else if any(NATIVE_KEYS) {
         Some(Format::Json)
     } else if any(GITHUB_KEYS) {
         Some(Format::Github)
@@ -110,7 +136,7 @@ pub(crate) fn detect(
     name: &str,
 ) -> Result<(Format, Container), InputError> {
     let shape = Shape::of(prefix);
-    let expected = "expected a JSON array of runs, {\"workflow_runs\": [...]}, NDJSON (one run per line), or a GitHub Actions / GitLab export";
+    let expected = "expected a JSON array of runs or incidents, {\"workflow_runs\": [...]}, {\"incidents\": [...]}, NDJSON (one per line), or a GitHub Actions / GitLab / PagerDuty / Opsgenie export";
     match shape.first {
         None => {
             return Err(InputError::new(
@@ -143,8 +169,20 @@ pub(crate) fn detect(
         let container = match format {
             Format::Ndjson => Container::Lines,
             Format::Json => layout,
-            Format::Github | Format::Gitlab if object && !shape.wrapped() => Container::Lines,
-            Format::Github | Format::Gitlab => layout,
+            Format::Github
+            | Format::Gitlab
+            | Format::Incidents
+            | Format::Pagerduty
+            | Format::Opsgenie
+                if object && !shape.wrapped() =>
+            {
+                Container::Lines
+            }
+            Format::Github
+            | Format::Gitlab
+            | Format::Incidents
+            | Format::Pagerduty
+            | Format::Opsgenie => layout,
         };
         return Ok((format, container));
     }
@@ -203,7 +241,7 @@ impl<'de> Visitor<'de> for Top<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let shape = self.0;
         while let Some(key) = map.next_key::<String>()? {
-            let runs = key == "workflow_runs";
+            let runs = is_wrapper(&key);
             shape.top_keys.push(key);
             if runs {
                 map.next_value_seed(Records(&mut shape.records))?;

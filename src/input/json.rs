@@ -243,12 +243,12 @@ impl<R: Read> Scanner<'_, R> {
             }
             self.pos += 1;
             self.require_more("an object")?;
-            if key == "workflow_runs" && !found {
+            if super::detect::WRAPPER_KEYS.contains(&key.as_str()) && !found {
                 found = true;
                 if self.buf[self.pos] != b'[' {
                     return Err(self.error_here(
-                        "workflow_runs is not an array".to_owned(),
-                        "workflow_runs must be an array of runs",
+                        format!("{key} is not an array"),
+                        "it must be an array of records (runs, incidents or alerts)",
                     ));
                 }
                 self.pos += 1;
@@ -262,8 +262,8 @@ impl<R: Read> Scanner<'_, R> {
         } else {
             Err(self.error_at(
                 start,
-                "the object has no workflow_runs array".to_owned(),
-                "expected a JSON array of runs, {\"workflow_runs\": [...]}, NDJSON (one run per line), or a GitHub / GitLab export (see --format)",
+                "the object has no workflow_runs (or incidents, data) array".to_owned(),
+                "expected a JSON array of runs or incidents, {\"workflow_runs\": [...]}, {\"incidents\": [...]}, NDJSON (one per line), or a GitHub / GitLab / PagerDuty / Opsgenie export (see --format)",
             ))
         }
     }

@@ -1,6 +1,7 @@
 //! Streaming readers for runs files and CI exports, in constant memory whatever their size:
 //! a JSON array of runs, `{"workflow_runs": [...]}`, NDJSON, a GitHub Actions runs export and a
-//! GitLab pipelines export, from a file or stdin. The format is detected from the first bytes
+//! GitLab pipelines export; and incidents files (a JSON array, `{"incidents": [...]}`, NDJSON)
+//! and PagerDuty / Opsgenie exports, from a file or stdin. The format is detected from the first bytes
 //! unless forced.
 //!
 //! Reading yields batches of records (each record's JSON text and its number); [`Checker`]
@@ -13,6 +14,8 @@ mod github;
 mod gitlab;
 mod json;
 mod ndjson;
+mod opsgenie;
+mod pagerduty;
 mod source;
 
 use std::ops::ControlFlow;
@@ -30,6 +33,7 @@ pub use error::InputError;
 pub use source::{FileIdentity, MAX_RECORD_BYTES, Meter};
 
 use crate::protocol::RunElement;
+use crate::protocol::incident::IncidentElement;
 use source::Source;
 
 /// Most bytes of record text in one batch, so that requests stay well under the server's body
@@ -48,6 +52,45 @@ pub enum Format {
     Github,
     /// GitLab pipelines (or jobs), as the pipelines (jobs) API lists them.
     Gitlab,
+    /// Incidents: a JSON array, `{"incidents": [...]}`, or one per line.
+    Incidents,
+    /// PagerDuty incidents, as `GET /incidents` pages list them.
+    Pagerduty,
+    /// Opsgenie alerts, as `GET /v2/alerts` pages list them.
+    Opsgenie,
+}
+
+/// What the records of a format are sent as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Runs,
+    Incidents,
+}
+
+impl Kind {
+    /// The request body's array.
+    pub fn body_key(self) -> &'static str {
+        match self {
+            Kind::Runs => "workflow_runs",
+            Kind::Incidents => "incidents",
+        }
+    }
+
+    /// How messages name the records.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Runs => "runs",
+            Kind::Incidents => "incidents",
+        }
+    }
+
+    /// The ingest endpoint.
+    pub fn path(self) -> &'static str {
+        match self {
+            Kind::Runs => crate::protocol::INGEST_PATH,
+            Kind::Incidents => crate::protocol::incident::INCIDENTS_PATH,
+        }
+    }
 }
 
 impl Format {
@@ -58,6 +101,9 @@ impl Format {
             Format::Ndjson => "NDJSON runs",
             Format::Github => "GitHub Actions runs export",
             Format::Gitlab => "GitLab pipelines export",
+            Format::Incidents => "incidents",
+            Format::Pagerduty => "PagerDuty incidents export",
+            Format::Opsgenie => "Opsgenie alerts export",
         }
     }
 
@@ -68,12 +114,26 @@ impl Format {
             Format::Ndjson => "ndjson",
             Format::Github => "github",
             Format::Gitlab => "gitlab",
+            Format::Incidents => "incidents",
+            Format::Pagerduty => "pagerduty",
+            Format::Opsgenie => "opsgenie",
         }
     }
 
-    /// Whether records are exports that are mapped to runs.
+    /// Whether records are exports that are mapped to runs or incidents.
     pub fn is_export(self) -> bool {
-        matches!(self, Format::Github | Format::Gitlab)
+        matches!(
+            self,
+            Format::Github | Format::Gitlab | Format::Pagerduty | Format::Opsgenie
+        )
+    }
+
+    /// What its records are sent as.
+    pub fn kind(self) -> Kind {
+        match self {
+            Format::Json | Format::Ndjson | Format::Github | Format::Gitlab => Kind::Runs,
+            Format::Incidents | Format::Pagerduty | Format::Opsgenie => Kind::Incidents,
+        }
     }
 }
 
@@ -272,20 +332,34 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn decode(&self, text: &str) -> serde_json::Result<RunElement> {
-        Ok(match self.format {
+    /// A record of a runs format as a run (an incidents format is not one: `None`).
+    fn decode(&self, text: &str) -> serde_json::Result<Option<RunElement>> {
+        Ok(Some(match self.format {
             Format::Json | Format::Ndjson => serde_json::from_str(text)?,
             Format::Github => github::map(serde_json::from_str(text)?, &self.overrides),
             Format::Gitlab => gitlab::map(serde_json::from_str(text)?, &self.overrides),
-        })
+            Format::Incidents | Format::Pagerduty | Format::Opsgenie => return Ok(None),
+        }))
     }
 
-    /// Says where a wrong field of a mapped run came from in the export.
+    /// A record of an incidents format as an incident (a runs format is not one: `None`).
+    fn decode_incident(&self, text: &str) -> serde_json::Result<Option<IncidentElement>> {
+        Ok(Some(match self.format {
+            Format::Incidents => serde_json::from_str(text)?,
+            Format::Pagerduty => pagerduty::map(serde_json::from_str(text)?, &self.overrides),
+            Format::Opsgenie => opsgenie::map(serde_json::from_str(text)?, &self.overrides),
+            Format::Json | Format::Ndjson | Format::Github | Format::Gitlab => return Ok(None),
+        }))
+    }
+
+    /// Says where a wrong field of a mapped record came from in the export.
     fn explain(&self, error: &mut crate::protocol::FieldError) {
         let source = match self.format {
-            Format::Json | Format::Ndjson => None,
+            Format::Json | Format::Ndjson | Format::Incidents => None,
             Format::Github => github::source_of(&error.field),
             Format::Gitlab => gitlab::source_of(&error.field),
+            Format::Pagerduty => pagerduty::source_of(&error.field),
+            Format::Opsgenie => opsgenie::source_of(&error.field),
         };
         if let Some(source) = source {
             error.message = format!("{} (from {source})", error.message);

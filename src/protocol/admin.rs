@@ -134,12 +134,16 @@ impl FromStr for EventStatus {
 pub struct Event {
     pub id: String,
     pub key_id: String,
-    /// What was sent: `workflow` for run ingest (later: `incident`).
+    /// What was sent: `workflow` for run ingest, `incident` for incidents.
     pub request_type: String,
     pub webhook_id: Option<String>,
     pub received_at: DateTime<Utc>,
     pub status: EventStatus,
     pub error: Option<String>,
+    /// What to do about it, from the answer sent (a `REJECTED` event's resolution); listed so a
+    /// refusal reads whole without opening the event. Absent when the answer has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
     pub attempts: u32,
     pub processed_at: Option<DateTime<Utc>>,
     /// Runs in the request.
@@ -150,6 +154,22 @@ pub struct Event {
     pub runs_updated: u64,
     /// Runs left as they were (a PENDING run arriving after a final one).
     pub runs_unchanged: u64,
+    /// Incidents in the request (an incident event; absent when 0, as the three below).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incidents_received: u64,
+    /// Incidents the worker inserted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incidents_created: u64,
+    /// Stored incidents the worker changed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incidents_updated: u64,
+    /// Incidents left as they were (a late report, see docs/protocol.md).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incidents_unchanged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `GET /api/events/{id}`: the event with what was sent, what was answered and what it wrote.
@@ -162,6 +182,9 @@ pub struct EventDetail {
     /// The answer sent to the client.
     pub response: Value,
     pub runs: Vec<RunRef>,
+    /// The incidents it wrote (an incident event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<IncidentRef>,
 }
 
 /// A run that an event wrote.
@@ -187,12 +210,32 @@ pub struct PruneReport {
     pub runs: Vec<PrunedRun>,
     /// Workflows left without runs, deleted with them.
     pub workflows_deleted: u64,
+    /// Every incident the event wrote, with what pruning did to it (as for runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<PrunedIncident>,
+}
+
+/// An incident an event wrote, and what pruning the event did to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrunedIncident {
+    pub outcome: PruneOutcome,
+    /// `status` is the incident's status after the prune (for a deleted one, its last status).
+    #[serde(flatten)]
+    pub incident: IncidentRef,
 }
 
 impl PruneReport {
     /// How many runs had this outcome.
     pub fn count(&self, outcome: PruneOutcome) -> usize {
         self.runs.iter().filter(|r| r.outcome == outcome).count()
+    }
+
+    /// How many incidents had this outcome.
+    pub fn count_incidents(&self, outcome: PruneOutcome) -> usize {
+        self.incidents
+            .iter()
+            .filter(|i| i.outcome == outcome)
+            .count()
     }
 }
 
@@ -338,6 +381,9 @@ pub struct StoredIncident {
     pub deployment: Option<crate::protocol::incident::DeploymentRef>,
     /// The stored deployment the incident counts against, if any (see [`Attribution`]).
     pub attributed_to: Option<Attribution>,
+    /// The events that wrote it, oldest first: pruning one undoes its write.
+    #[serde(default)]
+    pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -376,7 +422,7 @@ pub struct IncidentPage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentRef {
     pub incident_id: i64,
-    /// `created`, `updated` or `unchanged`.
+    /// `created` or `updated` (an event that changed nothing recorded no write).
     pub action: String,
     pub repo: String,
     pub provider: String,

@@ -111,7 +111,21 @@ pub enum Answer {
 
 impl Answer {
     pub fn accepted(event_id: impl Into<String>, accepted: usize) -> Answer {
-        let noun = if accepted == 1 { "run" } else { "runs" };
+        Answer::accepted_items(event_id, accepted, ("run", "runs"))
+    }
+
+    /// The answer to an accepted incidents request (its message counts incidents).
+    pub fn accepted_incidents(event_id: impl Into<String>, accepted: usize) -> Answer {
+        Answer::accepted_items(event_id, accepted, ("incident", "incidents"))
+    }
+
+    /// `nouns`: the item's name in the singular and the plural, for the message.
+    fn accepted_items(
+        event_id: impl Into<String>,
+        accepted: usize,
+        (one, many): (&str, &str),
+    ) -> Answer {
+        let noun = if accepted == 1 { one } else { many };
         Answer::Accepted {
             event_id: event_id.into(),
             accepted,
@@ -244,6 +258,18 @@ impl Receipt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_incidents_are_counted_as_incidents() {
+        let Answer::Accepted { message, .. } = Answer::accepted_incidents("evt_1", 2) else {
+            panic!("accepted");
+        };
+        assert_eq!(message, "2 incidents accepted; processing asynchronously");
+        let Answer::Accepted { message, .. } = Answer::accepted_incidents("evt_1", 1) else {
+            panic!("accepted");
+        };
+        assert!(message.starts_with("1 incident accepted"), "{message}");
+    }
 
     #[test]
     fn accepted_wire_shape() {

@@ -5,8 +5,32 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+
+/// The forms [`parse_when`] takes, for resolutions.
+pub const WHEN_FORMS: &str = "an RFC 3339 time (2025-03-01T00:00:00Z), a date (2025-03-01, midnight UTC) or an age (90d, 12h)";
+
+/// A point in time as the DORA range (`from`, `to`) and list filters (`since`) take it: RFC
+/// 3339, a date (midnight UTC), or an age before `now` (`90d`, `12h`, `2w`).
+pub fn parse_when(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = raw.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(t) {
+        return Ok(at.to_utc());
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(date.and_time(NaiveTime::MIN).and_utc());
+    }
+    let starts_like_an_age = t.chars().next().is_some_and(|c| c.is_ascii_digit());
+    if starts_like_an_age && !t.contains(['-', ':']) {
+        let age = crate::cli::parse_duration(t)?;
+        return TimeDelta::from_std(age)
+            .ok()
+            .and_then(|age| now.checked_sub_signed(age))
+            .ok_or_else(|| format!("{raw:?} reaches before the dates this server handles"));
+    }
+    Err(format!("{raw:?} is not a time; give {WHEN_FORMS}"))
+}
 
 /// How the range is cut: calendar days, ISO weeks (Monday to Sunday) or calendar months, in UTC.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,6 +167,36 @@ impl NotAvailable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_rfc3339_dates_or_ages() {
+        let now = DateTime::parse_from_rfc3339("2025-03-10T12:00:00Z")
+            .expect("valid")
+            .to_utc();
+        let at = |s: &str| parse_when(s, now);
+        assert_eq!(
+            at("2025-03-01T10:00:00+02:00").map(|t| t.to_rfc3339()),
+            Ok("2025-03-01T08:00:00+00:00".to_owned())
+        );
+        assert_eq!(
+            at("2025-03-01").map(|t| t.to_rfc3339()),
+            Ok("2025-03-01T00:00:00+00:00".to_owned())
+        );
+        assert_eq!(
+            at("90d").map(|t| t.to_rfc3339()),
+            Ok("2024-12-10T12:00:00+00:00".to_owned())
+        );
+        assert_eq!(
+            at(" 12h ").map(|t| t.to_rfc3339()),
+            Ok("2025-03-10T00:00:00+00:00".to_owned())
+        );
+        for bad in ["yesterday", "2025-13-01", "", "-5d", "90x"] {
+            let err = at(bad).expect_err(bad);
+            assert!(!err.is_empty(), "{bad}: {err}");
+        }
+        let err = at("yesterday").expect_err("not a time");
+        assert!(err.contains("RFC 3339"), "{err}");
+    }
 
     #[test]
     fn intervals_parse_in_any_case() {

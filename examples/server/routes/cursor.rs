@@ -1,9 +1,11 @@
-//! Page cursors of `GET /api/runs` and `GET /api/events`: opaque to clients, read back here.
+//! Page cursors of `GET /api/runs`, `GET /api/incidents` and `GET /api/events`: opaque to clients, read back here.
 //! A cursor names the last item of a page, so items stored while a client pages never shift
 //! the pages that follow.
 
 use chrono::{DateTime, Utc};
 use mwctl::protocol::admin::StoredRun;
+
+use crate::store::IncidentRow;
 
 use crate::auth::AppError;
 
@@ -23,6 +25,19 @@ pub fn parse_run(raw: &str) -> Result<(DateTime<Utc>, i64), AppError> {
     parsed
         .filter(|_| raw.len() <= MAX_CURSOR)
         .ok_or_else(|| bad_cursor(raw, "run"))
+}
+
+/// After `incident` in the incidents' order (`creation_date` then `id`, newest first).
+pub fn after_incident(incident: &IncidentRow) -> String {
+    format!(
+        "{}_{}",
+        incident.fields.creation_date.timestamp_millis(),
+        incident.id
+    )
+}
+
+pub fn parse_incident(raw: &str) -> Result<(DateTime<Utc>, i64), AppError> {
+    parse_run(raw).map_err(|_| bad_cursor(raw, "incident"))
 }
 
 /// Events sort by id (time-ordered), so the last id is the cursor, as `before=` always was.

@@ -1,6 +1,9 @@
-//! `POST /public/webhook/workflow` (and `/public/webhook/deployments`): every outcome is an
-//! HTTP 200 with the protocol's [`Answer`]. A request with a valid key is stored as an event,
-//! accepted or rejected, before it is answered; the worker processes accepted ones later.
+//! `POST /public/webhook/workflow` (and `/public/webhook/deployments`) for runs,
+//! `POST /public/webhook/incidents` (and `/public/webhook/incident`) for incidents: one envelope
+//! (key and scope, size, gzip, media type, webhook-id, signature, duplicates, event storage),
+//! then the type's own validation. Every outcome is an HTTP 200 with the protocol's [`Answer`].
+//! A request with a valid key is stored as an event, accepted or rejected, before it is
+//! answered; the worker processes accepted ones later.
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
@@ -11,11 +14,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use mwctl::protocol::admin::{EventStatus, Repo, Scope};
+use mwctl::protocol::incident::{INCIDENTS_PATH, INCIDENTS_PATH_ALIAS, Incident};
 use mwctl::protocol::signing::{
     HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignatureError, TOLERANCE_SECS, verify,
 };
 use mwctl::protocol::{
-    Answer, ExceptionType, INGEST_PATH, INGEST_PATH_ALIAS, Rejection, Run, parse_batch,
+    Answer, ExceptionType, FieldError, INGEST_PATH, INGEST_PATH_ALIAS, Rejection, Run, parse_batch,
+    parse_incident_batch,
 };
 
 use crate::app::AppState;
@@ -23,24 +28,98 @@ use crate::auth;
 use crate::body::{BodyError, gunzip, is_json, read_limited};
 use crate::ids;
 use crate::log::LogNote;
-use crate::rules::{resolve_runs, unknown_repo};
-use crate::store::{Inserted, KeyRecord, NewEvent, Store, StoreError, StoreResult, Twin, now};
+use crate::rules::{resolve_incidents, resolve_runs, unknown_repo_of};
+use crate::store::{
+    Inserted, KeyRecord, NewEvent, RequestType, Store, StoreError, StoreResult, Twin, now,
+};
 
-/// The event type of run ingest (incidents will get their own).
-pub const REQUEST_TYPE: &str = "workflow";
 /// Longest accepted `webhook-id`, in bytes.
 const MAX_WEBHOOK_ID: usize = 256;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(INGEST_PATH, post(ingest))
-        .route(INGEST_PATH_ALIAS, post(ingest))
+        .route(INGEST_PATH, post(ingest_runs))
+        .route(INGEST_PATH_ALIAS, post(ingest_runs))
+        .route(INCIDENTS_PATH, post(ingest_incidents))
+        .route(INCIDENTS_PATH_ALIAS, post(ingest_incidents))
         // Our own limit applies (--max-body), before and after decompression.
         .layer(DefaultBodyLimit::disable())
 }
 
-async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let outcome = handle(&state, headers, body, now()).await;
+/// What each request type needs of the envelope: its scope, its items' name, its validation.
+trait Kind {
+    fn scope(self) -> Scope;
+    /// The items' name in the plural (`runs`, `incidents`), for messages.
+    fn items(self) -> &'static str;
+}
+
+impl Kind for RequestType {
+    fn scope(self) -> Scope {
+        match self {
+            RequestType::Workflow => Scope::Deployments,
+            RequestType::Incident => Scope::Incidents,
+        }
+    }
+
+    fn items(self) -> &'static str {
+        match self {
+            RequestType::Workflow => "runs",
+            RequestType::Incident => "incidents",
+        }
+    }
+}
+
+/// A validated body, by type.
+enum Batch {
+    Runs(Vec<Run>),
+    Incidents(Vec<Incident>),
+}
+
+impl Batch {
+    fn parse(kind: RequestType, body: &[u8], now: DateTime<Utc>) -> Result<Batch, Rejection> {
+        match kind {
+            RequestType::Workflow => parse_batch(body, now).map(Batch::Runs),
+            RequestType::Incident => parse_incident_batch(body, now).map(Batch::Incidents),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Batch::Runs(runs) => runs.len(),
+            Batch::Incidents(incidents) => incidents.len(),
+        }
+    }
+
+    fn resolve(&self, repos: &[Repo]) -> Result<(), Vec<FieldError>> {
+        match self {
+            Batch::Runs(runs) => resolve_runs(runs, repos).map(drop),
+            Batch::Incidents(incidents) => resolve_incidents(incidents, repos).map(drop),
+        }
+    }
+
+    fn accepted(&self, event_id: String) -> Answer {
+        match self {
+            Batch::Runs(runs) => Answer::accepted(event_id, runs.len()),
+            Batch::Incidents(incidents) => Answer::accepted_incidents(event_id, incidents.len()),
+        }
+    }
+}
+
+async fn ingest_runs(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    ingest(state, RequestType::Workflow, headers, body).await
+}
+
+async fn ingest_incidents(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    ingest(state, RequestType::Incident, headers, body).await
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    kind: RequestType,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let outcome = handle(&state, kind, headers, body, now()).await;
     if outcome.queued {
         state.wake.notify_one();
     }
@@ -101,6 +180,7 @@ impl Outcome {
 
 async fn handle(
     state: &AppState,
+    kind: RequestType,
     headers: HeaderMap,
     body: Body,
     received_at: DateTime<Utc>,
@@ -124,15 +204,20 @@ async fn handle(
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
     };
-    if !key.has_scope(Scope::Deployments) {
+    let scope = kind.scope();
+    if !key.has_scope(scope) {
         let rejection = Rejection::new(
             ExceptionType::Forbidden,
-            format!("key {} lacks the deployments scope", key.key.id),
-            "send runs with a key that has the deployments scope (`mwctl keys create --name NAME --scope deployments`)",
+            format!("key {} lacks the {scope} scope", key.key.id),
+            format!(
+                "send {} with a key that has the {scope} scope (`mwctl keys create --name NAME --scope {scope}`)",
+                kind.items()
+            ),
         );
         let webhook_id = text(HEADER_ID).filter(|id| valid_webhook_id(id));
         let sender = Sender {
             key_id: &key.key.id,
+            kind,
             webhook_id: webhook_id.as_deref(),
             received_at,
         };
@@ -162,6 +247,7 @@ async fn handle(
     };
     let mut req = Incoming {
         key,
+        kind,
         raw,
         content_type: text(CONTENT_TYPE.as_str()),
         content_encoding: text(CONTENT_ENCODING.as_str()),
@@ -198,6 +284,7 @@ async fn handle(
 /// Who sent a request, as a stored event records it.
 struct Sender<'a> {
     key_id: &'a str,
+    kind: RequestType,
     /// Only a valid one.
     webhook_id: Option<&'a str>,
     received_at: DateTime<Utc>,
@@ -207,6 +294,7 @@ impl Incoming {
     fn sender(&self) -> Sender<'_> {
         Sender {
             key_id: &self.key.key.id,
+            kind: self.kind,
             webhook_id: self.webhook_id.as_deref(),
             received_at: self.received_at,
         }
@@ -220,6 +308,8 @@ fn valid_webhook_id(id: &str) -> bool {
 /// A request with a valid key, its body read (`None`: over the limit).
 struct Incoming {
     key: KeyRecord,
+    /// Which endpoint it came to.
+    kind: RequestType,
     raw: Option<Vec<u8>>,
     content_type: Option<String>,
     content_encoding: Option<String>,
@@ -235,24 +325,26 @@ struct Incoming {
 enum Checked {
     /// Refused by a check before the duplicate check; the body to keep with the event.
     Refused(Rejection, Option<Vec<u8>>),
-    /// The decoded body and its runs (or why they are invalid, answered after the duplicate
+    /// The decoded body and its items (or why they are invalid, answered after the duplicate
     /// and scope checks).
-    Body(Vec<u8>, Result<Vec<Run>, Rejection>),
+    Body(Vec<u8>, Result<Batch, Rejection>),
 }
 
 /// The checks after authentication that need no database, in the protocol's order: size,
-/// encoding, media type, webhook-id, signature; then the runs are parsed and validated.
+/// encoding, media type, webhook-id, signature; then the items are parsed and validated.
 fn check(req: &mut Incoming) -> Checked {
     // 2. Size, encoding, media type.
     let Some(raw) = req.raw.take() else {
-        return Checked::Refused(too_large(req.max_body), None);
+        return Checked::Refused(too_large(req.max_body, req.kind), None);
     };
     let (body, compressed) = match req.content_encoding.as_deref().map(str::to_ascii_lowercase) {
         None => (raw, None),
         Some(e) if e.is_empty() || e == "identity" => (raw, None),
         Some(e) if e == "gzip" || e == "x-gzip" => match gunzip(&raw, req.max_body) {
             Ok(body) => (body, Some(raw)),
-            Err(BodyError::TooLarge) => return Checked::Refused(too_large(req.max_body), None),
+            Err(BodyError::TooLarge) => {
+                return Checked::Refused(too_large(req.max_body, req.kind), None);
+            }
             Err(BodyError::Broken(message)) => {
                 let rejection = Rejection::new(
                     ExceptionType::InvalidPayload,
@@ -295,8 +387,8 @@ fn check(req: &mut Incoming) -> Checked {
     if let Some(rejection) = check_signature(req, &body, compressed.as_deref()) {
         return Checked::Refused(rejection, Some(body));
     }
-    let runs = parse_batch(&body, req.received_at);
-    Checked::Body(body, runs)
+    let batch = Batch::parse(req.kind, &body, req.received_at);
+    Checked::Body(body, batch)
 }
 
 /// The checks that need the database (with what was read for them), then storing: every
@@ -343,9 +435,9 @@ async fn process(
         }
     }
 
-    // 5. The runs. (The key's scope was checked first, from the headers.)
-    let runs = match runs {
-        Ok(runs) => runs,
+    // 5. The items. (The key's scope was checked first, from the headers.)
+    let batch = match runs {
+        Ok(batch) => batch,
         Err(rejection) => {
             return store_rejection(store, &req.sender(), &event_id, rejection, Some(body), 0)
                 .await;
@@ -357,37 +449,37 @@ async fn process(
         Ok(repos) => repos,
         Err(e) => return Outcome::server_error(&e),
     };
-    if let Err(errors) = resolve_runs(&runs, &repos) {
-        let rejection = unknown_repo(errors, runs.len());
+    if let Err(errors) = batch.resolve(&repos) {
+        let rejection = unknown_repo_of(req.kind.items(), errors, batch.len());
         return store_rejection(
             store,
             &req.sender(),
             &event_id,
             rejection,
             Some(body),
-            runs.len(),
+            batch.len(),
         )
         .await;
     }
 
     // 7. Store, then answer.
-    let answer = Answer::accepted(event_id.clone(), runs.len());
+    let answer = batch.accepted(event_id.clone());
     let event = NewEvent {
         id: event_id.clone(),
         key_id: req.key.key.id.clone(),
-        request_type: REQUEST_TYPE.to_owned(),
+        request_type: req.kind,
         webhook_id: req.webhook_id.clone(),
         received_at: req.received_at,
         body: Some(body),
         response: to_json(&answer),
         status: EventStatus::Waiting,
         error: None,
-        runs_received: runs.len() as u64,
+        received: batch.len() as u64,
     };
     match store.insert_event(event).await {
         Ok(Inserted::New) => Outcome {
             answer,
-            note: LogNote::new(format!("accepted runs={}", runs.len()))
+            note: LogNote::new(format!("accepted {}={}", req.kind.items(), batch.len()))
                 .event(Some(&event_id))
                 .key(&req.key.key.id),
             queued: true,
@@ -437,11 +529,14 @@ fn check_signature(req: &Incoming, body: &[u8], compressed: Option<&[u8]>) -> Op
     })
 }
 
-fn too_large(limit: usize) -> Rejection {
+fn too_large(limit: usize, kind: RequestType) -> Rejection {
     Rejection::new(
         ExceptionType::PayloadTooLarge,
         format!("the body is over this server's limit of {limit} bytes"),
-        "send fewer runs per request (mwctl send splits batches), or start the server with a larger --max-body",
+        format!(
+            "send fewer {} per request (mwctl send splits batches), or start the server with a larger --max-body",
+            kind.items()
+        ),
     )
 }
 
@@ -469,21 +564,21 @@ async fn store_rejection(
     event_id: &str,
     rejection: Rejection,
     body: Option<Vec<u8>>,
-    runs: usize,
+    received: usize,
 ) -> Outcome {
     let kind = rejection.exception_type;
     let answer = Answer::rejected(Some(event_id.to_owned()), rejection.clone());
     let event = NewEvent {
         id: event_id.to_owned(),
         key_id: sender.key_id.to_owned(),
-        request_type: REQUEST_TYPE.to_owned(),
+        request_type: sender.kind,
         webhook_id: sender.webhook_id.map(str::to_owned),
         received_at: sender.received_at,
         body,
         response: to_json(&answer),
         status: EventStatus::Rejected,
         error: Some(rejection.error.clone()),
-        runs_received: runs as u64,
+        received: received as u64,
     };
     let key_id = sender.key_id;
     match store.insert_event(event).await {

@@ -3,6 +3,7 @@
 pub mod admin_page;
 mod cursor;
 pub mod events;
+pub mod incidents;
 pub mod ingest;
 pub mod keys;
 pub mod repos;
@@ -19,6 +20,7 @@ pub fn api_router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(keys::router())
         .merge(events::router())
+        .merge(incidents::router())
         .merge(repos::router())
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }

@@ -7,16 +7,12 @@
 //!   its repository that started before the incident's `creation_date`; else to none.
 //! - A deployment **failed** when at least one incident is attributed to it, whenever that
 //!   incident was created.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "used by GET /api/dora, which lands with the incidents store"
-    )
-)]
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveTime, TimeDelta, Utc};
 use mwctl::protocol::RunStatus;
+use mwctl::protocol::admin::{Attribution, AttributionRule};
 use mwctl::protocol::dora::{
     ChangeFailureRate, DeploymentDuration, DeploymentFrequency, DoraFigures, DoraInterval,
     Interval, TimeToRestore,
@@ -32,6 +28,7 @@ pub const MAX_INTERVALS: usize = 1000;
 /// A stored run, as the figures need it.
 #[derive(Clone, Debug)]
 pub struct Deployment {
+    pub run_id: i64,
     pub repo_id: i64,
     pub workflow: String,
     pub unique_id: String,
@@ -72,7 +69,11 @@ pub fn figures(
         .iter()
         .filter(|i| i.kind == IncidentType::Incident)
         .collect();
-    let attributed: Vec<Option<usize>> = counted.iter().map(|i| attribute(i, &successes)).collect();
+    let candidates = Candidates::new(&successes);
+    let attributed: Vec<Option<usize>> = counted
+        .iter()
+        .map(|i| attribute(i, &candidates).map(|(index, _)| index))
+        .collect();
     let mut failed = vec![false; successes.len()];
     for index in attributed.iter().flatten() {
         failed[*index] = true;
@@ -95,25 +96,78 @@ pub fn figures(
     Ok((total, intervals))
 }
 
-/// The index in `successes` of the deployment an incident is attributed to.
-fn attribute(incident: &IncidentFacts, successes: &[&Deployment]) -> Option<usize> {
-    let in_repo = |d: &Deployment| incident.repo_ids.contains(&d.repo_id);
+/// SUCCESS deployments, indexed for [`attribute`]: per repository, positions in time order.
+pub struct Candidates<'a> {
+    successes: &'a [&'a Deployment],
+    /// Repo id → indices into `successes`, by `(started_at, index)`.
+    by_repo: HashMap<i64, Vec<usize>>,
+}
+
+impl<'a> Candidates<'a> {
+    pub fn new(successes: &'a [&'a Deployment]) -> Candidates<'a> {
+        let mut by_repo: HashMap<i64, Vec<usize>> = HashMap::new();
+        for (index, d) in successes.iter().enumerate() {
+            by_repo.entry(d.repo_id).or_default().push(index);
+        }
+        for indices in by_repo.values_mut() {
+            indices.sort_by_key(|&i| (successes[i].started_at, i));
+        }
+        Candidates { successes, by_repo }
+    }
+
+    fn of_repo(&self, repo_id: i64) -> &[usize] {
+        self.by_repo.get(&repo_id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The index in `successes` (SUCCESS deployments) of the deployment an incident is attributed
+/// to, and by which rule: the one it names, when stored (the first in `successes`); else the
+/// latest of its repositories that started before its creation (ties: the later in
+/// `successes`). The one rule of `figures` and `GET /api/incidents`.
+pub fn attribute(
+    incident: &IncidentFacts,
+    candidates: &Candidates<'_>,
+) -> Option<(usize, AttributionRule)> {
+    let successes = candidates.successes;
     if let Some(named) = &incident.deployment {
-        let found = successes.iter().position(|d| {
-            in_repo(d)
-                && d.workflow == named.workflow_name
-                && d.unique_id == named.workflow_run_unique_id
-        });
-        if found.is_some() {
-            return found;
+        let found = incident
+            .repo_ids
+            .iter()
+            .flat_map(|&repo| candidates.of_repo(repo))
+            .copied()
+            .filter(|&i| {
+                let d = successes[i];
+                d.workflow == named.workflow_name && d.unique_id == named.workflow_run_unique_id
+            })
+            .min();
+        if let Some(index) = found {
+            return Some((index, AttributionRule::Named));
         }
     }
-    successes
+    incident
+        .repo_ids
         .iter()
-        .enumerate()
-        .filter(|(_, d)| in_repo(d) && d.started_at < incident.created_at)
-        .max_by_key(|(index, d)| (d.started_at, *index))
-        .map(|(index, _)| index)
+        .filter_map(|&repo| {
+            let indices = candidates.of_repo(repo);
+            let before =
+                indices.partition_point(|&i| successes[i].started_at < incident.created_at);
+            before.checked_sub(1).map(|k| indices[k])
+        })
+        .max_by_key(|&i| (successes[i].started_at, i))
+        .map(|index| (index, AttributionRule::LatestBefore))
+}
+
+/// [`attribute`] as the wire type of `GET /api/incidents`.
+pub fn attribution(incident: &IncidentFacts, successes: &[&Deployment]) -> Option<Attribution> {
+    attribute(incident, &Candidates::new(successes)).map(|(index, by)| {
+        let d = successes[index];
+        Attribution {
+            run_id: d.run_id,
+            workflow: d.workflow.clone(),
+            workflow_run_unique_id: d.unique_id.clone(),
+            by,
+        }
+    })
 }
 
 struct Facts<'a> {

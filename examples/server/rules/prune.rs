@@ -14,7 +14,7 @@
 
 use mwctl::protocol::admin::{EventStatus, PruneOutcome};
 
-use crate::store::{Action, RunFields, RunHistory};
+use crate::store::{Action, PastWrite, RunFields};
 
 /// Whether an event in `status` can be pruned now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,18 +34,18 @@ pub fn prune_start(status: EventStatus) -> PruneStart {
     }
 }
 
-/// What pruning an event does to one run it wrote.
+/// What pruning an event does to one run (or incident: `F` = its fields) it wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Undo {
+pub enum Undo<F = RunFields> {
     /// Nothing that stands wrote it before: the run goes.
     Delete,
     /// Back to the fields before the pruned writes.
-    Restore(RunFields),
+    Restore(F),
     /// A later event that stands changed it (or its earlier state was never recorded): left.
     ChangedSince,
 }
 
-impl Undo {
+impl<F> Undo<F> {
     pub fn outcome(&self) -> PruneOutcome {
         match self {
             Undo::Delete => PruneOutcome::Deleted,
@@ -55,9 +55,9 @@ impl Undo {
     }
 }
 
-/// What pruning `event_id` does to the run whose writes are `history` (oldest first).
-pub fn undo(event_id: &str, history: &RunHistory) -> Undo {
-    let writes = &history.writes;
+/// What pruning `event_id` does to the run (or incident) whose recorded writes are `writes`
+/// (oldest first).
+pub fn undo<F: Clone>(event_id: &str, writes: &[PastWrite<F>]) -> Undo<F> {
     let Some(ours) = writes.iter().rposition(|w| w.event_id == event_id) else {
         return Undo::ChangedSince;
     };
@@ -81,7 +81,7 @@ pub fn undo(event_id: &str, history: &RunHistory) -> Undo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::PastWrite;
+    use crate::store::RunHistory;
     use mwctl::protocol::RunStatus;
 
     fn fields(branch: &str) -> RunFields {
@@ -138,11 +138,15 @@ mod tests {
     fn the_latest_write_is_undone_exactly() {
         // C created the run (state "c"), A updated it (to "a").
         let h = history(vec![write("C", false, None), write("A", false, Some("c"))]);
-        assert_eq!(undo("A", &h), Undo::Restore(fields("c")));
-        assert_eq!(undo("C", &h), Undo::ChangedSince, "A changed it since");
+        assert_eq!(undo("A", &h.writes), Undo::Restore(fields("c")));
+        assert_eq!(
+            undo("C", &h.writes),
+            Undo::ChangedSince,
+            "A changed it since"
+        );
         let alone = history(vec![write("C", false, None)]);
-        assert_eq!(undo("C", &alone), Undo::Delete);
-        assert_eq!(undo("X", &alone), Undo::ChangedSince, "not ours");
+        assert_eq!(undo("C", &alone.writes), Undo::Delete);
+        assert_eq!(undo("X", &alone.writes), Undo::ChangedSince, "not ours");
     }
 
     #[test]
@@ -153,25 +157,28 @@ mod tests {
         let b = |pruned| write("B", pruned, Some("a"));
         // B then A.
         assert_eq!(
-            undo("B", &history(vec![c.clone(), a(false), b(false)])),
+            undo("B", &history(vec![c.clone(), a(false), b(false)]).writes),
             Undo::Restore(fields("a"))
         );
         assert_eq!(
-            undo("A", &history(vec![c.clone(), a(false), b(true)])),
+            undo("A", &history(vec![c.clone(), a(false), b(true)]).writes),
             Undo::Restore(fields("c"))
         );
         // A (B still stands) then B.
         assert_eq!(
-            undo("A", &history(vec![c.clone(), a(false), b(false)])),
+            undo("A", &history(vec![c.clone(), a(false), b(false)]).writes),
             Undo::ChangedSince
         );
         assert_eq!(
-            undo("B", &history(vec![c.clone(), a(true), b(false)])),
+            undo("B", &history(vec![c.clone(), a(true), b(false)]).writes),
             Undo::Restore(fields("c")),
             "A's pruned write is undone with B's"
         );
         // Then C: everything after it is pruned, so the run goes.
-        assert_eq!(undo("C", &history(vec![c, a(true), b(true)])), Undo::Delete);
+        assert_eq!(
+            undo("C", &history(vec![c, a(true), b(true)]).writes),
+            Undo::Delete
+        );
     }
 
     #[test]
@@ -182,6 +189,6 @@ mod tests {
             action: Action::Updated,
             before: None,
         }]);
-        assert_eq!(undo("A", &h), Undo::ChangedSince);
+        assert_eq!(undo("A", &h.writes), Undo::ChangedSince);
     }
 }

@@ -4,11 +4,37 @@
 use std::collections::{HashMap, HashSet};
 
 use mwctl::protocol::admin::Repo;
+use mwctl::protocol::incident::Incident;
 use mwctl::protocol::{ExceptionType, FieldError, Rejection, RepoName, RepoRef, Run};
 
 /// For each run, the ids of the linked repos it designates (at least one), or every run's
 /// problem. An entry that does not resolve is ignored when another entry of the run does.
 pub fn resolve_runs(runs: &[Run], repos: &[Repo]) -> Result<Vec<Vec<i64>>, Vec<FieldError>> {
+    let items: Vec<(&[String], &[String])> = runs
+        .iter()
+        .map(|r| (r.repo_urls.as_slice(), r.repo_names.as_slice()))
+        .collect();
+    resolve(&items, repos)
+}
+
+/// As [`resolve_runs`], for incidents (the same fields, the same rules).
+pub fn resolve_incidents(
+    incidents: &[Incident],
+    repos: &[Repo],
+) -> Result<Vec<Vec<i64>>, Vec<FieldError>> {
+    let items: Vec<(&[String], &[String])> = incidents
+        .iter()
+        .map(|i| (i.repo_urls.as_slice(), i.repo_names.as_slice()))
+        .collect();
+    resolve(&items, repos)
+}
+
+/// For each item's `(repo_urls, repo_names)`, the linked repos it designates.
+fn resolve(
+    items: &[(&[String], &[String])],
+    repos: &[Repo],
+) -> Result<Vec<Vec<i64>>, Vec<FieldError>> {
+    let runs = items;
     let linked: Vec<(i64, RepoRef)> = repos
         .iter()
         .map(|r| {
@@ -24,10 +50,10 @@ pub fn resolve_runs(runs: &[Run], repos: &[Repo]) -> Result<Vec<Vec<i64>>, Vec<F
     let mut by_url: HashMap<&str, Result<i64, String>> = HashMap::new();
     let mut all = Vec::with_capacity(runs.len());
     let mut errors = Vec::new();
-    for (index, run) in runs.iter().enumerate() {
+    for (index, (repo_urls, repo_names)) in runs.iter().enumerate() {
         let mut ids = Vec::new();
         let mut problems = Vec::new();
-        for url in &run.repo_urls {
+        for url in *repo_urls {
             let found = by_url.entry(url).or_insert_with(|| {
                 let wanted = RepoRef::parse_url(url)?;
                 match linked.iter().find(|(_, r)| r.same_as(&wanted)) {
@@ -45,7 +71,7 @@ pub fn resolve_runs(runs: &[Run], repos: &[Repo]) -> Result<Vec<Vec<i64>>, Vec<F
                 Err(message) => problems.push(("repo_urls", message.clone())),
             }
         }
-        for name in &run.repo_names {
+        for name in *repo_names {
             match RepoName::parse(name) {
                 Ok(wanted) => {
                     let found: Vec<&(i64, RepoRef)> = linked
@@ -114,13 +140,13 @@ pub fn unresolved_reason(errors: &[FieldError]) -> String {
     )
 }
 
-/// The ingest rejection for runs that name no linked repository.
-pub fn unknown_repo(errors: Vec<FieldError>, total: usize) -> Rejection {
+/// The ingest rejection for items (`runs`, `incidents`) that name no linked repository.
+pub fn unknown_repo_of(items: &str, errors: Vec<FieldError>, total: usize) -> Rejection {
     let bad: HashSet<usize> = errors.iter().map(|e| e.index).collect();
     let mut rejection = Rejection::new(
         ExceptionType::UnknownRepo,
         format!(
-            "{} of {total} runs name no linked repository; the batch was not stored",
+            "{} of {total} {items} name no linked repository; the batch was not stored",
             bad.len()
         ),
         "link the repositories listed in errors with `mwctl repos link URL` (or fix repo_urls / repo_names), then send the batch again",
@@ -200,7 +226,7 @@ mod tests {
             "{}",
             errors[1].message
         );
-        let rejection = unknown_repo(errors, 3);
+        let rejection = unknown_repo_of("runs", errors, 3);
         assert_eq!(rejection.exception_type, ExceptionType::UnknownRepo);
         assert!(rejection.error.starts_with("2 of 3 runs"));
     }

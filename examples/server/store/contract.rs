@@ -20,12 +20,12 @@ use mwctl::protocol::admin::{
     UnlinkReport,
 };
 use mwctl::protocol::signing::key_digest_hex;
-use mwctl::protocol::{RepoFilter, RepoRef, RunStatus, parse_batch};
+use mwctl::protocol::{RepoFilter, RepoRef, RunStatus, parse_batch, parse_incident_batch};
 use serde_json::{Value, json};
 
 use super::{
-    Action, Claimed, EventQuery, Inserted, NewEvent, RunFields, RunQuery, RunWrite, Slot, Store,
-    WriteRecord, Writer, now, parse_ts,
+    Action, Claimed, EventQuery, Inserted, NewEvent, RequestType, RunFields, RunQuery, RunWrite,
+    Slot, Store, WriteRecord, Writer, now, parse_ts,
 };
 use crate::ids;
 use crate::ops::{self, Applied, Pruned, Revoked};
@@ -93,6 +93,12 @@ macro_rules! contract_suite {
             pruning_in_any_order_ends_the_same,
             unprocessed_events_cannot_be_pruned,
             the_notification_outbox_holds_rejected_and_failed_events_until_done,
+            incidents_are_created_merged_and_recorded,
+            a_reopen_is_stored_and_a_late_resolution_ignored,
+            incidents_list_by_repo_status_and_since_with_a_cursor,
+            pruning_incident_events_restores_and_deletes,
+            incidents_of_an_unlinked_repo_fail_the_event_without_writes,
+            deployments_are_found_since_latest_before_and_by_name,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {
@@ -109,6 +115,9 @@ macro_rules! contract_suite {
     };
 }
 pub(crate) use contract_suite;
+
+mod incidents;
+pub use incidents::*;
 
 /// A store with an admin key and two linked repos (acme/shop, acme/api).
 pub struct Fixture {
@@ -186,18 +195,24 @@ impl Fixture {
     fn event(&self, status: EventStatus, received_at: &str, body: Option<Vec<u8>>) -> NewEvent {
         let id = ids::event_id();
         NewEvent {
-            response: format!(
-                "{{\"status\":\"accepted\",\"event_id\":\"{id}\",\"accepted\":1,\"message\":\"m\"}}"
-            ),
+            response: if status == EventStatus::Rejected {
+                format!(
+                    "{{\"status\":\"rejected\",\"event_id\":\"{id}\",\"error\":\"bad\",\"resolution\":\"fix it\"}}"
+                )
+            } else {
+                format!(
+                    "{{\"status\":\"accepted\",\"event_id\":\"{id}\",\"accepted\":1,\"message\":\"m\"}}"
+                )
+            },
             id,
             key_id: self.key_id.clone(),
-            request_type: "workflow".to_owned(),
+            request_type: RequestType::Workflow,
             webhook_id: None,
             received_at: at(received_at),
             body,
             status,
             error: (status == EventStatus::Rejected).then(|| "bad".to_owned()),
-            runs_received: 1,
+            received: 1,
         }
     }
 
@@ -243,6 +258,18 @@ impl Fixture {
     /// Applies a claimed event as `owner`, as the worker does.
     pub async fn apply(&self, claimed: &Claimed, owner: &str) -> Applied {
         let body = claimed.body.as_deref().expect("body");
+        if claimed.request_type == Ok(RequestType::Incident) {
+            let incidents = parse_incident_batch(body, claimed.received_at).expect("valid");
+            return ops::apply_incident_event(
+                self.store.as_ref(),
+                &claimed.id,
+                owner,
+                &incidents,
+                now(),
+            )
+            .await
+            .expect("applies");
+        }
         let runs = parse_batch(body, claimed.received_at).expect("valid");
         ops::apply_event(
             self.store.as_ref(),
@@ -631,7 +658,27 @@ pub async fn events_keep_their_body_and_answer(backend: &dyn Backend) {
     let detail = f.detail(&rejected).await;
     assert_eq!(detail.event.status, EventStatus::Rejected);
     assert_eq!(detail.event.error.as_deref(), Some("bad"));
+    assert_eq!(detail.event.resolution.as_deref(), Some("fix it"));
     assert!(detail.body.is_none());
+    // The list carries the answer's resolution too (an accepted answer has none).
+    let listed = f
+        .store
+        .list_events(&EventQuery {
+            status: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .expect("lists");
+    let resolutions: Vec<_> = listed
+        .items
+        .iter()
+        .map(|e| (e.id.as_str(), e.resolution.as_deref()))
+        .collect();
+    assert_eq!(
+        resolutions,
+        [(rejected.as_str(), Some("fix it")), (big.as_str(), None)]
+    );
     assert!(
         f.store
             .event_detail("evt_nope")
@@ -794,7 +841,7 @@ pub async fn events_are_claimed_oldest_first(backend: &dyn Backend) {
         .await;
     let claimed = f.claim_one(OWNER).await.expect("waiting");
     assert_eq!((claimed.id.as_str(), claimed.attempts), (first.as_str(), 1));
-    assert_eq!(claimed.request_type, "workflow");
+    assert_eq!(claimed.request_type, Ok(RequestType::Workflow));
     assert_eq!(claimed.received_at, at("2025-01-10T10:01:00Z"));
     assert!(
         claimed

@@ -21,8 +21,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use mwctl::protocol::admin::{
-    ApiKey, Event, EventDetail, EventStatus, Repo, RunRef, Scope, StoredRun,
+    ApiKey, Event, EventDetail, EventStatus, IncidentRef, Repo, RunRef, Scope, StoredRun,
 };
+use mwctl::protocol::incident::{DeploymentRef, IncidentStatus, IncidentType};
 use mwctl::protocol::{RepoFilter, RepoRef, RunStatus};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -82,12 +83,39 @@ pub struct Twin {
     pub body: Option<Vec<u8>>,
 }
 
+/// What a request sent, by the endpoint it came to: stored with its event (as text), so the
+/// worker knows how to process it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestType {
+    /// Runs, from `POST /public/webhook/workflow` (and its alias).
+    Workflow,
+    /// Incidents, from `POST /public/webhook/incidents` (and its alias).
+    Incident,
+}
+
+impl RequestType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Workflow => "workflow",
+            RequestType::Incident => "incident",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RequestType> {
+        match s {
+            "workflow" => Some(RequestType::Workflow),
+            "incident" => Some(RequestType::Incident),
+            _ => None,
+        }
+    }
+}
+
 /// A request to store as an event (accepted or rejected).
 #[derive(Clone, Debug)]
 pub struct NewEvent {
     pub id: String,
     pub key_id: String,
-    pub request_type: String,
+    pub request_type: RequestType,
     pub webhook_id: Option<String>,
     pub received_at: DateTime<Utc>,
     pub body: Option<Vec<u8>>,
@@ -96,7 +124,8 @@ pub struct NewEvent {
     /// `Waiting` for accepted requests, `Rejected` otherwise.
     pub status: EventStatus,
     pub error: Option<String>,
-    pub runs_received: u64,
+    /// Items in the request: runs or incidents, by `request_type`.
+    pub received: u64,
 }
 
 /// A rejected or failed event waiting for its notification.
@@ -154,7 +183,8 @@ pub struct Listed<T> {
 #[derive(Clone, Debug)]
 pub struct Claimed {
     pub id: String,
-    pub request_type: String,
+    /// `Err`: a type this server does not know (stored by a newer one), as stored.
+    pub request_type: Result<RequestType, String>,
     pub received_at: DateTime<Utc>,
     pub body: Option<Vec<u8>>,
     /// Including this one.
@@ -225,14 +255,15 @@ pub struct WriteRecord {
     pub before: Option<RunFields>,
 }
 
-/// One recorded write to a run, as [`Tx::run_history`] returns it.
+/// One recorded write to a run (or, with `F` = [`IncidentFields`], to an incident), as
+/// [`Tx::run_history`] returns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PastWrite {
+pub struct PastWrite<F = RunFields> {
     pub event_id: String,
     /// The writing event is `PRUNED`: its write no longer counts.
     pub pruned: bool,
     pub action: Action,
-    pub before: Option<RunFields>,
+    pub before: Option<F>,
 }
 
 /// A run with its stored fields and every write recorded to it, oldest first.
@@ -241,6 +272,121 @@ pub struct RunHistory {
     pub run_id: i64,
     pub current: RunFields,
     pub writes: Vec<PastWrite>,
+}
+
+/// An incident's stored fields: what the rules compare and merge (identity and bookkeeping
+/// apart). Serialisable: backends keep them as JSON, with copies of the filtered columns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentFields {
+    /// The linked repositories it affects (resolved like a run's), in id order.
+    pub repo_ids: Vec<i64>,
+    pub status: IncidentStatus,
+    pub incident_type: IncidentType,
+    pub title: String,
+    pub creation_date: DateTime<Utc>,
+    pub acknowledged_date: Option<DateTime<Utc>>,
+    pub resolved_date: Option<DateTime<Utc>>,
+    pub reopened_date: Option<DateTime<Utc>>,
+    pub assignees: Vec<String>,
+    pub url: Option<String>,
+    pub provider_service_name: Option<String>,
+    pub deployment: Option<DeploymentRef>,
+}
+
+/// An incident an event writes: its identity and fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentWrite {
+    pub provider: String,
+    pub incident_key: String,
+    pub fields: IncidentFields,
+}
+
+/// What [`Tx::insert_incidents`] found for one incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IncidentSlot {
+    /// New, now stored with the given fields.
+    Created(i64),
+    /// Exists (nothing was written): its id and stored fields, locked, for the rules to merge.
+    Exists {
+        incident_id: i64,
+        stored: Box<IncidentFields>,
+    },
+}
+
+/// An incident update the rules decided on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentUpdate {
+    pub incident_id: i64,
+    pub after: IncidentFields,
+}
+
+/// What an event wrote to one incident (see [`WriteRecord`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentRecord {
+    pub incident_id: i64,
+    pub action: Action,
+    /// For [`Action::Updated`]: the fields the update replaced.
+    pub before: Option<IncidentFields>,
+}
+
+/// An incident with its stored fields and every write recorded to it, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentHistory {
+    pub incident_id: i64,
+    pub current: IncidentFields,
+    pub writes: Vec<PastWrite<IncidentFields>>,
+}
+
+/// A stored incident as the store lists it (the route adds its attribution).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub provider: String,
+    pub incident_key: String,
+    /// `org/name` of its repositories, `, `-separated, in id order.
+    pub repo: String,
+    pub fields: IncidentFields,
+    /// The events that recorded writing it, oldest first (what `POST /api/events/{id}/prune`
+    /// takes to undo one).
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IncidentQuery {
+    /// Only incidents affecting one of these repos.
+    pub repo_ids: Option<Vec<i64>>,
+    pub status: Option<IncidentStatus>,
+    /// Only incidents created at or after this.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+    /// Exclusive cursor: only incidents after this `(creation_date, id)` in the list's order
+    /// (newest first).
+    pub after: Option<(DateTime<Utc>, i64)>,
+}
+
+/// Which SUCCESS runs [`Store::deployments`] returns (as the DORA rules need them).
+#[derive(Clone, Debug)]
+pub enum DeploymentQuery {
+    /// Those started at or after `since`, in these repos (all when `None`), of this workflow
+    /// (ASCII case ignored; all when `None`).
+    Since {
+        repo_ids: Option<Vec<i64>>,
+        workflow: Option<String>,
+        since: DateTime<Utc>,
+    },
+    /// Per repo, the latest started before `before` (of this workflow, when given).
+    LatestBefore {
+        repo_ids: Vec<i64>,
+        workflow: Option<String>,
+        before: DateTime<Utc>,
+    },
+    /// The named ones, in any of these repos.
+    Named {
+        repo_ids: Vec<i64>,
+        refs: Vec<DeploymentRef>,
+    },
 }
 
 /// What an event did to a run, recorded so the event can be pruned.
@@ -313,6 +459,13 @@ pub trait Store: Send + Sync + 'static {
     async fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>>;
     /// Latest `conducted_at` first (then highest id), one page (see [`Listed`]).
     async fn list_runs(&self, query: &RunQuery) -> StoreResult<Listed<StoredRun>>;
+    /// Latest `creation_date` first (then highest id), one page (see [`Listed`]).
+    async fn list_incidents(&self, query: &IncidentQuery) -> StoreResult<Listed<IncidentRow>>;
+    /// SUCCESS runs as [`crate::rules::dora`] needs them, in `(started_at, run_id)` order.
+    async fn deployments(
+        &self,
+        query: &DeploymentQuery,
+    ) -> StoreResult<Vec<crate::rules::dora::Deployment>>;
 
     // The worker's queue. Workers claim events under a lease: an owner (one id per server
     // process) and an expiry, renewed while they work. An event whose owner died (its lease
@@ -404,7 +557,37 @@ pub trait Tx: Send {
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
+    // Processing an incident event.
+    /// As [`Tx::insert_runs`], for incidents (identity: provider and incident key).
+    async fn insert_incidents(
+        &mut self,
+        incidents: Vec<IncidentWrite>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<IncidentSlot>>;
+    async fn update_incidents(
+        &mut self,
+        updates: Vec<IncidentUpdate>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// As [`Tx::finish_event`], for an incident event: its incident counts and records.
+    async fn finish_incident_event(
+        &mut self,
+        id: &str,
+        written: Vec<IncidentRecord>,
+        counts: Counts,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
     // Pruning an event.
+    /// The incidents the event recorded writing, in incident id order.
+    async fn event_incidents(&mut self, id: &str) -> StoreResult<Vec<IncidentRef>>;
+    /// As [`Tx::run_history`], for incidents.
+    async fn incident_history(
+        &mut self,
+        incident_ids: Vec<i64>,
+    ) -> StoreResult<Vec<IncidentHistory>>;
+    /// Deletes the incidents and every event's record of them.
+    async fn delete_incidents(&mut self, incident_ids: Vec<i64>) -> StoreResult<()>;
     /// The event's status, locked until the end of the transaction.
     async fn event_status(&mut self, id: &str) -> StoreResult<Option<EventStatus>>;
     /// The runs the event recorded writing, in run id order.
@@ -431,9 +614,57 @@ pub trait Tx: Send {
     async fn unlink_repo(&mut self, repo_id: i64, at: DateTime<Utc>) -> StoreResult<()>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    /// Ends the transaction without writing. Dropping it does too, but a backend may release
+    /// its locks only later (sqlx sends PostgreSQL's ROLLBACK when the connection goes back to
+    /// the pool, from a task of its own): ending it here frees the rows it locked before the
+    /// caller goes on, so a claim right after does not skip them.
+    async fn rollback(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// An incident's repos as stored in its `repo_ids` column: `,1,2,` (see incidents.sql).
+pub fn repo_ids_text(ids: &[i64]) -> String {
+    let mut text = String::from(",");
+    for id in ids {
+        text.push_str(&id.to_string());
+        text.push(',');
+    }
+    text
+}
+
+/// The `LIKE` pattern that finds one repo in a `repo_ids` column.
+pub fn repo_id_pattern(id: i64) -> String {
+    format!("%,{id},%")
+}
+
+/// `org/name` of each repo id (unlinked ones too), `, `-joined in id order: how incident lists
+/// name their repositories.
+pub fn repo_label(names: &std::collections::HashMap<i64, String>, ids: &[i64]) -> String {
+    ids.iter()
+        .map(|id| {
+            names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| format!("repo {id}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The one timestamp format stored: RFC 3339 UTC with milliseconds, so text order is time order.
+/// Event ids aggregated by the database as `a,b,c` (event ids hold no comma), in order.
+pub fn event_list(joined: Option<String>) -> Vec<String> {
+    joined
+        .map(|ids| ids.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// The `resolution` of a stored answer (rejections carry one), if any.
+pub fn answer_resolution(response: &str) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_str(response).ok()?;
+    answer.get("resolution")?.as_str().map(str::to_owned)
+}
+
 pub fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

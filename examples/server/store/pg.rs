@@ -19,14 +19,21 @@ use tokio::sync::Notify;
 use super::sqlite::bodies;
 use super::sqlite::{scopes_from_text, scopes_to_text};
 use super::{
-    Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, RunQuery, Store,
-    StoreError, StoreResult, Twin, Tx, Writer, parse_ts, ts,
+    Claimed, DeploymentQuery, EventQuery, IncidentQuery, IncidentRow, Inserted, KeyRecord, Listed,
+    NewEvent, PendingNotice, RequestType, RunQuery, Store, StoreError, StoreResult, Twin, Tx,
+    Writer, answer_resolution, parse_ts, ts,
 };
+use crate::rules::dora::Deployment;
 
+mod incidents;
 mod tx;
 
 /// Schema versions, applied in order at start-up under an advisory lock.
-const MIGRATIONS: &[&str] = &[include_str!("pg/schema.sql"), include_str!("pg/undo.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("pg/schema.sql"),
+    include_str!("pg/undo.sql"),
+    include_str!("pg/incidents.sql"),
+];
 /// The advisory lock that serialises migrations of instances starting together.
 const MIGRATION_LOCK: i64 = 0x6d77_6374_6c00_0001;
 /// The advisory lock that lets one of the instances starting on an empty database mint the
@@ -47,7 +54,8 @@ const KEY_COLUMNS: &str =
     "id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at, key_hash";
 const REPO_COLUMNS: &str = "id, host, org, name, created_at";
 const EVENT_COLUMNS: &str = "id, key_id, request_type, webhook_id, received_at, status, error, \
-     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged";
+     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged, \
+     incidents_received, incidents_created, incidents_updated, incidents_unchanged, response";
 
 pub struct PgStore {
     pool: PgPool,
@@ -232,6 +240,11 @@ fn event_from_row(row: &PgRow) -> StoreResult<Event> {
         runs_created: count_of(row, "runs_created")?,
         runs_updated: count_of(row, "runs_updated")?,
         runs_unchanged: count_of(row, "runs_unchanged")?,
+        incidents_received: count_of(row, "incidents_received")?,
+        incidents_created: count_of(row, "incidents_created")?,
+        incidents_updated: count_of(row, "incidents_updated")?,
+        incidents_unchanged: count_of(row, "incidents_unchanged")?,
+        resolution: answer_resolution(&row.try_get::<String, _>("response")?),
     })
 }
 
@@ -243,6 +256,15 @@ fn notice_from_row(row: &PgRow) -> StoreResult<PendingNotice> {
         error: row.try_get("error")?,
         response: row.try_get("response")?,
     })
+}
+
+/// The event's item count, in the column of its type (the other one is 0).
+fn received(event: &NewEvent, kind: RequestType) -> i64 {
+    if event.request_type == kind {
+        i64::try_from(event.received).unwrap_or(i64::MAX)
+    } else {
+        0
+    }
 }
 
 /// A value bound to a query built at run time (the lists' filters).
@@ -484,20 +506,21 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO events (id, key_id, request_type, webhook_id, received_at, \
-                response, status, error, attempts, runs_received, notify) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) \
+                response, status, error, attempts, runs_received, notify, incidents_received) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11) \
              ON CONFLICT DO NOTHING",
         )
         .bind(&event.id)
         .bind(&event.key_id)
-        .bind(&event.request_type)
+        .bind(event.request_type.as_str())
         .bind(&event.webhook_id)
         .bind(ts(event.received_at))
         .bind(&event.response)
         .bind(event.status.as_str())
         .bind(&event.error)
-        .bind(i64::try_from(event.runs_received).unwrap_or(i64::MAX))
+        .bind(received(&event, RequestType::Workflow))
         .bind(self.notify_mark(event.status))
+        .bind(received(&event, RequestType::Incident))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -563,7 +586,7 @@ impl Store for PgStore {
     async fn event_detail(&self, id: &str) -> StoreResult<Option<EventDetail>> {
         let mut tx = self.snapshot().await?;
         let sql = format!(
-            "SELECT {EVENT_COLUMNS}, b.body, response \
+            "SELECT {EVENT_COLUMNS}, b.body \
              FROM events LEFT JOIN event_bodies b ON b.event_id = id WHERE id = $1"
         );
         let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {
@@ -576,12 +599,14 @@ impl Store for PgStore {
         let response =
             serde_json::from_str(&response).unwrap_or(serde_json::Value::String(response));
         let runs = event_run_refs(&mut tx, id).await?;
+        let incidents = incidents::event_incident_refs(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Some(EventDetail {
             event,
             body: body.map(|b| String::from_utf8_lossy(&b).into_owned()),
             response,
             runs,
+            incidents,
         }))
     }
 
@@ -662,6 +687,20 @@ impl Store for PgStore {
         Ok(listed(runs, total.unsigned_abs(), query.limit))
     }
 
+    async fn list_incidents(&self, query: &IncidentQuery) -> StoreResult<Listed<IncidentRow>> {
+        let mut tx = self.snapshot().await?;
+        let listed = incidents::list(&mut tx, query).await?;
+        tx.commit().await?;
+        Ok(listed)
+    }
+
+    async fn deployments(&self, query: &DeploymentQuery) -> StoreResult<Vec<Deployment>> {
+        let mut tx = self.snapshot().await?;
+        let found = incidents::deployments(&mut tx, query).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
     async fn claim(&self, owner: &str, lease: Duration, limit: u32) -> StoreResult<Vec<Claimed>> {
         // Two index ranges (claims whose lease ran out, then waiting events), each skipping
         // rows another transaction holds; one statement, so a row is claimed once.
@@ -689,9 +728,10 @@ impl Store for PgStore {
         let mut claimed = rows
             .iter()
             .map(|row| {
+                let request_type: String = row.try_get("request_type")?;
                 Ok(Claimed {
                     id: row.try_get("id")?,
-                    request_type: row.try_get("request_type")?,
+                    request_type: RequestType::parse(&request_type).ok_or(request_type),
                     received_at: ts_of(row, "received_at")?,
                     body: None,
                     attempts: attempts_of(row, "attempts")?,

@@ -20,11 +20,14 @@ use rusqlite::{
 };
 
 use super::{
-    Claimed, EventQuery, Inserted, KeyRecord, Listed, NewEvent, PendingNotice, RunQuery, Store,
-    StoreError, StoreResult, Twin, Tx, Writer, parse_ts, ts,
+    Claimed, DeploymentQuery, EventQuery, IncidentQuery, IncidentRow, Inserted, KeyRecord, Listed,
+    NewEvent, PendingNotice, RequestType, RunQuery, Store, StoreError, StoreResult, Twin, Tx,
+    Writer, answer_resolution, parse_ts, ts,
 };
+use crate::rules::dora::Deployment;
 
 pub(super) mod bodies;
+mod incidents;
 mod tx;
 
 /// Schema versions, applied in order at open; `PRAGMA user_version` records how many ran.
@@ -34,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("undo.sql"),
     include_str!("unlink.sql"),
     include_str!("lease.sql"),
+    include_str!("incidents.sql"),
 ];
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -370,7 +374,17 @@ fn list_repos_on(conn: &Connection) -> StoreResult<Vec<Repo>> {
 }
 
 const EVENT_COLUMNS: &str = "id, key_id, request_type, webhook_id, received_at, status, error, \
-     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged";
+     attempts, processed_at, runs_received, runs_created, runs_updated, runs_unchanged, \
+     incidents_received, incidents_created, incidents_updated, incidents_unchanged, response";
+
+/// The event's item count, in the column of its type (the other one is 0).
+fn received(event: &NewEvent, kind: RequestType) -> i64 {
+    if event.request_type == kind {
+        i64::try_from(event.received).unwrap_or(i64::MAX)
+    } else {
+        0
+    }
+}
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let status: String = row.get(5)?;
@@ -388,6 +402,11 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         runs_created: count_col(row, 10)?,
         runs_updated: count_col(row, 11)?,
         runs_unchanged: count_col(row, 12)?,
+        incidents_received: count_col(row, 13)?,
+        incidents_created: count_col(row, 14)?,
+        incidents_updated: count_col(row, 15)?,
+        incidents_unchanged: count_col(row, 16)?,
+        resolution: answer_resolution(&row.get::<_, String>(17)?),
     })
 }
 
@@ -645,21 +664,23 @@ impl Store for SqliteStore {
                 let inserted = tx
                     .prepare_cached(
                         "INSERT INTO events (id, key_id, request_type, webhook_id, received_at, \
-                            response, status, error, attempts, runs_received, notify) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10) \
+                            response, status, error, attempts, runs_received, notify, \
+                            incidents_received) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11) \
                          ON CONFLICT DO NOTHING",
                     )?
                     .execute(params![
                         event.id,
                         event.key_id,
-                        event.request_type,
+                        event.request_type.as_str(),
                         event.webhook_id,
                         ts(event.received_at),
                         event.response,
                         event.status.as_str(),
                         event.error,
-                        event.runs_received as i64,
+                        received(&event, RequestType::Workflow),
                         db.notify_mark(event.status),
+                        received(&event, RequestType::Incident),
                     ])?;
                 if inserted == 1 {
                     if let Some(body) = &body {
@@ -724,15 +745,15 @@ impl Store for SqliteStore {
         self.blocking(move |db| {
             db.read(|conn| {
                 let sql = format!(
-                    "SELECT {EVENT_COLUMNS}, b.body, response \
+                    "SELECT {EVENT_COLUMNS}, b.body \
                      FROM events LEFT JOIN event_bodies b ON b.event_id = id WHERE id = ?1"
                 );
                 let found = conn
                     .prepare_cached(&sql)?
                     .query_row([&id], |row| {
                         let event = event_from_row(row)?;
-                        let body: Option<Vec<u8>> = row.get(13)?;
-                        let response: String = row.get(14)?;
+                        let response: String = row.get(17)?;
+                        let body: Option<Vec<u8>> = row.get(18)?;
                         Ok((event, body, response))
                     })
                     .optional()?;
@@ -747,6 +768,7 @@ impl Store for SqliteStore {
                     body: body.map(|b| String::from_utf8_lossy(&b).into_owned()),
                     response,
                     runs: event_run_refs(conn, &id)?,
+                    incidents: incidents::event_incident_refs(conn, &id)?,
                 }))
             })
         })
@@ -840,6 +862,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_incidents(&self, query: &IncidentQuery) -> StoreResult<Listed<IncidentRow>> {
+        let query = query.clone();
+        self.blocking(move |db| db.read(|conn| incidents::list(conn, &query)))
+            .await
+    }
+
+    async fn deployments(&self, query: &DeploymentQuery) -> StoreResult<Vec<Deployment>> {
+        let query = query.clone();
+        self.blocking(move |db| db.read(|conn| incidents::deployments(conn, &query)))
+            .await
+    }
+
     async fn claim(&self, owner: &str, lease: Duration, limit: u32) -> StoreResult<Vec<Claimed>> {
         let owner = owner.to_owned();
         self.blocking(move |db| {
@@ -849,9 +883,10 @@ impl Store for SqliteStore {
                 let now = ts(super::now());
                 let until = lease_end(lease);
                 let row = |row: &Row<'_>| {
+                    let request_type: String = row.get(1)?;
                     Ok(Claimed {
                         id: row.get(0)?,
-                        request_type: row.get(1)?,
+                        request_type: RequestType::parse(&request_type).ok_or(request_type),
                         received_at: ts_col(row, 2)?,
                         body: None,
                         attempts: row.get(3)?,

@@ -2,12 +2,12 @@
 
 use chrono::TimeDelta;
 
-use super::deliver::deliver;
 use super::state;
-use super::values::{BadValue, Delivery, given, parse_meta};
 use super::{Ctx, Deadline, Draft, ExitStatus, Problem, Seconds, StartNote, now, time_field};
 use crate::ci::{self, CiFacts, Field};
 use crate::cli::{FinishArgs, parse_duration_secs, parse_final_status};
+use crate::commands::step::deliver::deliver;
+use crate::commands::step::values::{BadValue, Delivery, given, parse_meta};
 use crate::protocol::RunStatus;
 
 pub async fn run(args: FinishArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
@@ -15,7 +15,7 @@ pub async fn run(args: FinishArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let delivery = Delivery::parse(&args.delivery, &mut bad);
     let deadline = Deadline::new(delivery.timeout);
     let facts = ci::detect();
-    let path = state::path(delivery.state_file.as_deref(), &facts);
+    let path = state::path(args.state.state_file.as_deref(), &facts);
     let workflow = given(&args.fields.workflow).map(str::trim);
     let ci_workflow = facts.workflow.as_ref().map(|w| w.value.as_str());
     let saved = match state::find(&path, workflow, ci_workflow) {

@@ -1,7 +1,7 @@
 //! `mwctl deploy start|finish|record`: report a deployment from a pipeline step.
 //!
 //! Each command builds a [`Draft`] (fields resolved flag > start's state > CI > git >
-//! default), then [`deliver::deliver`] validates it with the protocol's own rules, sends it
+//! default), then the shared step machinery ([`super::step`]) validates it with the protocol's own rules, sends it
 //! within the command's deadline and reports the outcome where the CI shows it. These never
 //! fail the pipeline unless `--strict`: every problem (no key, unreachable or slow server,
 //! rejection, a value that cannot be used) becomes a warning and exit code 0.
@@ -10,47 +10,24 @@
 //! environment or a pipeline expression (`MW_TIMEOUT`, `${{ job.status }}`), and a bad one
 //! must be a warning, not the usage error (exit 2) that would fail the pipeline.
 
-mod deliver;
 mod fields;
 pub mod finish;
 pub mod record;
-mod report;
 pub mod start;
 mod state;
-mod values;
 
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::step::{BadValue, Deadline, Problem, Row, Step};
 use super::{Ctx, ExitStatus};
 use crate::ci::{CiFacts, Field};
 use crate::protocol::validate::check_built_run;
-use crate::protocol::{Run, RunStatus};
-use fields::Fields;
-use values::{BadValue, Delivery};
-
-/// The time a deploy command may take, from its start: `--timeout` covers everything.
-#[derive(Clone, Copy, Debug)]
-struct Deadline {
-    started: Instant,
-    budget: Duration,
-}
-
-impl Deadline {
-    fn new(budget: Duration) -> Deadline {
-        Deadline {
-            started: Instant::now(),
-            budget,
-        }
-    }
-
-    fn remaining(&self) -> Duration {
-        self.budget.saturating_sub(self.started.elapsed())
-    }
-}
+use crate::protocol::{INGEST_PATH, Run, RunStatus};
+use fields::{Fields, NAMES};
 
 /// A duration in whole seconds and where it came from.
 #[derive(Clone, Debug)]
@@ -89,28 +66,9 @@ struct Draft {
     start: Option<StartNote>,
 }
 
-/// Why a deployment was not reported.
-#[derive(Clone, Debug)]
-struct Problem {
-    /// `failed` (not sent, or no answer) or `rejected` (the server refused it).
-    outcome: &'static str,
-    error: String,
-    resolution: Option<String>,
-}
-
-impl Problem {
-    fn new(error: impl Into<String>, resolution: impl Into<String>) -> Problem {
-        Problem {
-            outcome: "failed",
-            error: error.into(),
-            resolution: Some(resolution.into()),
-        }
-    }
-}
-
 impl Draft {
     /// The run to send, or what is missing or invalid (checked with the server's rules).
-    fn build(&self) -> Result<Run, Problem> {
+    fn build_run(&self) -> Result<Run, Problem> {
         let f = &self.fields;
         let need = |field: &Option<Field>, what: &str, fix: &str| {
             field
@@ -225,10 +183,145 @@ impl Draft {
             start: None,
         }
     }
+}
 
-    /// Whether `--strict` keeps the draft from being sent: a value could not be used.
-    fn refused_by(&self, delivery: &Delivery) -> bool {
-        delivery.strict && !self.bad_values.is_empty()
+fn source_of(field: &Result<Field, Problem>) -> String {
+    match field {
+        Ok(f) => f.source.clone(),
+        Err(_) => "not found".to_owned(),
+    }
+}
+
+impl Step for Draft {
+    type Item = Run;
+    const WHAT: &'static str = "deployment";
+    const ITEM_KEY: &'static str = "run";
+    const BODY_KEY: &'static str = "workflow_runs";
+    const PATH: &'static str = INGEST_PATH;
+
+    fn command(&self) -> &'static str {
+        self.command
+    }
+
+    fn build(&self) -> Result<Run, Problem> {
+        self.build_run()
+    }
+
+    fn bad_values(&self) -> &[BadValue] {
+        &self.bad_values
+    }
+
+    fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
+    }
+
+    fn sources(&self) -> BTreeMap<&'static str, String> {
+        let mut sources = self.fields.sources();
+        sources.insert("status", source_of(&self.status));
+        sources.insert("workflow_run_conducted_at", source_of(&self.conducted_at));
+        if let Some(d) = &self.duration {
+            sources.insert("duration", d.source.clone());
+        }
+        sources
+    }
+
+    fn explain_rows(&self) -> Vec<Row> {
+        let mut rows: Vec<Row> = NAMES
+            .iter()
+            .map(|name| match self.fields.get(name) {
+                Some(f) => ((*name).to_owned(), f.value.clone(), f.source.clone()),
+                None => ((*name).to_owned(), "-".to_owned(), "not found".to_owned()),
+            })
+            .collect();
+        for (name, field) in [
+            ("status", &self.status),
+            ("workflow_run_conducted_at", &self.conducted_at),
+        ] {
+            rows.push(match field {
+                Ok(f) => (name.to_owned(), f.value.clone(), f.source.clone()),
+                Err(problem) => (name.to_owned(), "-".to_owned(), problem.error.clone()),
+            });
+        }
+        if let Some(d) = &self.duration {
+            rows.push(("duration".to_owned(), d.secs.to_string(), d.source.clone()));
+        }
+        rows
+    }
+
+    fn sent_rows(&self, run: &Run) -> Vec<Row> {
+        let mut rows: Vec<Row> = NAMES
+            .iter()
+            .filter_map(|name| {
+                let f = self.fields.get(name)?;
+                Some(((*name).to_owned(), f.value.clone(), f.source.clone()))
+            })
+            .collect();
+        rows.push((
+            "status".to_owned(),
+            run.status.to_string(),
+            source_of(&self.status),
+        ));
+        rows.push((
+            "workflow_run_conducted_at".to_owned(),
+            run.workflow_run_conducted_at.to_rfc3339(),
+            source_of(&self.conducted_at),
+        ));
+        if let (Some(d), Some(f)) = (run.duration, &self.duration) {
+            rows.push(("duration".to_owned(), format!("{d}s"), f.source.clone()));
+        }
+        rows
+    }
+
+    fn extra(&self) -> BTreeMap<&'static str, Value> {
+        self.start
+            .as_ref()
+            .and_then(|start| serde_json::to_value(start).ok())
+            .map(|start| BTreeMap::from([("start", start)]))
+            .unwrap_or_default()
+    }
+
+    fn accepted_line(&self, run: &Run) -> String {
+        format!(
+            "{} run {} of {} on {} is {}{}",
+            run.workflow_name,
+            run.workflow_run_unique_id,
+            run.repo_urls.first().map_or("", String::as_str),
+            run.head_branch,
+            run.status,
+            match (run.duration, self.start.as_ref().is_some_and(|s| !s.known)) {
+                (Some(d), _) => format!(" after {d}s"),
+                (None, true) => " (start unknown)".to_owned(),
+                (None, false) => String::new(),
+            },
+        )
+    }
+
+    fn summary_table(&self, run: &Run) -> (Vec<&'static str>, Vec<String>) {
+        (
+            vec!["workflow", "run", "status", "repo", "branch", "commit"],
+            [
+                run.workflow_name.as_str(),
+                run.workflow_run_unique_id.as_str(),
+                run.status.as_str(),
+                run.repo_urls.first().map_or("", String::as_str),
+                run.head_branch.as_str(),
+                run.commit_sha.as_deref().unwrap_or("-"),
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        )
+    }
+
+    fn summary_notes(&self) -> Vec<String> {
+        self.start
+            .as_ref()
+            .and_then(|s| s.note.clone())
+            .into_iter()
+            .collect()
+    }
+
+    fn outputs(&self, run: &Run) -> Vec<(&'static str, String)> {
+        vec![("run_id", run.workflow_run_unique_id.clone())]
     }
 }
 

@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
-use super::deliver::deliver;
 use super::fields::Fields;
-use super::values::{BadValue, Delivery, given, parse_meta};
 use super::{Ctx, Deadline, Draft, ExitStatus, Problem, Seconds, time_field};
 use crate::ci::{self, Field};
 use crate::cli::{RecordArgs, parse_any_status, parse_duration_secs, parse_time};
 use crate::client::content_webhook_id;
+use crate::commands::step::deliver::deliver;
+use crate::commands::step::values::{BadValue, Delivery, given, parse_meta};
 use crate::protocol::RepoRef;
 use crate::protocol::validate::MAX_DURATION_SECS;
 

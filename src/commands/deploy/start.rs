@@ -1,13 +1,14 @@
 //! `mwctl deploy start`: a PENDING run, and the state `finish` picks up.
 
-use super::deliver::deliver;
 use super::fields::Fields;
 use super::state::{self, DeployState};
-use super::values::{BadValue, Delivery, given, parse_meta};
 use super::{Ctx, Deadline, Draft, ExitStatus, now, time_field};
 use crate::ci::{self, Field};
 use crate::cli::{StartArgs, parse_time};
 use crate::client::new_webhook_id;
+use crate::commands::step::Step;
+use crate::commands::step::deliver::deliver;
+use crate::commands::step::values::{BadValue, Delivery, given, parse_meta};
 
 pub async fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     let mut bad = Vec::new();
@@ -48,7 +49,7 @@ pub async fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     // Not when --strict refuses to send because of a bad value: there is no start to finish.
     let sends = !delivery.dry_run && !draft.refused_by(&delivery);
     if sends && let Some(started) = DeployState::new(&draft.fields, started_at) {
-        let path = state::path(delivery.state_file.as_deref(), &facts);
+        let path = state::path(args.state.state_file.as_deref(), &facts);
         match state::save(&path, &started) {
             Ok(()) => ctx
                 .printer

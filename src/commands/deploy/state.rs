@@ -65,7 +65,8 @@ impl DeployState {
 /// Where this job's state lives: `--state-file`, else a file in the job's temp dir named by
 /// a hash of the CI job, so parallel jobs on one machine never share one.
 pub fn path(explicit: Option<&Path>, facts: &CiFacts) -> PathBuf {
-    if let Some(path) = explicit {
+    // An empty MW_STATE_FILE is unset, not a file named "".
+    if let Some(path) = explicit.filter(|p| !p.as_os_str().is_empty()) {
         return path.to_owned();
     }
     let job = match &facts.job_key {

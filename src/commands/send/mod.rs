@@ -29,7 +29,7 @@ use super::{Ctx, ExitStatus};
 use crate::cli::SendArgs;
 use crate::client::pipeline::{Delivery, OnRetry, Outgoing, Pipeline};
 use crate::client::{ApiError, RetryPolicy, batch_webhook_id};
-use crate::input::{Checker, Format, Input, InputError};
+use crate::input::{Checker, Format, Input, InputError, Kind};
 use crate::protocol::gzip;
 use crate::protocol::repo::strip_credentials_in_text;
 use crate::protocol::{FieldError, Receipt};
@@ -92,6 +92,7 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         input,
         checker,
         prepare::Options {
+            kind: format.kind(),
             batch_size: usize::from(args.batch_size),
             compress: args.compress,
             skip_invalid: args.skip_invalid,
@@ -111,6 +112,7 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
     });
     let mut backfill = Backfill {
         p,
+        kind: format.kind(),
         progress: &progress,
         skip_invalid: args.skip_invalid,
         stdin: args.input.file.as_os_str() == "-",
@@ -294,6 +296,8 @@ struct Refusal {
 /// The sending task's state.
 struct Backfill<'a> {
     p: &'a Printer,
+    /// Runs or incidents.
+    kind: Kind,
     progress: &'a Progress,
     skip_invalid: bool,
     stdin: bool,
@@ -578,7 +582,7 @@ impl Backfill<'_> {
             for (position, &record) in sent.runs.iter().enumerate() {
                 let reason = [FieldError {
                     index: usize::try_from(record).unwrap_or(usize::MAX),
-                    field: "workflow_runs".to_owned(),
+                    field: self.kind.body_key().to_owned(),
                     message: reason.clone(),
                 }];
                 let text = sent.run_text(&batch.json, position);
@@ -613,7 +617,7 @@ impl Backfill<'_> {
                 let record = sent.runs[position];
                 let reason = [FieldError {
                     index: usize::try_from(record).unwrap_or(usize::MAX),
-                    field: "workflow_runs".to_owned(),
+                    field: self.kind.body_key().to_owned(),
                     message: format!("{what} was rejected twice: {error}"),
                 }];
                 let text = sent.run_text(&batch.json, position);
@@ -629,7 +633,7 @@ impl Backfill<'_> {
     /// Sends the runs at `keep` of a refused batch again, as a request of their own.
     fn resend_without(&mut self, batch: Outgoing, sent: Sent, keep: &[usize]) {
         let mut json = Vec::with_capacity(batch.json.len());
-        json.extend_from_slice(b"{\"workflow_runs\":[");
+        json.extend_from_slice(format!("{{\"{}\":[", self.kind.body_key()).as_bytes());
         let mut runs = Vec::with_capacity(keep.len());
         let mut spans = Vec::with_capacity(keep.len());
         for &position in keep {
@@ -651,6 +655,7 @@ impl Backfill<'_> {
         json.extend_from_slice(b"]}");
         let outgoing = Outgoing {
             index: batch.index,
+            path: self.kind.path(),
             webhook_id: batch_webhook_id(batch.index, &json),
             gzip: batch.gzip.as_ref().and_then(|_| gzip::compress(&json)),
             json,

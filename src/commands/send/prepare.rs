@@ -11,13 +11,15 @@ use tokio::sync::mpsc::Sender;
 use super::checkpoint::Acked;
 use crate::client::batch_webhook_id;
 use crate::client::pipeline::Outgoing;
-use crate::input::{Checker, Input, InputError, Reject, Repositories};
+use crate::input::{Checker, Input, InputError, Kind, Reject, Repositories};
 use crate::protocol::gzip;
 
 /// Batches read ahead of validation.
 const READ_AHEAD: usize = 2;
 
 pub struct Options {
+    /// Runs or incidents: the request's array and endpoint.
+    pub kind: Kind,
     pub batch_size: usize,
     pub compress: bool,
     /// Invalid runs are set aside instead of stopping the send.
@@ -75,8 +77,9 @@ pub fn spawn(
                 let prepared = item.and_then(|batch| {
                     let checked = checker.check(batch)?;
                     let acked_before = options.acked.contains(checked.index);
-                    let request = (!acked_before && !checked.runs.is_empty())
-                        .then(|| build(checked.index, &checked.runs, options.compress));
+                    let request = (!acked_before && !checked.runs.is_empty()).then(|| {
+                        build(options.kind, checked.index, &checked.runs, options.compress)
+                    });
                     Ok(Prepared {
                         index: checked.index,
                         first_record: checked.first_record,
@@ -118,11 +121,17 @@ fn read(
     }
 }
 
-/// `{"workflow_runs":[...]}` from the runs' JSON, its webhook-id, and its gzip form.
-fn build(index: u64, runs: &[crate::input::CheckedRun], compress: bool) -> Request {
+/// `{"workflow_runs":[...]}` (or `{"incidents":[...]}`) from the records' JSON, its
+/// webhook-id, and its gzip form.
+pub(super) fn build(
+    kind: Kind,
+    index: u64,
+    runs: &[crate::input::CheckedRun],
+    compress: bool,
+) -> Request {
     let size: usize = runs.iter().map(|r| r.json.len() + 1).sum();
     let mut json = Vec::with_capacity(size + 24);
-    json.extend_from_slice(b"{\"workflow_runs\":[");
+    json.extend_from_slice(format!("{{\"{}\":[", kind.body_key()).as_bytes());
     let mut spans = Vec::with_capacity(runs.len());
     for (i, run) in runs.iter().enumerate() {
         if i > 0 {
@@ -138,6 +147,7 @@ fn build(index: u64, runs: &[crate::input::CheckedRun], compress: bool) -> Reque
     Request {
         outgoing: Outgoing {
             index,
+            path: kind.path(),
             webhook_id,
             json,
             gzip,
@@ -164,7 +174,7 @@ mod tests {
                 json: r#"{"b":2}"#.into(),
             },
         ];
-        let request = build(2, &runs, false);
+        let request = build(Kind::Runs, 2, &runs, false);
         assert_eq!(
             request.outgoing.json,
             br#"{"workflow_runs":[{"a":1},{"b":2}]}"#
@@ -178,6 +188,15 @@ mod tests {
             request.outgoing.webhook_id,
             batch_webhook_id(2, &request.outgoing.json)
         );
-        assert!(build(2, &runs, true).outgoing.gzip.is_some());
+        assert!(build(Kind::Runs, 2, &runs, true).outgoing.gzip.is_some());
+        let incidents = build(Kind::Incidents, 2, &runs, false);
+        assert_eq!(
+            incidents.outgoing.json,
+            br#"{"incidents":[{"a":1},{"b":2}]}"#
+        );
+        assert_eq!(
+            incidents.outgoing.path,
+            crate::protocol::incident::INCIDENTS_PATH
+        );
     }
 }

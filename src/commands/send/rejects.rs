@@ -15,8 +15,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::input::Reject;
+use crate::protocol::FieldError;
 use crate::protocol::repo::strip_credentials_in_text;
-use crate::protocol::{FieldError, RawRun};
 
 /// One line of the rejects file.
 #[derive(Serialize)]
@@ -30,7 +30,7 @@ struct Line<'a> {
     /// The record as read (for exports, `mapped` is the run it became).
     input: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
-    mapped: Option<&'a RawRun>,
+    mapped: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     event_id: Option<&'a str>,
 }
@@ -149,10 +149,10 @@ fn scrubbed(value: &RawValue) -> anyhow::Result<Box<RawValue>> {
     Ok(serde_json::value::to_raw_value(&parsed)?)
 }
 
-fn scrubbed_run(run: &RawRun) -> anyhow::Result<RawRun> {
-    let mut value = serde_json::to_value(run)?;
+fn scrubbed_run(run: &Value) -> anyhow::Result<Value> {
+    let mut value = run.clone();
     scrub(&mut value);
-    Ok(serde_json::from_value(value)?)
+    Ok(value)
 }
 
 fn scrub(value: &mut Value) {

@@ -395,3 +395,215 @@ async fn keys_without_the_deployments_scope_are_forbidden() {
     assert_eq!(answer["exception_type"], "Forbidden");
     assert!(answer["event_id"].is_string());
 }
+
+fn incident(key: &str, status: &str) -> Value {
+    let mut incident = json!({
+        "incident_key": key,
+        "provider": "PagerDuty",
+        "status": status,
+        "title": "checkout is down",
+        "creation_date": "2025-01-10T11:00:00Z",
+        "repo_urls": [REPO],
+    });
+    if status.eq_ignore_ascii_case("resolved") {
+        incident["resolved_date"] = json!("2025-01-10T11:45:00Z");
+    }
+    incident
+}
+
+fn incidents(incidents: Vec<Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "incidents": incidents })).expect("json")
+}
+
+async fn post_incidents(
+    server: &TestServer,
+    path: &str,
+    key: &str,
+    body: Vec<u8>,
+    headers: &[(String, String)],
+) -> Value {
+    let mut request = server
+        .client
+        .post(format!("{}{path}", server.url))
+        .header("x-api-key", key)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("answers");
+    assert_eq!(response.status(), 200, "ingest always answers 200");
+    serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_incidents_are_processed_on_both_paths() {
+    let server = TestServer::default().await;
+    server.link(REPO).await;
+    let key = server.admin_key.clone();
+    let body = incidents(vec![incident("P1", "triggered")]);
+    let answer = post_incidents(
+        &server,
+        "/public/webhook/incidents",
+        &key,
+        body.clone(),
+        &signed(&key, "i1", &body),
+    )
+    .await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    assert_eq!(answer["accepted"], 1);
+    assert_eq!(
+        answer["message"], "1 incident accepted; processing asynchronously",
+        "counted as incidents"
+    );
+    let id = answer["event_id"].as_str().expect("event id");
+    let event = server.processed(id).await;
+    assert_eq!(event["status"], "SUCCESS", "{event}");
+    assert_eq!(event["request_type"], "incident");
+    assert_eq!(event["incidents_received"], 1);
+    assert_eq!(event["incidents_created"], 1);
+    assert_eq!(event["incidents"][0]["provider"], "pagerduty");
+    assert_eq!(event["incidents"][0]["action"], "created");
+
+    // The alias, gzipped, with a repeat of the same webhook-id answered as a duplicate.
+    let body = incidents(vec![incident("P1", "RESOLVED")]);
+    let headers = {
+        let mut h = signed(&key, "i2", &body);
+        h.push(("content-encoding".to_owned(), "gzip".to_owned()));
+        h
+    };
+    let answer = post_incidents(
+        &server,
+        "/public/webhook/incident",
+        &key,
+        gzip(&body),
+        &headers,
+    )
+    .await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let id = answer["event_id"].as_str().expect("event id").to_owned();
+    let again = post_incidents(
+        &server,
+        "/public/webhook/incident",
+        &key,
+        gzip(&body),
+        &headers,
+    )
+    .await;
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["event_id"], id.as_str());
+    let event = server.processed(&id).await;
+    assert_eq!(event["incidents_updated"], 1, "{event}");
+    assert_eq!(event["incidents"][0]["status"], "RESOLVED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_incident_requests_are_rejected_and_stored() {
+    let server = TestServer::start(
+        Config {
+            max_body: 4096,
+            require_signature: false,
+            ..Config::default()
+        },
+        false,
+    )
+    .await;
+    server.link(REPO).await;
+    let key = server.admin_key.clone();
+    let path = "/public/webhook/incidents";
+
+    // Malformed JSON, and runs sent to the incidents endpoint.
+    let answer = post_incidents(&server, path, &key, b"{\"incidents\": [".to_vec(), &[]).await;
+    assert_eq!(answer["exception_type"], "InvalidPayload", "{answer}");
+    assert!(answer["event_id"].is_string(), "stored: {answer}");
+    let answer = post_incidents(&server, path, &key, batch(vec![run("1", "success")]), &[]).await;
+    assert_eq!(answer["exception_type"], "InvalidPayload");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no incidents array")),
+        "{answer}"
+    );
+
+    // Wrong types: every error with its index, field and message.
+    let mut wrong = incident("P1", "TRIGGERED");
+    wrong["incident_key"] = json!(5);
+    let mut resolved = incident("P2", "RESOLVED");
+    resolved.as_object_mut().map(|o| o.remove("resolved_date"));
+    let answer = post_incidents(&server, path, &key, incidents(vec![wrong, resolved]), &[]).await;
+    assert_eq!(answer["exception_type"], "InvalidPayload", "{answer}");
+    let errors = answer["errors"].as_array().expect("errors");
+    assert_eq!(errors[0]["index"], 0);
+    assert_eq!(errors[0]["field"], "incident_key");
+    assert_eq!(errors[1]["index"], 1);
+    assert_eq!(errors[1]["field"], "resolved_date");
+    assert!(answer["resolution"].as_str().is_some_and(|r| !r.is_empty()));
+
+    // Oversized.
+    let answer = post_incidents(&server, path, &key, vec![b' '; 5000], &[]).await;
+    assert_eq!(answer["exception_type"], "PayloadTooLarge");
+    assert!(
+        answer["resolution"]
+            .as_str()
+            .is_some_and(|r| r.contains("fewer incidents")),
+        "{answer}"
+    );
+
+    // A repository that is not linked.
+    let mut elsewhere = incident("P3", "TRIGGERED");
+    elsewhere["repo_urls"] = json!(["https://github.com/acme/other"]);
+    let answer = post_incidents(&server, path, &key, incidents(vec![elsewhere]), &[]).await;
+    assert_eq!(answer["exception_type"], "UnknownRepo", "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("1 of 1 incidents name no linked repository")),
+        "{answer}"
+    );
+
+    let stored = events(&server).await;
+    assert!(stored.iter().all(|e| e["request_type"] == "incident"));
+    assert!(stored.iter().all(|e| e["status"] == "REJECTED"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_need_the_incidents_scope() {
+    let server = TestServer::default().await;
+    server.link(REPO).await;
+    let (status, created) = server
+        .api(
+            "POST",
+            "/api/keys",
+            Some(json!({"name": "ci", "scopes": ["deployments"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let key = created["key"].as_str().expect("key");
+    let body = incidents(vec![incident("P1", "TRIGGERED")]);
+    let answer = post_incidents(&server, "/public/webhook/incidents", key, body, &[]).await;
+    assert_eq!(answer["exception_type"], "Forbidden", "{answer}");
+    assert!(
+        answer["resolution"]
+            .as_str()
+            .is_some_and(|r| r.contains("--scope incidents")),
+        "{answer}"
+    );
+    // And the incidents scope does not send runs.
+    let (_, created) = server
+        .api(
+            "POST",
+            "/api/keys",
+            Some(json!({"name": "pager", "scopes": ["incidents"]})),
+        )
+        .await;
+    let pager = created["key"].as_str().expect("key");
+    let answer = post_incidents(
+        &server,
+        "/public/webhook/incidents",
+        pager,
+        incidents(vec![incident("P1", "TRIGGERED")]),
+        &[],
+    )
+    .await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+}

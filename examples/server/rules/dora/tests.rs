@@ -11,6 +11,7 @@ const BLOG: i64 = 2;
 
 fn deployment(id: &str, started: &str, status: RunStatus, duration: Option<i64>) -> Deployment {
     Deployment {
+        run_id: id.parse().unwrap_or(0),
         repo_id: SHOP,
         workflow: "deploy".to_owned(),
         unique_id: id.to_owned(),

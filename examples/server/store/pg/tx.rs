@@ -8,15 +8,18 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mwctl::protocol::RunStatus;
-use mwctl::protocol::admin::{EventStatus, Repo, RunRef};
+use mwctl::protocol::admin::{EventStatus, IncidentRef, Repo, RunRef};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
-use super::{KEY_COLUMNS, REPO_COLUMNS, bad, event_run_refs, key_from_row, repo_from_row, ts_of};
+use super::{
+    KEY_COLUMNS, REPO_COLUMNS, bad, event_run_refs, incidents, key_from_row, repo_from_row, ts_of,
+};
 use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
 use crate::store::{
-    Action, Counts, KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot,
-    StoreError, StoreResult, Tx, WriteRecord, ts,
+    Action, Counts, IncidentHistory, IncidentRecord, IncidentSlot, IncidentUpdate, IncidentWrite,
+    KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot, StoreError,
+    StoreResult, Tx, WriteRecord, ts,
 };
 
 pub struct PgTx {
@@ -191,6 +194,47 @@ impl Tx for PgTx {
         Ok(())
     }
 
+    async fn insert_incidents(
+        &mut self,
+        writes: Vec<IncidentWrite>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<IncidentSlot>> {
+        incidents::insert(self.conn()?, &writes, &ts(at)).await
+    }
+
+    async fn update_incidents(
+        &mut self,
+        updates: Vec<IncidentUpdate>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        incidents::update(self.conn()?, &updates, &ts(at)).await
+    }
+
+    async fn finish_incident_event(
+        &mut self,
+        id: &str,
+        written: Vec<IncidentRecord>,
+        counts: Counts,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        incidents::finish(self.conn()?, id, &written, counts, &ts(at)).await
+    }
+
+    async fn event_incidents(&mut self, id: &str) -> StoreResult<Vec<IncidentRef>> {
+        incidents::event_incident_refs(self.conn()?, id).await
+    }
+
+    async fn incident_history(
+        &mut self,
+        incident_ids: Vec<i64>,
+    ) -> StoreResult<Vec<IncidentHistory>> {
+        incidents::history(self.conn()?, &incident_ids).await
+    }
+
+    async fn delete_incidents(&mut self, incident_ids: Vec<i64>) -> StoreResult<()> {
+        incidents::delete(self.conn()?, &incident_ids).await
+    }
+
     async fn event_status(&mut self, id: &str) -> StoreResult<Option<EventStatus>> {
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR UPDATE")
@@ -334,6 +378,13 @@ impl Tx for PgTx {
             .take()
             .ok_or_else(|| StoreError::Other("the transaction is over".to_owned()))?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rollback(mut self: Box<Self>) -> StoreResult<()> {
+        if let Some(tx) = self.tx.take() {
+            tx.rollback().await?;
+        }
         Ok(())
     }
 }

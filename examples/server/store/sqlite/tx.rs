@@ -9,19 +9,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mwctl::protocol::RunStatus;
-use mwctl::protocol::admin::{EventStatus, Repo, RunRef};
+use mwctl::protocol::admin::{EventStatus, IncidentRef, Repo, RunRef};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{
     Inner, all_keys, bad_column, end_abandoned_transaction, event_run_refs, event_status,
-    list_repos_on, task_failed, ts_col,
+    incidents, list_repos_on, task_failed, ts_col,
 };
 use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
 use crate::store::{
-    Action, Counts, KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot,
-    StoreError, StoreResult, Tx, WriteRecord, Writer, ts,
+    Action, Counts, IncidentHistory, IncidentRecord, IncidentSlot, IncidentUpdate, IncidentWrite,
+    KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot, StoreError,
+    StoreResult, Tx, WriteRecord, Writer, ts,
 };
 
 /// event_runs rows per INSERT statement (3 parameters each plus the event's, well under
@@ -206,6 +207,55 @@ impl Tx for SqliteTx {
         .await
     }
 
+    async fn insert_incidents(
+        &mut self,
+        writes: Vec<IncidentWrite>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<IncidentSlot>> {
+        self.run(move |conn| incidents::insert(conn, &writes, &ts(at)))
+            .await
+    }
+
+    async fn update_incidents(
+        &mut self,
+        updates: Vec<IncidentUpdate>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.run(move |conn| incidents::update(conn, &updates, &ts(at)))
+            .await
+    }
+
+    async fn finish_incident_event(
+        &mut self,
+        id: &str,
+        written: Vec<IncidentRecord>,
+        counts: Counts,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.run(move |conn| incidents::finish(conn, &id, &written, counts, &ts(at)))
+            .await
+    }
+
+    async fn event_incidents(&mut self, id: &str) -> StoreResult<Vec<IncidentRef>> {
+        let id = id.to_owned();
+        self.run(move |conn| incidents::event_incident_refs(conn, &id))
+            .await
+    }
+
+    async fn incident_history(
+        &mut self,
+        incident_ids: Vec<i64>,
+    ) -> StoreResult<Vec<IncidentHistory>> {
+        self.run(move |conn| incidents::history(conn, &incident_ids))
+            .await
+    }
+
+    async fn delete_incidents(&mut self, incident_ids: Vec<i64>) -> StoreResult<()> {
+        self.run(move |conn| incidents::delete(conn, &incident_ids))
+            .await
+    }
+
     async fn event_status(&mut self, id: &str) -> StoreResult<Option<EventStatus>> {
         let id = id.to_owned();
         self.run(move |conn| event_status(conn, &id)).await
@@ -347,6 +397,12 @@ impl Tx for SqliteTx {
     async fn commit(mut self: Box<Self>) -> StoreResult<()> {
         self.run(|conn| Ok(conn.execute_batch("COMMIT")?)).await?;
         // Committed: nothing to roll back on drop.
+        drop(self.conn.take());
+        Ok(())
+    }
+
+    async fn rollback(mut self: Box<Self>) -> StoreResult<()> {
+        self.run(|conn| Ok(conn.execute_batch("ROLLBACK")?)).await?;
         drop(self.conn.take());
         Ok(())
     }

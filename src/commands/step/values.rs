@@ -2,7 +2,6 @@
 //! cannot be used is a warning (and its default), never a usage error. They often come from
 //! the environment or a pipeline expression (`MW_TIMEOUT`, `${{ job.status }}`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -15,7 +14,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A value from a flag or the environment that could not be used: a warning, after which
 /// the command goes on with `instead` (with `--strict`: an error, and nothing is sent).
 #[derive(Clone, Debug, Serialize)]
-pub(super) struct BadValue {
+pub(crate) struct BadValue {
     /// The flag and its variable, e.g. `--timeout / MW_TIMEOUT`.
     pub flag: &'static str,
     /// The value as given.
@@ -27,17 +26,16 @@ pub(super) struct BadValue {
 }
 
 /// A flag's text, unless absent or blank (an unset variable in a pipeline expression).
-pub(super) fn given(raw: &Option<String>) -> Option<&str> {
+pub(crate) fn given(raw: &Option<String>) -> Option<&str> {
     raw.as_deref().filter(|v| !v.trim().is_empty())
 }
 
 /// [`DeliveryArgs`] parsed: an unusable value is reported and replaced by its default.
 #[derive(Clone, Debug)]
-pub(super) struct Delivery {
+pub(crate) struct Delivery {
     pub timeout: Duration,
     pub strict: bool,
     pub dry_run: bool,
-    pub state_file: Option<PathBuf>,
 }
 
 impl Delivery {
@@ -73,17 +71,12 @@ impl Delivery {
             timeout,
             strict,
             dry_run: args.dry_run,
-            // An empty MW_STATE_FILE is unset, not a file named "".
-            state_file: args
-                .state_file
-                .clone()
-                .filter(|p| !p.as_os_str().is_empty()),
         }
     }
 }
 
 /// `--meta KEY=VALUE` entries; a malformed one is left out, with a warning.
-pub(super) fn parse_meta(raw: &[String], bad: &mut Vec<BadValue>) -> Vec<(String, String)> {
+pub(crate) fn parse_meta(raw: &[String], bad: &mut Vec<BadValue>) -> Vec<(String, String)> {
     raw.iter()
         // `--meta $UNSET`: not given.
         .filter(|entry| !entry.trim().is_empty())
@@ -111,7 +104,6 @@ mod tests {
             timeout: timeout.map(str::to_owned),
             strict: strict.map(str::to_owned),
             dry_run: false,
-            state_file: Some(PathBuf::new()),
         };
         let mut bad = Vec::new();
         (Delivery::parse(&args, &mut bad), bad)
@@ -123,7 +115,6 @@ mod tests {
         assert_eq!((d.timeout, d.strict), (DEFAULT_TIMEOUT, false));
         let flags: Vec<&str> = bad.iter().map(|b| b.flag).collect();
         assert_eq!(flags, ["--strict / MW_STRICT", "--timeout / MW_TIMEOUT"]);
-        assert_eq!(d.state_file, None, "an empty path is no path");
 
         let (d, bad) = delivery(Some(" "), Some(""));
         assert_eq!((d.timeout, d.strict), (DEFAULT_TIMEOUT, false));

@@ -4,22 +4,22 @@
 use std::cell::RefCell;
 
 use super::report::{self, Outcome};
-use super::{Ctx, Deadline, Delivery, Draft, ExitStatus, Problem};
+use super::{Ctx, Deadline, Delivery, ExitStatus, Problem, Step};
 use crate::client::{RetryPolicy, new_webhook_id};
-use crate::protocol::{Receipt, Run};
+use crate::protocol::Receipt;
 use crate::report::ci::CiReporter;
 
-/// Whether the server accepted the run (so `finish` may forget its state), and the exit
+/// Whether the server accepted the item (so `finish` may forget its state), and the exit
 /// status.
-pub(super) struct Delivered {
+pub(crate) struct Delivered {
     pub status: ExitStatus,
     pub accepted: bool,
 }
 
 /// Validates, sends (unless `--dry-run`) and reports the draft.
-pub(super) async fn deliver(
+pub(crate) async fn deliver<D: Step>(
     ctx: &Ctx,
-    draft: Draft,
+    draft: D,
     delivery: &Delivery,
     deadline: Deadline,
 ) -> Delivered {
@@ -32,8 +32,10 @@ pub(super) async fn deliver(
         report::explain(ctx, &draft, built.as_ref().ok(), deadline);
     }
     let run = match built {
-        Ok(run) => run,
-        Err(problem) => return failed(ctx, &reporter, &draft, None, problem, delivery, deadline),
+        Ok(item) => item,
+        Err(problem) => {
+            return failed(ctx, &reporter, &draft, None, problem, delivery, deadline);
+        }
     };
     // --strict sends nothing built from a value it could not use.
     let refused = draft.refused_by(delivery);
@@ -48,13 +50,16 @@ pub(super) async fn deliver(
         };
     }
     if refused {
-        let n = draft.bad_values.len();
+        let n = draft.bad_values().len();
         let problem = Problem::new(
             format!(
                 "{n} value{} could not be used (see above), so nothing was sent",
                 if n == 1 { "" } else { "s" }
             ),
-            "fix the values above, or leave out --strict to send the run with their defaults",
+            format!(
+                "fix the values above, or leave out --strict to send the {} with their defaults",
+                D::ITEM_KEY
+            ),
         );
         return failed(
             ctx,
@@ -67,13 +72,15 @@ pub(super) async fn deliver(
         );
     }
     report::show_fields(ctx, &reporter, &draft, &run);
-    // Later steps can refer to the run whether or not it gets through.
-    reporter.set_output("run_id", &run.workflow_run_unique_id);
+    // Later steps can refer to the item whether or not it gets through.
+    for (name, value) in draft.outputs(&run) {
+        reporter.set_output(name, &value);
+    }
 
     let budget = deadline.remaining();
     // What went wrong before the deadline cut the retries short, to say why in the end.
     let last_error = RefCell::new(None);
-    let answer = tokio::time::timeout(budget, send(ctx, &run, budget, &last_error)).await;
+    let answer = tokio::time::timeout(budget, send::<D>(ctx, &run, budget, &last_error)).await;
     let answer = answer.unwrap_or_else(|_| {
         let mut error = format!(
             "no answer within {} (--timeout)",
@@ -135,7 +142,8 @@ pub(super) async fn deliver(
             ..
         } => {
             let mut error = format!(
-                "the server rejected the run{}: {error}",
+                "the server rejected the {}{}: {error}",
+                D::ITEM_KEY,
                 exception_type
                     .map(|t| format!(" ({t})"))
                     .unwrap_or_default()
@@ -166,9 +174,9 @@ pub(super) async fn deliver(
 }
 
 /// One signed request, with quick retries while the deadline allows.
-async fn send(
+async fn send<D: Step>(
     ctx: &Ctx,
-    run: &Run,
+    item: &D::Item,
     budget: std::time::Duration,
     last_error: &RefCell<Option<String>>,
 ) -> Result<Receipt, Problem> {
@@ -177,10 +185,11 @@ async fn send(
         error: format!("{e:#}"),
         resolution: None,
     })?;
-    let body = serde_json::to_vec(&serde_json::json!({ "workflow_runs": [run] }))
+    let body = serde_json::to_vec(&serde_json::json!({ D::BODY_KEY: [item] }))
         .map_err(|e| Problem::new(e.to_string(), "report this as a bug"))?;
     let outcome = client
-        .send_runs(
+        .send_to(
+            D::PATH,
             &body,
             &new_webhook_id(),
             RetryPolicy::PIPELINE,
@@ -200,11 +209,11 @@ async fn send(
 }
 
 /// Reports a problem loudly; exit 0 unless `--strict`.
-fn failed(
+fn failed<D: Step>(
     ctx: &Ctx,
     reporter: &CiReporter,
-    draft: &Draft,
-    run: Option<&Run>,
+    draft: &D,
+    run: Option<&D::Item>,
     problem: Problem,
     delivery: &Delivery,
     deadline: Deadline,
