@@ -1,20 +1,23 @@
 //! Load benchmark: N concurrent deployment pipelines, each sending `deploy start` (a PENDING
 //! run) then `deploy finish` (the final status), signed as mwctl signs them, for a fixed time.
 //! Prints requests per second and the time to the 200 answer (p50, p90, p99, max), then how long
-//! the worker took to process the backlog.
+//! after the last answer the last event was processed; SQLite and PostgreSQL side by side.
 //!
 //! ```sh
-//! cargo run --release --example load -- --pairs 8 --seconds 20
+//! cargo run --release --example load -- --pairs 8 --seconds 15
 //! ```
 //!
-//! By default it builds and starts the release companion server (`mwctl-server`) itself (SQLite in a temporary
-//! directory, on a free loopback port); `--url` and `--admin-key` point it at a running one
-//! instead. Each pipeline keeps one HTTP connection alive, so the figures are the server's,
-//! not process start-up's.
+//! By default it builds the release companion server (`mwctl-server`) and runs the load twice:
+//! against one server on SQLite (a temporary directory), then against `--instances` servers (2 by
+//! default) sharing one new database on a throwaway PostgreSQL cluster (the one the tests use;
+//! `--database-url` for another), the pipelines spread over them; all on free loopback ports.
+//! `--backend` runs one; `--url` and `--admin-key` load a running server instead. Each pipeline
+//! keeps one HTTP connection alive, so the figures are the server's, not process start-up's.
 
 #[path = "support/bench.rs"]
 mod support;
 
+use std::path::PathBuf;
 use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,6 +42,19 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     seconds: u64,
 
+    /// One backend only (default: both, one after the other)
+    #[arg(long, value_enum, conflicts_with = "url")]
+    backend: Option<support::Backend>,
+
+    /// Server instances sharing the PostgreSQL database (the pipelines take turns)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    instances: u16,
+
+    /// Run PostgreSQL on this database instead of a throwaway cluster; it is EMPTIED (with
+    /// psql) first, so give a database of its own
+    #[arg(long, value_name = "URL", conflicts_with = "url")]
+    database_url: Option<String>,
+
     /// A running server to load instead of starting one (needs --admin-key).
     #[arg(long, requires = "admin_key")]
     url: Option<String>,
@@ -58,28 +74,78 @@ struct Tally {
     first_error: Option<String>,
 }
 
+/// What one load printed, for the summary.
+struct Figures {
+    label: String,
+    requests_per_sec: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    /// Seconds from the last answer until no event waits or runs (`None`: still busy).
+    drained: Option<f64>,
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let (server, url, admin_key) = match (&args.url, &args.admin_key) {
-        (Some(url), Some(key)) => (None, url.trim_end_matches('/').to_owned(), key.clone()),
-        _ => {
-            let started = StartedServer::start()?;
-            let (url, key) = (started.url.clone(), started.admin_key.clone());
-            (Some(started), url, key)
-        }
+    if let (Some(url), Some(key)) = (&args.url, &args.admin_key) {
+        let url = url.trim_end_matches('/').to_owned();
+        runtime.block_on(load(&args, "server", &[url], key))?;
+        return Ok(());
+    }
+    let bin = support::build_release()?.server;
+    let mut figures = Vec::new();
+    for backend in support::Backend::chosen(args.backend) {
+        let (database, instances) = match backend {
+            support::Backend::Sqlite => (None, 1),
+            support::Backend::Postgres => (
+                Some(support::postgres_database(args.database_url.as_deref())?),
+                usize::from(args.instances),
+            ),
+        };
+        let label = backend.label(instances);
+        let started = StartedServers::start(&bin, database.as_deref(), instances)?;
+        let result = runtime.block_on(load(&args, &label, &started.urls, &started.admin_key));
+        drop(started);
+        figures.push(result?);
+    }
+    println!();
+    println!(
+        "summary: {} pipelines for {} s; machine load after: {}",
+        args.pairs,
+        args.seconds,
+        support::load_average()
+    );
+    let row = |name: &str, cell: &dyn Fn(&Figures) -> String| {
+        let cells: String = figures.iter().map(|f| format!("{:>16}", cell(f))).collect();
+        println!("  {name:<44}{cells}");
     };
-    let result = runtime.block_on(load(&args, &url, &admin_key));
-    drop(server);
-    result
+    row("", &|f| f.label.clone());
+    row("requests/s", &|f| format!("{:.0}", f.requests_per_sec));
+    row("time to 200 p50 (ms)", &|f| format!("{:.2}", f.p50));
+    row("time to 200 p99 (ms)", &|f| format!("{:.2}", f.p99));
+    row("time to 200 max (ms)", &|f| format!("{:.2}", f.max));
+    row("last event processed (s after the last answer)", &|f| {
+        f.drained
+            .map_or_else(|| "> 120".to_owned(), |s| format!("{s:.2}"))
+    });
+    Ok(())
 }
 
-async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
+/// Loads the servers at `urls` (pipeline `n` sends to `urls[n % len]`); prints and returns
+/// the figures.
+async fn load(
+    args: &Args,
+    label: &str,
+    urls: &[String],
+    admin_key: &str,
+) -> anyhow::Result<Figures> {
     mwctl::client::install_crypto_provider();
     let http = reqwest::Client::new();
+    let url = urls[0].as_str();
     // A linked repo and a deployments key, as a team would set up.
     let linked = http
         .post(format!("{url}/api/repos"))
@@ -105,9 +171,10 @@ async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
         .to_owned();
 
     println!(
-        "load: {} pipelines (deploy start + finish) for {} s against {url}; machine load before: {}",
+        "load ({label}): {} pipelines (deploy start + finish) for {} s against {}; machine load before: {}",
         args.pairs,
         args.seconds,
+        urls.join(" "),
         support::load_average()
     );
     let started = Instant::now();
@@ -115,7 +182,7 @@ async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
     let key = Arc::new(key);
     let tasks: Vec<_> = (0..args.pairs)
         .map(|n| {
-            let (url, key) = (url.to_owned(), Arc::clone(&key));
+            let (url, key) = (urls[n % urls.len()].clone(), Arc::clone(&key));
             tokio::spawn(async move { pipeline(n, &url, &key, deadline).await })
         })
         .collect();
@@ -153,40 +220,40 @@ async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
         pct(99),
         pct(100),
     );
-    if let Some(e) = tally.first_error {
+    if let Some(e) = &tally.first_error {
         println!("first problem: {e}");
     }
 
     // The worker processes asynchronously: how far behind was it?
     let drained = Instant::now();
-    loop {
-        let waiting: Vec<Value> = http
-            .get(format!("{url}/api/events?status=waiting&limit=1"))
-            .header(HEADER_API_KEY, admin_key)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let running: Vec<Value> = http
-            .get(format!("{url}/api/events?status=running&limit=1"))
-            .header(HEADER_API_KEY, admin_key)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if waiting.is_empty() && running.is_empty() {
-            break;
+    let page = |status: &'static str| {
+        let request = http
+            .get(format!("{url}/api/events?status={status}&limit=1"))
+            .header(HEADER_API_KEY, admin_key);
+        async move {
+            anyhow::Ok(
+                request
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json::<Value>()
+                    .await?,
+            )
+        }
+    };
+    let drained = loop {
+        let (waiting, running) = (page("waiting").await?, page("running").await?);
+        if support::backlog(&waiting, &running) == 0 {
+            let secs = drained.elapsed().as_secs_f64();
+            println!("processing: every event processed {secs:.2} s after the last answer");
+            break Some(secs);
         }
         if drained.elapsed() > Duration::from_secs(120) {
             println!("processing: still busy 120 s after the load");
-            return Ok(());
+            break None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    println!(
-        "processing: every event processed {:.2} s after the last answer",
-        drained.elapsed().as_secs_f64()
-    );
+    };
     if tally.errors > 0 || tally.rejected > 0 {
         bail!(
             "{} requests failed, {} were rejected",
@@ -194,7 +261,14 @@ async fn load(args: &Args, url: &str, admin_key: &str) -> anyhow::Result<()> {
             tally.rejected
         );
     }
-    Ok(())
+    Ok(Figures {
+        label: label.to_owned(),
+        requests_per_sec: requests as f64 / elapsed,
+        p50: pct(50),
+        p99: pct(99),
+        max: pct(100),
+        drained,
+    })
 }
 
 /// One pipeline: start and finish deployments until the deadline, on one connection.
@@ -275,31 +349,42 @@ async fn pipeline(n: usize, url: &str, key: &str, deadline: Instant) -> Tally {
     tally
 }
 
-/// The release companion server on a free port with a temporary data dir; killed on drop.
-struct StartedServer {
-    child: Child,
-    url: String,
+/// The release companion servers of one load: one on SQLite, or `instances` on one PostgreSQL
+/// database; each on a free port with a temporary data dir; killed on drop.
+struct StartedServers {
+    children: Vec<Child>,
+    urls: Vec<String>,
     admin_key: String,
-    _dir: tempfile::TempDir,
+    _dirs: Vec<tempfile::TempDir>,
 }
 
-impl StartedServer {
-    fn start() -> anyhow::Result<StartedServer> {
-        let bin = support::build_release()?.server;
-        let dir = tempfile::tempdir()?;
-        let spawned = support::spawn_server(&bin, dir.path(), &[])?;
-        Ok(StartedServer {
-            child: spawned.child,
-            url: spawned.url,
-            admin_key: spawned.admin_key,
-            _dir: dir,
+impl StartedServers {
+    fn start(
+        bin: &std::path::Path,
+        database_url: Option<&str>,
+        instances: usize,
+    ) -> anyhow::Result<StartedServers> {
+        let dirs = (0..instances)
+            .map(|_| tempfile::tempdir())
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path().to_owned()).collect();
+        let spawned = support::spawn_servers(bin, &paths, database_url)?;
+        let admin_key = spawned[0].admin_key.clone();
+        let (children, urls) = spawned.into_iter().map(|s| (s.child, s.url)).unzip();
+        Ok(StartedServers {
+            children,
+            urls,
+            admin_key,
+            _dirs: dirs,
         })
     }
 }
 
-impl Drop for StartedServer {
+impl Drop for StartedServers {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

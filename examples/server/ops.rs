@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use mwctl::protocol::Run;
 use mwctl::protocol::admin::{
-    ApiKey, EventStatus, PruneReport, PrunedIncident, PrunedRun, UnlinkReport,
+    ApiKey, EventStatus, PruneReport, PrunedIncident, PrunedRun, Repo, UnlinkReport,
 };
 use mwctl::protocol::incident::Incident;
 
@@ -15,7 +15,7 @@ use crate::rules::keys::Revocation;
 use crate::rules::prune::{PruneStart, Undo};
 use crate::store::{
     Action, Counts, IncidentRecord, IncidentSlot, IncidentUpdate, IncidentWrite, RunUpdate,
-    RunWrite, Slot, Store, StoreResult, WriteRecord, Writer,
+    RunWrite, Slot, Store, StoreResult, Tx, WriteRecord, Writer,
 };
 
 /// What [`apply_event`] did.
@@ -43,17 +43,81 @@ pub async fn apply_event(
     now: DateTime<Utc>,
 ) -> StoreResult<Applied> {
     let mut tx = store.begin(Writer::Worker).await?;
-    if !tx.hold(id, owner).await? {
+    let mut repos = None;
+    let applied = apply_in(tx.as_mut(), &mut repos, id, owner, runs, received_at, now).await?;
+    if matches!(applied, Applied::Done(_)) {
+        tx.commit().await?;
+    } else {
         tx.rollback().await?;
+    }
+    Ok(applied)
+}
+
+/// A claimed event of a batch for [`apply_events`].
+pub struct Pending<'a> {
+    pub id: &'a str,
+    pub runs: &'a [Run],
+    pub received_at: DateTime<Utc>,
+}
+
+/// [`apply_event`] for several claimed events in ONE transaction (one commit instead of one
+/// per event, which is what bounds processing), oldest first, each seeing the runs the earlier
+/// ones wrote. Each gets the result it would get alone: an event whose lease was lost or whose
+/// repo is no longer linked writes nothing (it is resolved before any of its writes) and the
+/// others are still written. A storage error rolls the whole batch back: the caller then
+/// applies the events one by one, so that the error is charged to the event that causes it.
+pub async fn apply_events(
+    store: &dyn Store,
+    owner: &str,
+    events: &[Pending<'_>],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Applied>> {
+    let mut tx = store.begin(Writer::Worker).await?;
+    let mut repos = None;
+    let mut applied = Vec::with_capacity(events.len());
+    for event in events {
+        let result = apply_in(
+            tx.as_mut(),
+            &mut repos,
+            event.id,
+            owner,
+            event.runs,
+            event.received_at,
+            now,
+        )
+        .await?;
+        applied.push(result);
+    }
+    if applied.iter().any(|a| matches!(a, Applied::Done(_))) {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(applied)
+}
+
+/// The writes of one event inside `tx` (not committed). `repos` is read (and locked) once per
+/// transaction, after the first claim it holds.
+async fn apply_in(
+    tx: &mut dyn Tx,
+    repos: &mut Option<Vec<Repo>>,
+    id: &str,
+    owner: &str,
+    runs: &[Run],
+    received_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    if !tx.hold(id, owner).await? {
         return Ok(Applied::Lost);
     }
-    let repos = tx.repos().await?;
-    let targets = match rules::resolve_runs(runs, &repos) {
+    let linked = match repos {
+        Some(linked) => linked,
+        None => repos.insert(tx.repos().await?),
+    };
+    let targets = match rules::resolve_runs(runs, linked) {
         Ok(targets) => targets,
-        Err(errors) => {
-            tx.rollback().await?;
-            return Ok(Applied::Unresolved(rules::unresolved_reason(&errors)));
-        }
+        // Resolved before any write: nothing of this event is in the transaction.
+        Err(errors) => return Ok(Applied::Unresolved(rules::unresolved_reason(&errors))),
     };
     // One write per (run, repo); `sources` remembers each write's run.
     let mut writes = Vec::with_capacity(runs.len());
@@ -107,7 +171,6 @@ pub async fn apply_event(
         tx.update_runs(updates, now).await?;
     }
     tx.finish_event(id, written, counts, now).await?;
-    tx.commit().await?;
     Ok(Applied::Done(counts))
 }
 

@@ -1,12 +1,15 @@
-//! The asynchronous processor: claims waiting events oldest first and writes their runs
-//! ([`ops::apply_event`]: one transaction per event, so ingest never waits long for the writer).
-//! Dispatches on the event's type; failures are recorded on the event (and notified).
+//! The asynchronous processor: claims waiting events oldest first, several at a time, and
+//! writes their runs. Waiting `workflow` events are written together ([`ops::apply_events`]:
+//! one transaction per batch, bounded in runs so that ingest never waits long for the writer);
+//! any other event, and every event of a batch that hit a storage error, is applied alone
+//! ([`ops::apply_event`]). Failures are recorded on the event (and notified).
 //!
 //! Claims are leased to this process ([`AppState::owner`]) and renewed while it works, so that
 //! several instances share one queue: an instance that dies stops renewing, and once its leases
 //! end the others (or it, restarted) take its events over.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,15 +21,20 @@ use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 use crate::ops::{self, Applied};
-use crate::store::{Claimed, RequestType, StoreError, now};
+use crate::store::{Claimed, Counts, RequestType, StoreError, now};
 
 /// Most attempts at one event (a crash mid-event counts as one) before it fails for good.
 pub const MAX_ATTEMPTS: u32 = 5;
 /// A wake-up may be missed, and a dead instance's claims end without one: look anyway this
 /// often (or every lease, when leases are shorter).
 const FALLBACK_POLL: Duration = Duration::from_secs(5);
-/// Events claimed at a time.
-const CLAIM_LIMIT: u32 = 1;
+/// Most events claimed (and written in one transaction) at a time.
+const CLAIM_LIMIT: u32 = 32;
+/// About how many runs one batch writes: the claim limit shrinks when events are big (a
+/// backfill's carry up to 500 runs each), so that a batch holds the writer (and memory) about
+/// as long as two big events would. Events are claimed with their bodies and parsed whole, so
+/// this bounds the worker's memory too.
+const BATCH_RUNS: usize = 1_000;
 /// Pause after an error outside an event's processing (the database went away, say).
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -36,7 +44,7 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 const WORKER_NICENESS: i32 = 5;
 
 /// Starts the worker, on a runtime (and so blocking threads) of its own, at a lower CPU
-/// priority than ingest. When `stop` turns true it finishes the event it is writing (and the
+/// priority than ingest. When `stop` turns true it finishes the batch it is writing (and the
 /// one it already took), then returns.
 pub fn spawn(
     state: AppState,
@@ -146,14 +154,26 @@ enum Work {
     Incidents(Vec<Incident>),
 }
 
-/// Processes waiting events until there are none. While one event is written, the next is
+impl Ready {
+    /// Written in a batch: a `workflow` event whose runs parsed. Anything else goes alone
+    /// through [`finish`].
+    fn batchable(&self) -> bool {
+        matches!(self.runs.as_deref(), Ok(Work::Runs(_)))
+    }
+}
+
+/// Processes waiting events until there are none. While one batch is written, the next is
 /// claimed and parsed, so the writer is kept busy.
 async fn drain(state: &AppState, held: &Held, stop: &watch::Receiver<bool>) {
-    let mut next = Some(prepare(state, held));
+    // The claim limit, adjusted to the size of the events seen (see [`BATCH_RUNS`]); one at
+    // first, as their size is not known before they are claimed (32 backfill events at once
+    // would be 16,000 runs in memory).
+    let limit = Arc::new(AtomicU32::new(1));
+    let mut next = Some(prepare(state, held, &limit));
     while let Some(prepared) = next.take() {
-        let ready = match prepared.await {
-            Ok(Ok(Some(ready))) => ready,
-            Ok(Ok(None)) => return,
+        let batch = match prepared.await {
+            Ok(Ok(batch)) if batch.is_empty() => return,
+            Ok(Ok(batch)) => batch,
             Ok(Err(e)) => {
                 tracing::error!("worker: cannot take the next event: {e}");
                 tokio::time::sleep(ERROR_PAUSE).await;
@@ -165,48 +185,161 @@ async fn drain(state: &AppState, held: &Held, stop: &watch::Receiver<bool>) {
             }
         };
         if !*stop.borrow() {
-            next = Some(prepare(state, held));
+            next = Some(prepare(state, held, &limit));
         }
-        let id = ready.id.clone();
-        let finished = finish(state, ready).await;
-        // Finished, or left RUNNING to be taken over once its lease ends.
-        held.remove(&id);
-        if let Err(e) = finished {
-            tracing::error!(event_id = %id, "worker: the event could not be finished: {e}");
-            tokio::time::sleep(ERROR_PAUSE).await;
+        let (together, alone): (Vec<Ready>, Vec<Ready>) =
+            batch.into_iter().partition(Ready::batchable);
+        // Oldest first: the claim's order, workflow events before any other type claimed with
+        // them (they touch different tables).
+        let mut alone = alone;
+        if !together.is_empty() {
+            alone.extend(finish_batch(state, held, together).await);
+        }
+        for ready in alone {
+            let id = ready.id.clone();
+            let finished = finish(state, ready).await;
+            // Finished, or left RUNNING to be taken over once its lease ends.
+            held.remove(&id);
+            if let Err(e) = finished {
+                tracing::error!(event_id = %id, "worker: the event could not be finished: {e}");
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
         }
     }
 }
 
-/// Claims the oldest waiting event and parses its body (on a blocking thread), as a task of
-/// its own.
-fn prepare(state: &AppState, held: &Held) -> JoinHandle<Result<Option<Ready>, StoreError>> {
-    let (store, owner, held) = (
+/// Claims the oldest waiting events (up to `limit`) and parses their bodies (on a blocking
+/// thread), as a task of its own; then sets `limit` for the next claim from their sizes.
+fn prepare(
+    state: &AppState,
+    held: &Held,
+    limit: &Arc<AtomicU32>,
+) -> JoinHandle<Result<Vec<Ready>, StoreError>> {
+    let (store, owner, held, limit) = (
         Arc::clone(&state.store),
         Arc::clone(&state.owner),
         held.clone(),
+        Arc::clone(limit),
     );
     let lease = state.config.lease;
     tokio::spawn(async move {
-        let claimed = store.claim(&owner, lease, CLAIM_LIMIT).await?;
-        let Some(event) = claimed.into_iter().next() else {
-            return Ok(None);
-        };
-        held.add(&event.id);
-        let runs = tokio::task::spawn_blocking(move || {
-            let runs = parse(&event);
-            (event, runs)
+        let claimed = store
+            .claim(&owner, lease, limit.load(Ordering::Relaxed))
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        for event in &claimed {
+            held.add(&event.id);
+        }
+        let ready = tokio::task::spawn_blocking(move || {
+            claimed
+                .into_iter()
+                .map(|event| {
+                    let runs = parse(&event);
+                    Ready {
+                        id: event.id,
+                        received_at: event.received_at,
+                        attempts: event.attempts,
+                        runs,
+                    }
+                })
+                .collect::<Vec<_>>()
         })
-        .await;
-        let (event, runs) =
-            runs.map_err(|e| StoreError::Other(format!("parsing task failed: {e}")))?;
-        Ok(Some(Ready {
-            id: event.id,
-            received_at: event.received_at,
-            attempts: event.attempts,
-            runs,
-        }))
+        .await
+        .map_err(|e| StoreError::Other(format!("parsing task failed: {e}")))?;
+        limit.store(next_limit(&ready), Ordering::Relaxed);
+        Ok(ready)
     })
+}
+
+/// The claim limit after a claim of these events: as many events of their mean size as make
+/// [`BATCH_RUNS`] runs, between 1 and [`CLAIM_LIMIT`].
+fn next_limit(ready: &[Ready]) -> u32 {
+    let runs: usize = ready
+        .iter()
+        .map(|r| match r.runs.as_deref() {
+            Ok(Work::Runs(runs)) => runs.len().max(1),
+            Ok(Work::Incidents(incidents)) => incidents.len().max(1),
+            Err(_) => 1,
+        })
+        .sum();
+    let mean = runs.div_ceil(ready.len().max(1)).max(1);
+    u32::try_from(BATCH_RUNS / mean)
+        .unwrap_or(CLAIM_LIMIT)
+        .clamp(1, CLAIM_LIMIT)
+}
+
+/// Writes a batch of `workflow` events in one transaction ([`ops::apply_events`]); returns the
+/// events to apply one by one instead: all of them when the batch could not be written (a
+/// storage error rolled it back).
+async fn finish_batch(state: &AppState, held: &Held, batch: Vec<Ready>) -> Vec<Ready> {
+    if batch.len() == 1 {
+        return batch;
+    }
+    let store = state.store.as_ref();
+    let owner = state.owner.as_ref();
+    let pending: Vec<ops::Pending<'_>> = batch
+        .iter()
+        .filter_map(|ready| {
+            let Ok(Work::Runs(runs)) = ready.runs.as_deref() else {
+                return None;
+            };
+            Some(ops::Pending {
+                id: &ready.id,
+                runs,
+                received_at: ready.received_at,
+            })
+        })
+        .collect();
+    let results = match ops::apply_events(store, owner, &pending, now()).await {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::warn!(
+                events = batch.len(),
+                "worker: a batch failed ({e}); applying its events one by one"
+            );
+            return batch;
+        }
+    };
+    drop(pending);
+    let mut failed = Vec::new();
+    for (ready, result) in batch.into_iter().zip(results) {
+        let id = ready.id.as_str();
+        match result {
+            Applied::Done(c) => {
+                log_success(id, c);
+                held.remove(id);
+            }
+            Applied::Lost => {
+                log_lost(id);
+                held.remove(id);
+            }
+            // Recorded by the path that records any failure.
+            Applied::Unresolved(reason) => failed.push(Ready {
+                runs: Err(reason),
+                ..ready
+            }),
+        }
+    }
+    failed
+}
+
+fn log_success(id: &str, c: Counts) {
+    tracing::info!(
+        event_id = %id,
+        created = c.created,
+        updated = c.updated,
+        unchanged = c.unchanged,
+        "worker: SUCCESS"
+    );
+}
+
+fn log_lost(id: &str) {
+    tracing::warn!(
+        event_id = %id,
+        "worker: its lease ran out and another worker took the event over"
+    );
 }
 
 fn parse(event: &Claimed) -> Result<Arc<Work>, String> {
@@ -239,6 +372,7 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
         received_at,
         mut attempts,
         runs,
+        ..
     } = ready;
     let store = state.store.as_ref();
     let owner = state.owner.as_ref();
@@ -257,10 +391,7 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
                 Ok(Applied::Done(c)) => break Ok(c),
                 Ok(Applied::Unresolved(reason)) => break Err(reason),
                 Ok(Applied::Lost) => {
-                    tracing::warn!(
-                        event_id = %id,
-                        "worker: its lease ran out and another worker took the event over"
-                    );
+                    log_lost(&id);
                     return Ok(());
                 }
                 Err(e) if e.is_transient() && attempts < MAX_ATTEMPTS => {
@@ -278,13 +409,7 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
     };
     match outcome {
         Ok(c) => {
-            tracing::info!(
-                event_id = %id,
-                created = c.created,
-                updated = c.updated,
-                unchanged = c.unchanged,
-                "worker: SUCCESS"
-            );
+            log_success(&id, c);
             Ok(())
         }
         Err(reason) => {
@@ -302,4 +427,130 @@ async fn finish(state: &AppState, ready: Ready) -> Result<(), StoreError> {
 /// 200 ms, 400 ms, 800 ms, 1.6 s... after the 1st, 2nd, 3rd, 4th attempt.
 fn backoff(attempts: u32) -> Duration {
     Duration::from_millis(100 << attempts.clamp(1, 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use mwctl::protocol::admin::EventStatus;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::app::Config;
+    use crate::store::contract::{Backend, fixture, run};
+    use crate::store::{EventQuery, SqliteStore, Store};
+
+    struct Sqlite(tempfile::TempDir);
+
+    #[async_trait]
+    impl Backend for Sqlite {
+        async fn open(&self, _notify: bool) -> Arc<dyn Store> {
+            Arc::new(SqliteStore::open(&self.0.path().join("test.db")).expect("opens"))
+        }
+    }
+
+    #[test]
+    fn the_claim_limit_follows_the_size_of_the_events() {
+        let ready = |runs: usize| {
+            Ready {
+            id: String::new(),
+            received_at: now(),
+            attempts: 1,
+            runs: Ok(Arc::new(Work::Runs(vec![
+                parse_batch(
+                    serde_json::json!({"workflow_runs": [run("shop", "deploy", "1", "SUCCESS", None)]})
+                        .to_string()
+                        .as_bytes(),
+                    now(),
+                )
+                .expect("valid")[0]
+                    .clone();
+                runs
+            ]))),
+        }
+        };
+        assert_eq!(
+            next_limit(&[ready(1), ready(1)]),
+            CLAIM_LIMIT,
+            "small events"
+        );
+        assert_eq!(next_limit(&[ready(500)]), 2, "a backfill's");
+        assert_eq!(next_limit(&[ready(5000)]), 1, "one at least");
+    }
+
+    /// Events waiting when the worker starts are written in batches (the first alone, its size
+    /// unknown; the rest in one transaction: one processing time), and the one whose repo was
+    /// unlinked fails alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_events_are_processed_together_and_fail_alone() {
+        let backend = Sqlite(tempfile::tempdir().expect("tempdir"));
+        let f = fixture(&backend).await;
+        let mut ids = Vec::new();
+        for (n, repo) in ["shop", "shop", "api", "shop", "shop"].iter().enumerate() {
+            let runs = vec![run(repo, "deploy", &n.to_string(), "SUCCESS", None)];
+            ids.push(f.ingest(runs, "2025-01-10T10:01:00Z", None).await);
+        }
+        let repos = f.store.list_repos().await.expect("lists");
+        let api = repos.iter().find(|r| r.name == "api").expect("linked");
+        ops::unlink_repo(f.store.as_ref(), api.id, false, false, now())
+            .await
+            .expect("unlinks")
+            .expect("linked");
+
+        let state = AppState::new(Arc::clone(&f.store), Config::default());
+        let (stop, stopped) = watch::channel(false);
+        let worker = spawn(state, stopped).expect("starts");
+        let mut events = Vec::new();
+        for _ in 0..250 {
+            events = f
+                .store
+                .list_events(&EventQuery {
+                    limit: 10,
+                    ..EventQuery::default()
+                })
+                .await
+                .expect("lists")
+                .items;
+            if events
+                .iter()
+                .all(|e| !matches!(e.status, EventStatus::Waiting | EventStatus::Running))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).expect("stops");
+        tokio::task::spawn_blocking(move || worker.join().expect("joins"))
+            .await
+            .expect("joined");
+
+        let failed: Vec<_> = events
+            .iter()
+            .filter(|e| e.status == EventStatus::Failure)
+            .collect();
+        assert_eq!(failed.len(), 1, "{events:?}");
+        assert_eq!(failed[0].id, ids[2]);
+        let reason = failed[0].error.as_deref().unwrap_or_default();
+        assert!(reason.contains("acme/api is not linked"), "{reason}");
+        let done: Vec<_> = events
+            .iter()
+            .filter(|e| e.status == EventStatus::Success)
+            .collect();
+        assert_eq!(done.len(), 4, "{events:?}");
+        assert!(done.iter().all(|e| e.runs_created == 1), "{done:?}");
+        let at = |id: &String| {
+            done.iter()
+                .find(|e| &e.id == id)
+                .and_then(|e| e.processed_at)
+        };
+        assert!(at(&ids[1]).is_some(), "{done:?}");
+        assert!(
+            at(&ids[1]) == at(&ids[3]) && at(&ids[3]) == at(&ids[4]),
+            "one transaction: {done:?}"
+        );
+        assert_eq!(f.runs().await.len(), 4);
+    }
 }

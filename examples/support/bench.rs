@@ -1,14 +1,19 @@
-//! What every benchmark example needs: the release binaries, a companion server on a free
-//! loopback port, and the machine's load to print beside the figures.
+//! What every benchmark example needs: the release binaries, companion servers on free
+//! loopback ports (SQLite, or several instances on one PostgreSQL database), and the machine's
+//! load to print beside the figures.
 //!
 //! Included by each benchmark with `#[path]` (a folder without `main.rs`, so cargo does not
-//! take it for an example of its own).
+//! take it for an example of its own). PostgreSQL comes from the throwaway cluster the tests use
+//! (`examples/server/testing/pg_cluster.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail, ensure};
+
+#[path = "../server/testing/pg_cluster.rs"]
+mod pg_cluster;
 
 /// The release `mwctl` and companion server (`mwctl-server`).
 pub struct Binaries {
@@ -69,7 +74,8 @@ pub struct Spawned {
 
 /// Starts the server `bin` on a free loopback port with its data in `data_dir` (and `extra`
 /// arguments, e.g. `--database-url URL`); returns once it listens. The caller owns (and must
-/// kill) the child.
+/// kill) the child. `admin_key` is empty when the server wrote none (a further instance on a
+/// PostgreSQL database: the first one wrote it).
 pub fn spawn_server(bin: &Path, data_dir: &Path, extra: &[String]) -> anyhow::Result<Spawned> {
     let mut child = Command::new(bin)
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -93,9 +99,8 @@ pub fn spawn_server(bin: &Path, data_dir: &Path, extra: &[String]) -> anyhow::Re
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     let admin_key = std::fs::read_to_string(data_dir.join("admin.key"))
-        .context("the server wrote no admin.key")?
-        .trim()
-        .to_owned();
+        .map(|key| key.trim().to_owned())
+        .unwrap_or_default();
     Ok(Spawned {
         child,
         url,
@@ -118,6 +123,92 @@ pub fn reset_database(url: &str) -> anyhow::Result<()> {
         "psql could not empty the database at {url}"
     );
     Ok(())
+}
+
+/// The storage a benchmark runs the server on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[allow(dead_code, reason = "bench_deploy starts one SQLite server itself")]
+impl Backend {
+    /// `both` (the default of the benchmarks) or one of them.
+    pub fn chosen(arg: Option<Backend>) -> Vec<Backend> {
+        arg.map_or_else(|| vec![Backend::Sqlite, Backend::Postgres], |b| vec![b])
+    }
+
+    /// The column heading: the backend and how many server instances share it.
+    pub fn label(self, instances: usize) -> String {
+        match self {
+            Backend::Sqlite => "SQLite".to_owned(),
+            Backend::Postgres if instances == 1 => "PostgreSQL".to_owned(),
+            Backend::Postgres => format!("PostgreSQL x{instances}"),
+        }
+    }
+}
+
+/// An empty PostgreSQL database for one round: `url` emptied with psql when given, else a
+/// new database on the throwaway cluster the tests use (started on first use, stopped after the
+/// benchmark; it runs with fsync off, so its figures are an upper bound for a durable setup).
+#[allow(dead_code, reason = "bench_deploy starts one SQLite server itself")]
+pub fn postgres_database(url: Option<&str>) -> anyhow::Result<String> {
+    if let Some(url) = url {
+        reset_database(url)?;
+        return Ok(url.to_owned());
+    }
+    pg_cluster::database().context(
+        "MW_SKIP_POSTGRES=1 and PostgreSQL is not installed: pass --backend sqlite, or \
+         --database-url for a PostgreSQL server of yours",
+    )
+}
+
+/// Starts the servers of one round: one on SQLite in `dirs[0]`, or one per dir on the
+/// PostgreSQL database `database_url` (sharing its queue). Every returned server carries the
+/// admin key (the first instance mints it). On error the ones started are killed.
+#[allow(dead_code, reason = "bench_deploy starts one SQLite server itself")]
+pub fn spawn_servers(
+    bin: &Path,
+    dirs: &[PathBuf],
+    database_url: Option<&str>,
+) -> anyhow::Result<Vec<Spawned>> {
+    let extra: Vec<String> = database_url
+        .map(|url| vec!["--database-url".to_owned(), url.to_owned()])
+        .unwrap_or_default();
+    let mut spawned: Vec<Spawned> = Vec::new();
+    for dir in dirs {
+        match spawn_server(bin, dir, &extra) {
+            Ok(mut server) => {
+                if let Some(first) = spawned.first() {
+                    server.admin_key.clone_from(&first.admin_key);
+                }
+                spawned.push(server);
+            }
+            Err(e) => {
+                for mut server in spawned {
+                    let _ = server.child.kill();
+                    let _ = server.child.wait();
+                }
+                return Err(e);
+            }
+        }
+    }
+    match spawned.first() {
+        Some(first) if first.admin_key.is_empty() => bail!("the server wrote no admin.key"),
+        Some(_) => Ok(spawned),
+        None => bail!("no server to start"),
+    }
+}
+
+/// Events not processed yet (waiting or running), from the `total` of `GET /api/events`
+/// pages.
+#[allow(dead_code, reason = "bench_deploy starts one SQLite server itself")]
+pub fn backlog(waiting_page: &serde_json::Value, running_page: &serde_json::Value) -> u64 {
+    [waiting_page, running_page]
+        .iter()
+        .map(|page| page["total"].as_u64().unwrap_or(u64::MAX / 2))
+        .sum()
 }
 
 /// The 1, 5 and 15 minute load averages: these machines are shared, so figures come with it.

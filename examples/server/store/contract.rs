@@ -82,6 +82,10 @@ macro_rules! contract_suite {
             identical_runs_are_unchanged_and_changes_are_updates,
             one_run_for_two_repos_is_written_to_each,
             unlinked_repos_fail_the_event_without_writes,
+            a_batch_gives_each_event_its_own_counts_and_records,
+            a_failing_event_in_a_batch_does_not_fail_its_neighbours,
+            a_batch_writes_nothing_for_events_whose_lease_was_lost,
+            a_prune_of_one_event_of_a_batch_undoes_only_that_event,
             runs_filter_by_repo_and_workflow,
             runs_page_by_cursor_and_report_the_total,
             prune_deletes_what_it_created_and_restores_what_it_updated,
@@ -277,6 +281,35 @@ impl Fixture {
         )
         .await
         .expect("applies")
+    }
+
+    /// Claims up to `limit` events and applies them in one transaction, as the worker does.
+    pub async fn process_batch(&self, limit: u32) -> Vec<(String, Applied)> {
+        let claimed = self.store.claim(OWNER, LEASE, limit).await.expect("claims");
+        let applied = self.apply_batch(&claimed, OWNER).await;
+        ids_of(&claimed).into_iter().zip(applied).collect()
+    }
+
+    /// Applies claimed events as `owner` in one transaction ([`ops::apply_events`]).
+    pub async fn apply_batch(&self, claimed: &[Claimed], owner: &str) -> Vec<Applied> {
+        let runs: Vec<_> = claimed
+            .iter()
+            .map(|c| parse_batch(c.body.as_deref().expect("body"), c.received_at).expect("valid"))
+            .collect();
+        let pending: Vec<ops::Pending<'_>> = claimed
+            .iter()
+            .zip(&runs)
+            .map(|(c, runs)| ops::Pending {
+                id: &c.id,
+                runs,
+                received_at: c.received_at,
+            })
+            .collect();
+        let applied = ops::apply_events(self.store.as_ref(), owner, &pending, now())
+            .await
+            .expect("applies");
+        assert_eq!(applied.len(), claimed.len(), "one result per event");
+        applied
     }
 
     pub async fn runs(&self) -> Vec<StoredRun> {
@@ -1386,6 +1419,224 @@ pub async fn unlinked_repos_fail_the_event_without_writes(backend: &dyn Backend)
         EventStatus::Running,
         "the worker records the failure"
     );
+}
+
+pub async fn a_batch_gives_each_event_its_own_counts_and_records(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let create = f
+        .ingest(
+            vec![
+                run("shop", "deploy", "1", "PENDING", None),
+                run("shop", "deploy", "2", "SUCCESS", Some(5)),
+            ],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    // Sees what the first wrote in the same transaction: an update and a creation.
+    let update = f
+        .ingest(
+            vec![
+                run("shop", "deploy", "1", "SUCCESS", Some(7)),
+                run("api", "release", "1", "SUCCESS", None),
+            ],
+            "2025-01-10T10:02:00Z",
+            None,
+        )
+        .await;
+    let same = f
+        .ingest(
+            vec![run("shop", "deploy", "2", "SUCCESS", Some(5))],
+            "2025-01-10T10:03:00Z",
+            None,
+        )
+        .await;
+    let applied = f.process_batch(32).await;
+    assert_eq!(
+        applied,
+        [
+            (create.clone(), counts(2, 0, 0)),
+            (update.clone(), counts(1, 1, 0)),
+            (same.clone(), counts(0, 0, 1)),
+        ]
+    );
+    for (id, (created, updated, unchanged), records) in [
+        (&create, (2, 0, 0), vec!["created", "created"]),
+        (&update, (1, 1, 0), vec!["updated", "created"]),
+        (&same, (0, 0, 1), vec![]),
+    ] {
+        let detail = f.detail(id).await;
+        assert_eq!(detail.event.status, EventStatus::Success, "{id}");
+        assert_eq!(
+            (
+                detail.event.runs_created,
+                detail.event.runs_updated,
+                detail.event.runs_unchanged
+            ),
+            (created, updated, unchanged),
+            "{id}"
+        );
+        let mut actions: Vec<&str> = detail.runs.iter().map(|r| r.action.as_str()).collect();
+        actions.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(actions, records, "{id}: its own write records");
+    }
+    let shop_1 = f
+        .runs()
+        .await
+        .into_iter()
+        .find(|r| r.workflow == "deploy" && r.workflow_run_unique_id == "1")
+        .expect("stored");
+    assert_eq!(
+        (shop_1.status.as_str(), shop_1.duration),
+        ("SUCCESS", Some(7))
+    );
+    assert!(f.process_batch(32).await.is_empty(), "nothing left waiting");
+}
+
+pub async fn a_failing_event_in_a_batch_does_not_fail_its_neighbours(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let before = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "SUCCESS", None)],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    let failing = f
+        .ingest(
+            vec![
+                run("shop", "deploy", "2", "SUCCESS", None),
+                run("api", "release", "1", "SUCCESS", None),
+            ],
+            "2025-01-10T10:02:00Z",
+            None,
+        )
+        .await;
+    let after = f
+        .ingest(
+            vec![run("shop", "deploy", "3", "SUCCESS", None)],
+            "2025-01-10T10:03:00Z",
+            None,
+        )
+        .await;
+    let api = f.repo("api").await.expect("linked");
+    f.unlink(api.id, false, false).await.expect("linked");
+    let applied = f.process_batch(32).await;
+    assert_eq!(applied.len(), 3);
+    assert_eq!(applied[0], (before.clone(), counts(1, 0, 0)));
+    assert_eq!(applied[2], (after.clone(), counts(1, 0, 0)));
+    let (id, Applied::Unresolved(reason)) = &applied[1] else {
+        panic!("expected the middle event to fail: {applied:?}");
+    };
+    assert_eq!(id, &failing);
+    assert!(
+        reason.contains("https://github.com/acme/api is not linked"),
+        "{reason}"
+    );
+    let mut stored: Vec<String> = f
+        .runs()
+        .await
+        .into_iter()
+        .map(|r| r.workflow_run_unique_id)
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["1", "3"], "none of the failing event's runs");
+    assert_eq!(f.detail(&before).await.event.status, EventStatus::Success);
+    assert_eq!(f.detail(&after).await.event.status, EventStatus::Success);
+    let detail = f.detail(&failing).await;
+    assert_eq!(
+        detail.event.status,
+        EventStatus::Running,
+        "the worker records its failure"
+    );
+    assert!(detail.runs.is_empty(), "it recorded no writes");
+}
+
+pub async fn a_batch_writes_nothing_for_events_whose_lease_was_lost(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let ids = ingest_many(&f, 3).await;
+    let dead = f
+        .store
+        .claim("srv_dead", SHORT_LEASE, 3)
+        .await
+        .expect("claims");
+    assert_eq!(ids_of(&dead), ids);
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
+    let taken = f.claim_one("srv_b").await.expect("the lease ended");
+    assert_eq!(taken.id, ids[0], "the oldest is taken over");
+    assert_eq!(
+        f.apply_batch(&dead, "srv_dead").await,
+        [Applied::Lost, counts(1, 0, 0), counts(1, 0, 0)],
+        "the late owner still holds the two nobody took"
+    );
+    assert_eq!(f.detail(&ids[0]).await.event.status, EventStatus::Running);
+    assert!(f.detail(&ids[0]).await.runs.is_empty());
+    assert_eq!(f.apply(&taken, "srv_b").await, counts(1, 0, 0));
+    assert_eq!(f.runs().await.len(), 3);
+}
+
+pub async fn a_prune_of_one_event_of_a_batch_undoes_only_that_event(backend: &dyn Backend) {
+    let f = fixture(backend).await;
+    let first = f
+        .ingest(
+            vec![branch_run("1", "SUCCESS", "main")],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    let second = f
+        .ingest(
+            vec![
+                branch_run("1", "FAILURE", "fix"),
+                branch_run("2", "SUCCESS", "fix"),
+            ],
+            "2025-01-10T10:02:00Z",
+            None,
+        )
+        .await;
+    let third = f
+        .ingest(
+            vec![branch_run("3", "SUCCESS", "main")],
+            "2025-01-10T10:03:00Z",
+            None,
+        )
+        .await;
+    let applied = f.process_batch(32).await;
+    assert_eq!(
+        applied,
+        [
+            (first.clone(), counts(1, 0, 0)),
+            (second.clone(), counts(1, 1, 0)),
+            (third.clone(), counts(1, 0, 0)),
+        ]
+    );
+    let Pruned::Done(report) = f.prune(&second, false).await else {
+        panic!("expected a report");
+    };
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("deploy".to_owned(), "1".to_owned(), PruneOutcome::Restored),
+            ("deploy".to_owned(), "2".to_owned(), PruneOutcome::Deleted),
+        ]
+    );
+    let states: Vec<(String, String, String)> = run_states(&f)
+        .await
+        .into_iter()
+        .map(|(_, _, id, branch, status)| (id, branch, status))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("1".to_owned(), "main".to_owned(), "SUCCESS".to_owned()),
+            ("3".to_owned(), "main".to_owned(), "SUCCESS".to_owned()),
+        ],
+        "run 1 back to the first event's version, the third event's run kept"
+    );
+    assert_eq!(f.detail(&first).await.event.status, EventStatus::Success);
+    assert_eq!(f.detail(&third).await.event.status, EventStatus::Success);
+    assert_eq!(f.detail(&first).await.runs.len(), 1);
+    assert_eq!(f.detail(&third).await.runs.len(), 1);
 }
 
 pub async fn runs_filter_by_repo_and_workflow(backend: &dyn Backend) {

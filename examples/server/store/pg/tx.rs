@@ -25,12 +25,16 @@ use crate::store::{
 pub struct PgTx {
     /// `None` once committed; dropped uncommitted, sqlx rolls it back.
     tx: Option<Transaction<'static, Postgres>>,
+    /// Workflow ids found or created by this transaction, by (repo, name): a batch of events
+    /// writes to the same few workflows, and each lookup is two round trips.
+    workflows: HashMap<(i64, String), i64>,
 }
 
 impl PgTx {
     pub(super) async fn begin(pool: &PgPool) -> StoreResult<PgTx> {
         Ok(PgTx {
             tx: Some(pool.begin().await?),
+            workflows: HashMap::new(),
         })
     }
 
@@ -107,8 +111,8 @@ impl Tx for PgTx {
         at: DateTime<Utc>,
     ) -> StoreResult<Vec<Slot>> {
         let now = ts(at);
+        let mut workflows = std::mem::take(&mut self.workflows);
         let conn = self.conn()?;
-        let mut workflows: HashMap<(i64, String), i64> = HashMap::new();
         let mut batch = Vec::with_capacity(runs.len());
         for run in &runs {
             let key = (run.repo_id, run.workflow.clone());
@@ -123,9 +127,12 @@ impl Tx for PgTx {
             batch.push((workflow_id, run));
         }
         if batch.is_empty() {
+            self.workflows = workflows;
             return Ok(Vec::new());
         }
-        insert_batch(conn, &batch, &now).await
+        let slots = insert_batch(conn, &batch, &now).await;
+        self.workflows = workflows;
+        slots
     }
 
     async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()> {
@@ -300,6 +307,8 @@ impl Tx for PgTx {
     }
 
     async fn delete_runs(&mut self, run_ids: Vec<i64>) -> StoreResult<u64> {
+        // It may delete workflows this transaction looked up.
+        self.workflows.clear();
         let conn = self.conn()?;
         // Every event's record of the runs goes by ON DELETE CASCADE.
         let mut workflows: Vec<i64> = sqlx::query_scalar(
