@@ -3,13 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::fields::Fields;
 use crate::ci::{CiFacts, Field};
+use crate::commands::step::state_file;
 
 /// One started deployment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,16 +87,10 @@ pub fn path(explicit: Option<&Path>, facts: &CiFacts) -> PathBuf {
 }
 
 fn load_file(path: &Path) -> anyhow::Result<StateFile> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "{} is not mwctl's deploy state; delete it (deploy start writes a new one)",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StateFile::default()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+    state_file::load(
+        path,
+        "deploy state; delete it (deploy start writes a new one)",
+    )
 }
 
 /// The deployment `finish` continues: the one of `workflow` when the user named one;
@@ -129,34 +123,14 @@ pub fn save(path: &Path, state: &DeployState) -> anyhow::Result<()> {
     file.deployments
         .retain(|d| d.workflow_name != state.workflow_name);
     file.deployments.push(state.clone());
-    write(path, &file)
+    state_file::store(path, &file, false)
 }
 
 /// Forgets a finished deployment; the file goes with the last one.
 pub fn remove(path: &Path, state: &DeployState) -> anyhow::Result<()> {
     let mut file = load_file(path)?;
     file.deployments.retain(|d| d != state);
-    if file.deployments.is_empty() {
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("cannot remove {}", path.display()))
-            }
-            _ => Ok(()),
-        }
-    } else {
-        write(path, &file)
-    }
-}
-
-/// Written atomically so a concurrent `finish` never reads half a file; private to the user.
-fn write(path: &Path, file: &StateFile) -> anyhow::Result<()> {
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        crate::fsutil::write_atomic(path, &serde_json::to_vec(file)?, 0o600)
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
+    state_file::store(path, &file, file.deployments.is_empty())
 }
 
 #[cfg(test)]

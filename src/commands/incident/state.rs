@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use crate::commands::step::state_file;
 use crate::protocol::incident::DeploymentRef;
 
 /// Most incidents remembered: the oldest are forgotten first.
@@ -44,16 +44,10 @@ pub fn path(explicit: Option<&Path>) -> Option<PathBuf> {
 }
 
 fn load(path: &Path) -> anyhow::Result<StateFile> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "{} is not mwctl's incident state; delete it (incident open writes a new one)",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StateFile::default()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+    state_file::load(
+        path,
+        "incident state; delete it (incident open writes a new one)",
+    )
 }
 
 /// The incident `open` remembered under this key: of `provider` when given, else the latest
@@ -79,7 +73,7 @@ pub fn save(path: &Path, incident: &OpenedIncident) -> anyhow::Result<()> {
     file.incidents.push(incident.clone());
     let excess = file.incidents.len().saturating_sub(MAX_REMEMBERED);
     file.incidents.drain(..excess);
-    write(path, &file)
+    state_file::store(path, &file, false)
 }
 
 /// Forgets a resolved incident; the file goes with the last one.
@@ -87,27 +81,7 @@ pub fn remove(path: &Path, provider: &str, key: &str) -> anyhow::Result<()> {
     let mut file = load(path)?;
     file.incidents
         .retain(|i| !(i.provider == provider && i.incident_key == key));
-    if file.incidents.is_empty() {
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("cannot remove {}", path.display()))
-            }
-            _ => Ok(()),
-        }
-    } else {
-        write(path, &file)
-    }
-}
-
-/// Written atomically, private to the user.
-fn write(path: &Path, file: &StateFile) -> anyhow::Result<()> {
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        crate::fsutil::write_atomic(path, &serde_json::to_vec(file)?, 0o600)
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
+    state_file::store(path, &file, file.incidents.is_empty())
 }
 
 #[cfg(test)]

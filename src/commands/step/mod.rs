@@ -9,6 +9,7 @@
 
 pub(crate) mod deliver;
 pub(crate) mod report;
+pub(crate) mod state_file;
 pub(crate) mod values;
 
 use std::collections::BTreeMap;
