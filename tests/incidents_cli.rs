@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Server, mwctl_isolated, stdout_json};
+use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::{Value, json};
 
@@ -255,6 +256,18 @@ fn pagerduty_and_opsgenie_exports_backfill_with_send_repo() {
     let summary = stdout_json(&out);
     assert_eq!(summary["format"], "pagerduty", "{summary}");
     assert_eq!(summary["accepted"], 3, "{summary}");
+    // People read incidents named as such, not as runs.
+    server
+        .mwctl()
+        .arg("send")
+        .arg(&pd)
+        .args(["--repo", REPO])
+        .assert()
+        .success()
+        .stderr(contains("incidents/s"))
+        .stderr(contains("Repositories of the valid incidents read"))
+        .stderr(contains(": 3 incidents"))
+        .stderr(contains("runs").not());
 
     let og = server.write("opsgenie.json", opsgenie_export());
     let out = server

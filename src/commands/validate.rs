@@ -83,6 +83,7 @@ pub fn run(args: ValidateArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         super::send::print_repositories(
             p,
             &report.repositories,
+            report.format.kind(),
             "Repositories, as mwctl sends them:",
         );
         if report.invalid == 0 {

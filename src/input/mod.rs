@@ -84,6 +84,23 @@ impl Kind {
         }
     }
 
+    /// One record: "run", "incident".
+    pub fn singular(self) -> &'static str {
+        match self {
+            Kind::Runs => "run",
+            Kind::Incidents => "incident",
+        }
+    }
+
+    /// "1 run", "2 runs", "1 incident"...
+    pub fn count(self, n: u64) -> String {
+        if n == 1 {
+            format!("1 {}", self.singular())
+        } else {
+            format!("{n} {}", self.noun())
+        }
+    }
+
     /// The ingest endpoint.
     pub fn path(self) -> &'static str {
         match self {

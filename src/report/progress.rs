@@ -11,15 +11,18 @@ use super::{Printer, Verbosity};
 #[derive(Clone)]
 pub struct Progress {
     bar: ProgressBar,
+    /// What is sent: "runs", "incidents".
+    noun: &'static str,
 }
 
 impl Progress {
     /// A bar over `total` bytes of input (a spinner when the size is unknown, e.g. stdin),
     /// hidden unless stderr is a terminal and the printer is not quiet.
-    pub fn new(printer: &Printer, total: Option<u64>) -> Progress {
+    pub fn new(printer: &Printer, total: Option<u64>, noun: &'static str) -> Progress {
         if !printer.stderr_tty || printer.verbosity == Verbosity::Quiet {
             return Progress {
                 bar: ProgressBar::hidden(),
+                noun,
             };
         }
         let (bar, template) = match total {
@@ -36,10 +39,10 @@ impl Progress {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.enable_steady_tick(Duration::from_millis(120));
-        Progress { bar }
+        Progress { bar, noun }
     }
 
-    /// Where things stand: input bytes read, runs accepted, their rate, retries so far.
+    /// Where things stand: input bytes read, records accepted, their rate, retries so far.
     pub fn update(&self, bytes_read: u64, accepted: u64, runs_per_sec: f64, retries: u64) {
         if self.bar.is_hidden() {
             return;
@@ -51,7 +54,8 @@ impl Progress {
             n => format!(", {n} retries"),
         };
         self.bar.set_message(format!(
-            "{accepted} runs sent ({runs_per_sec:.0}/s){retries}"
+            "{accepted} {} sent ({runs_per_sec:.0}/s){retries}",
+            self.noun
         ));
     }
 

@@ -75,7 +75,7 @@ pub async fn run(args: SendArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         .transpose()?;
     p.verbose(format!("reading {name} as {}", input.format().describe()));
 
-    let progress = Progress::new(p, input.size());
+    let progress = Progress::new(p, input.size(), input.format().kind().noun());
     let meter = input.meter();
     let summary = Summary {
         file: name.clone(),

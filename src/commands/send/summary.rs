@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::input::{Format, Repositories};
+use crate::input::{Format, Kind, Repositories};
 use crate::protocol::FieldError;
 use crate::report::Printer;
 
@@ -60,7 +60,7 @@ impl Remaining {
     }
 
     /// "1640 runs remain (40 read but not sent, 1600 not read yet)".
-    fn describe(&self, rejects_file: Option<&str>) -> String {
+    fn describe(&self, kind: Kind, rejects_file: Option<&str>) -> String {
         let mut parts = Vec::new();
         if self.not_sent > 0 {
             parts.push(format!("{} read but not sent", self.not_sent));
@@ -80,8 +80,8 @@ impl Remaining {
             _ => {}
         }
         let total = match self.unread {
-            Some(_) => runs(self.total),
-            None => format!("at least {}", runs(self.total)),
+            Some(_) => kind.count(self.total),
+            None => format!("at least {}", kind.count(self.total)),
         };
         let verb = if self.total == 1 && self.unread.is_some() {
             "remains"
@@ -93,14 +93,6 @@ impl Remaining {
         } else {
             format!("{total} {verb} ({})", parts.join(", "))
         }
-    }
-}
-
-fn runs(n: u64) -> String {
-    if n == 1 {
-        "1 run".to_owned()
-    } else {
-        format!("{n} runs")
     }
 }
 
@@ -192,6 +184,8 @@ impl Summary {
     }
 
     pub fn print(&self, p: &Printer) {
+        let kind = self.format.map_or(Kind::Runs, Format::kind);
+        let noun = kind.noun();
         if self.dry_run {
             p.info(format!(
                 "Dry run: read {}, valid {}, invalid {}; nothing was sent ({:.1}s).",
@@ -199,7 +193,7 @@ impl Summary {
             ));
         } else {
             let mut line = format!(
-                "read {}, valid {}, sent {}, accepted {} ({} already stored), rejected {}, retries {} in {:.1}s ({:.0} runs/s)",
+                "read {}, valid {}, sent {}, accepted {} ({} already stored), rejected {}, retries {} in {:.1}s ({:.0} {noun}/s)",
                 self.read,
                 self.valid,
                 self.sent,
@@ -213,7 +207,7 @@ impl Summary {
             if self.resumed > 0 {
                 line.push_str(&format!(
                     "; {} skipped, accepted before",
-                    runs(self.resumed)
+                    kind.count(self.resumed)
                 ));
             }
             p.info(line);
@@ -221,7 +215,8 @@ impl Summary {
         print_repositories(
             p,
             &self.repositories,
-            "Repositories of the valid runs read, as mwctl sends them:",
+            kind,
+            &format!("Repositories of the valid {noun} read, as mwctl sends them:"),
         );
         if self.ids_not_remembered > 0 {
             p.info(not_remembered_note(self.ids_not_remembered));
@@ -231,7 +226,7 @@ impl Summary {
         {
             p.warn(format!(
                 "{} set aside in {file}, each with its reasons",
-                runs(self.invalid + self.rejected)
+                kind.count(self.invalid + self.rejected)
             ));
         }
         if let Some(error) = &self.error {
@@ -243,8 +238,8 @@ impl Summary {
         let remaining = self
             .remaining
             .as_ref()
-            .map(|r| r.describe(self.rejects_file.as_deref()));
-        let on_server = runs(self.accepted + self.resumed);
+            .map(|r| r.describe(kind, self.rejects_file.as_deref()));
+        let on_server = kind.count(self.accepted + self.resumed);
         let next = match &self.resume_command {
             Some(command) => command.clone(),
             None => {
@@ -263,7 +258,8 @@ impl Summary {
             }
             Outcome::Refused => {
                 p.warn(format!(
-                    "not every run was accepted: {on_server} on the server; {}",
+                    "not every {} was accepted: {on_server} on the server; {}",
+                    kind.singular(),
                     remaining.unwrap_or_default()
                 ));
                 let reasons = match &self.rejects_file {
@@ -295,13 +291,13 @@ impl Summary {
 
 /// The repositories of the valid runs as sent (`https://host/org/name`), after `header`, with
 /// the input's other spellings; and a warning for runs that give only `repo_names`.
-pub fn print_repositories(p: &Printer, repos: &Repositories, header: &str) {
+pub fn print_repositories(p: &Printer, repos: &Repositories, kind: Kind, header: &str) {
     const SHOWN: usize = 10;
     if !repos.listed.is_empty() {
         p.info(header);
     }
     for (url, used) in repos.listed.iter().take(SHOWN) {
-        let mut line = format!("  {url}: {}", runs(used.runs));
+        let mut line = format!("  {url}: {}", kind.count(used.runs));
         if !used.written_as.is_empty() {
             line.push_str(&format!(
                 " (written {} in the input)",
@@ -319,19 +315,19 @@ pub fn print_repositories(p: &Printer, repos: &Repositories, header: &str) {
     if repos.unlisted_runs > 0 {
         p.info(format!(
             "  … and {} of more repositories than mwctl lists",
-            runs(repos.unlisted_runs)
+            kind.count(repos.unlisted_runs)
         ));
     }
     if repos.names_only_runs > 0 {
-        p.warn(names_only_note(repos));
+        p.warn(names_only_note(repos, kind));
     }
 }
 
 /// Says that runs giving only `repo_names` are refused by upstream Middleware.
-pub fn names_only_note(repos: &Repositories) -> String {
+pub fn names_only_note(repos: &Repositories, kind: Kind) -> String {
     format!(
         "{} {} only repo_names (first: record {}); upstream Middleware refuses such runs (it needs repo_urls): give repo_urls (e.g. https://github.com/org/name) if the server is upstream Middleware",
-        runs(repos.names_only_runs),
+        kind.count(repos.names_only_runs),
         if repos.names_only_runs == 1 {
             "gives"
         } else {
