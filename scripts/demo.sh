@@ -39,7 +39,7 @@ run() { echo "\$ mwctl $*"; "$mwctl" "$@"; }
 echo "==> admin: log in with the admin key the server wrote, link a repo, make a CI key"
 "$mwctl" login --api-key-stdin <"$work/data/admin.key"
 run repos link https://github.com/acme/shop
-ci_key=$("$mwctl" keys create --name demo-ci --scope deployments -q)
+ci_key=$("$mwctl" keys create --name demo-ci --scope deployments --scope incidents -q)
 run keys list
 
 echo "==> a pipeline reports a deployment (with the CI key, as a pipeline would)"
@@ -47,6 +47,12 @@ export MW_API_KEY="$ci_key" MW_STATE_FILE="$work/deploy-state.json"
 run deploy start --repo https://github.com/acme/shop --branch main --workflow production --commit 4f1c2d3e --run-id demo-1 --actor dana
 sleep 1
 run deploy finish --status success --repo https://github.com/acme/shop --branch main --workflow production
+
+echo "==> an alert hook opens an incident caused by that deployment; a runbook resolves it"
+export MW_INCIDENT_STATE_FILE="$work/incidents.json"
+run incident open --key INC-1 --title "checkout errors above 5%" --repo https://github.com/acme/shop --deployment demo-1 --workflow production
+sleep 2
+run incident resolve INC-1
 unset MW_API_KEY
 
 echo "==> a small backfill: 1,200 historical runs from an exported JSON file"
@@ -83,4 +89,17 @@ by = collections.Counter(r["status"] for r in runs)
 live = [r for r in runs if r["workflow_run_unique_id"] == "demo-1"][0]
 print(f"stored runs: {len(runs)} ({dict(by)})")
 print("deployment demo-1: {}, duration {}s, commit {}".format(live["status"], live["duration"], live["commit_sha"]))
+'
+
+echo
+echo "==> incidents and the DORA figures of the last 7 days"
+run incidents list
+run dora --since 7d --interval day
+"$mwctl" dora --since 7d -o json | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["total"]
+cfr = t["change_failure_rate"]
+print("DORA, last 7 days: {} deployment(s), change failure rate {}/{}, time to restore {}s".format(
+    t["deployment_frequency"]["deployments"], cfr["failed_deployments"], cfr["deployments"],
+    t["time_to_restore"]["mean_seconds"]))
 '

@@ -164,6 +164,14 @@ fn open_ack_resolve_need_only_the_key_after_open() {
         assert_eq!(incident["url"], "https://oncall.example.com/INC-7");
     }
     assert_eq!(sent[2]["resolved_date"], "2026-01-05T10:45:00+00:00");
+    // Their events name what they carried.
+    server
+        .mwctl()
+        .args(["events", "list"])
+        .assert()
+        .success()
+        .stdout(contains("\t1 incident\t"))
+        .stdout(contains("incidents").not());
 
     // Nothing remembered, and a key without the admin scope: it says what to pass, exit 0
     // (1 with --strict), and sends nothing.

@@ -3,6 +3,7 @@
 use super::paging::{self, Page};
 use super::{ADMIN_TIMEOUT, Ctx, ExitStatus};
 use crate::cli::{EventsListArgs, IdArg};
+use crate::input::Kind;
 use crate::protocol::admin::{Event, EventPage, IncidentRef, RunRef};
 use crate::report::{Printer, Table, inert};
 
@@ -36,12 +37,12 @@ pub async fn list(args: EventsListArgs, ctx: &Ctx) -> anyhow::Result<ExitStatus>
     ctx.printer.data(&page, |p| {
         let mut table = Table::new(&["ID", "RECEIVED", "STATUS", "ITEMS", "WRITTEN", "ERROR"]);
         for event in &page.events {
-            let (received, items) = received(event);
+            let (received, kind) = received(event);
             table.row(vec![
                 event.id.clone(),
                 p.time(event.received_at),
                 event.status.to_string(),
-                format!("{received} {items}"),
+                kind.count(received),
                 written(event),
                 event.error.clone().unwrap_or_default(),
             ]);
@@ -74,8 +75,8 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         field("type", &e.request_type);
         field("webhook-id", e.webhook_id.as_deref().unwrap_or("-"));
         field("attempts", &e.attempts.to_string());
-        let (received, items) = received(e);
-        field(items, &format!("{received} received, {}", written(e)));
+        let (received, kind) = received(e);
+        field(kind.noun(), &format!("{received} received, {}", written(e)));
         field("answer", &answer_text(&detail.response));
         if let Some(error) = &e.error {
             field("error", error);
@@ -87,7 +88,7 @@ pub async fn show(args: IdArg, ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             for err in errors.iter().take(20) {
                 p.line(format!(
                     "  {} {}: {}: {}",
-                    items.trim_end_matches('s'),
+                    kind.singular(),
                     err["index"],
                     inert::cell(err["field"].as_str().unwrap_or("?")),
                     inert::cell(err["message"].as_str().unwrap_or("?"))
@@ -161,12 +162,12 @@ fn is_incident(e: &Event) -> bool {
     e.request_type == "incident"
 }
 
-/// How many items the request carried, and their name: `runs` or `incidents`.
-fn received(e: &Event) -> (u64, &'static str) {
+/// How many items the request carried, and what they are.
+fn received(e: &Event) -> (u64, Kind) {
     if is_incident(e) {
-        (e.incidents_received, "incidents")
+        (e.incidents_received, Kind::Incidents)
     } else {
-        (e.runs_received, "runs")
+        (e.runs_received, Kind::Runs)
     }
 }
 
