@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{Decoder, Format, InputError, Kind, Overrides, RecordBatch};
+use super::{Decoder, Format, InputError, Kind, Overrides, Record, RecordBatch};
 use crate::protocol::incident::{Incident, validate_incident_element};
 use crate::protocol::run::wire_time;
 use crate::protocol::validate::{WireForm, one_repository, repo_keys, validate_element_for_wire};
@@ -127,6 +127,20 @@ pub struct Checked {
     pub repositories: Repositories,
 }
 
+impl Checked {
+    /// Nothing checked yet of `batch`.
+    fn new(batch: &RecordBatch) -> Checked {
+        Checked {
+            index: batch.index,
+            first_record: batch.records.first().map_or(0, |r| r.number),
+            records: batch.records.len() as u64,
+            runs: Vec::with_capacity(batch.records.len()),
+            rejects: Vec::new(),
+            repositories: Repositories::default(),
+        }
+    }
+}
+
 /// How many (repository, workflow, id) triples the repeat check remembers. The table is allocated once
 /// (about 19 MiB: 2^21 slots of 8 bytes plus control bytes), so memory does not grow with
 /// the input; past this many runs, later runs are still checked against the ones remembered.
@@ -189,15 +203,7 @@ impl Checker {
         if self.decoder.format.kind() == Kind::Incidents {
             return self.check_incidents(batch);
         }
-        let first_record = batch.records.first().map_or(0, |r| r.number);
-        let mut checked = Checked {
-            index: batch.index,
-            first_record,
-            records: batch.records.len() as u64,
-            runs: Vec::with_capacity(batch.records.len()),
-            rejects: Vec::new(),
-            repositories: Repositories::default(),
-        };
+        let mut checked = Checked::new(&batch);
         for record in batch.records {
             let Some(element) = self
                 .decoder
@@ -256,17 +262,7 @@ impl Checker {
                         json,
                     });
                 }
-                _ => {
-                    for error in &mut errors {
-                        self.decoder.explain(error);
-                    }
-                    checked.rejects.push(self.reject(
-                        record.number,
-                        record.line,
-                        errors,
-                        record.text,
-                    ));
-                }
+                _ => checked.rejects.push(self.reject(record, errors)),
             }
         }
         Ok(checked)
@@ -275,14 +271,7 @@ impl Checker {
     /// [`Checker::check`] for incidents: the protocol's rules, one repository each, and an
     /// identity (provider, key) once in the input (the server refuses a batch that repeats one).
     fn check_incidents(&mut self, batch: RecordBatch) -> Result<Checked, InputError> {
-        let mut checked = Checked {
-            index: batch.index,
-            first_record: batch.records.first().map_or(0, |r| r.number),
-            records: batch.records.len() as u64,
-            runs: Vec::with_capacity(batch.records.len()),
-            rejects: Vec::new(),
-            repositories: Repositories::default(),
-        };
+        let mut checked = Checked::new(&batch);
         for record in batch.records {
             let Some(element) = self
                 .decoder
@@ -293,10 +282,7 @@ impl Checker {
             };
             let index = usize::try_from(record.number).unwrap_or(usize::MAX);
             let spelled = match &element {
-                crate::protocol::Element::Object(raw) => raw
-                    .repo_urls
-                    .as_ref()
-                    .and_then(|v| v.as_array()?.first()?.as_str().map(str::to_owned)),
+                crate::protocol::Element::Object(raw) => first_url(raw.repo_urls.as_ref()),
                 crate::protocol::Element::NotAnObject(_) => None,
             };
             let mut errors = Vec::new();
@@ -349,17 +335,7 @@ impl Checker {
                         json,
                     });
                 }
-                _ => {
-                    for error in &mut errors {
-                        self.decoder.explain(error);
-                    }
-                    checked.rejects.push(self.reject(
-                        record.number,
-                        record.line,
-                        errors,
-                        record.text,
-                    ));
-                }
+                _ => checked.rejects.push(self.reject(record, errors)),
             }
         }
         Ok(checked)
@@ -389,13 +365,17 @@ impl Checker {
         InputError::json_at(&self.name, &place, e)
     }
 
-    fn reject(
-        &self,
-        record: u64,
-        line: Option<u64>,
-        errors: Vec<FieldError>,
-        text: Box<str>,
-    ) -> Reject {
+    /// A record set aside: its errors told in the export's own field names, with the record as
+    /// read (and, for exports, as mapped).
+    fn reject(&self, record: Record, mut errors: Vec<FieldError>) -> Reject {
+        for error in &mut errors {
+            self.decoder.explain(error);
+        }
+        let Record {
+            number: record,
+            line,
+            text,
+        } = record;
         // Rare: decoding again is cheaper than keeping a copy of every record just in case.
         let mapped = match self.decoder.format {
             Format::Json | Format::Ndjson | Format::Incidents => None,
@@ -465,15 +445,14 @@ fn id_hash(repo: &str, run: &Run) -> u64 {
 /// form next to it).
 fn first_repo_url(element: &crate::protocol::RunElement) -> Option<String> {
     match element {
-        crate::protocol::Element::Object(raw) => raw
-            .repo_urls
-            .as_ref()?
-            .as_array()?
-            .first()?
-            .as_str()
-            .map(str::to_owned),
+        crate::protocol::Element::Object(raw) => first_url(raw.repo_urls.as_ref()),
         crate::protocol::Element::NotAnObject(_) => None,
     }
+}
+
+/// The first of a record's `repo_urls` as written, when it is a string.
+fn first_url(repo_urls: Option<&serde_json::Value>) -> Option<String> {
+    repo_urls?.as_array()?.first()?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
