@@ -153,6 +153,10 @@ pub fn canonical_repo_url(input: &str) -> Result<String, String> {
 /// server: the one place mwctl does it (deploy fields, CI detection, send, rejects, errors).
 /// Anything that is not a URL with credentials comes back unchanged.
 pub fn strip_credentials(url: &str) -> String {
+    // No `@`, no user info: the common case, without parsing the URL.
+    if !url.contains('@') {
+        return url.to_owned();
+    }
     if let Ok(mut parsed) = Url::parse(url)
         && (!parsed.username().is_empty() || parsed.password().is_some())
         && parsed.set_username("").is_ok()
