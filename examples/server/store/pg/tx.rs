@@ -310,7 +310,11 @@ impl Tx for PgTx {
         // It may delete workflows this transaction looked up.
         self.workflows.clear();
         let conn = self.conn()?;
-        // Every event's record of the runs goes by ON DELETE CASCADE.
+        // Every event's record of the runs goes with them (no foreign key: see bulk.sql).
+        sqlx::query("DELETE FROM event_runs WHERE run_id = ANY($1)")
+            .bind(&run_ids)
+            .execute(&mut *conn)
+            .await?;
         let mut workflows: Vec<i64> = sqlx::query_scalar(
             "DELETE FROM repo_workflow_runs WHERE id = ANY($1) RETURNING repo_workflow_id",
         )
