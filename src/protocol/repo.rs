@@ -1,5 +1,7 @@
 //! Repository references: URLs in the forms CI systems and git remotes use, and `org/name`.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,33 @@ impl RepoRef {
     /// port, query and fragment are ignored; a leading `www.` is dropped from the host (forges
     /// redirect it); a GitLab page URL stops at its `/-/` (`…/group/app/-/pipelines/7`).
     pub fn parse_url(input: &str) -> Result<RepoRef, String> {
+        // A backfill names the same few repositories in every run: the last ones parsed are
+        // remembered per thread (parsing is pure), which saves a URL parse per run.
+        const REMEMBERED: usize = 8;
+        thread_local! {
+            static RECENT: RefCell<VecDeque<(String, RepoRef)>> =
+                const { RefCell::new(VecDeque::new()) };
+        }
+        let known = RECENT.with_borrow(|recent| {
+            recent
+                .iter()
+                .find(|(url, _)| url == input)
+                .map(|(_, repo)| repo.clone())
+        });
+        if let Some(repo) = known {
+            return Ok(repo);
+        }
+        let repo = Self::parse_url_uncached(input)?;
+        RECENT.with_borrow_mut(|recent| {
+            if recent.len() == REMEMBERED {
+                recent.pop_back();
+            }
+            recent.push_front((input.to_owned(), repo.clone()));
+        });
+        Ok(repo)
+    }
+
+    fn parse_url_uncached(input: &str) -> Result<RepoRef, String> {
         let input = input.trim();
         let bad = |why: &str| {
             format!(
@@ -82,6 +111,18 @@ impl RepoRef {
     /// case, no `.git`, no trailing slash, no credentials.
     pub fn url(&self) -> String {
         format!("https://{}/{}/{}", self.host, self.org, self.name)
+    }
+
+    /// Whether `url` is exactly [`RepoRef::url`], without building it.
+    pub fn is_url(&self, url: &str) -> bool {
+        (|| {
+            let rest = url
+                .strip_prefix("https://")?
+                .strip_prefix(self.host.as_str())?;
+            let rest = rest.strip_prefix('/')?.strip_prefix(self.org.as_str())?;
+            Some(rest.strip_prefix('/')? == self.name)
+        })()
+        .unwrap_or(false)
     }
 
     /// Whether this repo is the one `repo_name` (`org/name` or bare `name`) designates,
@@ -206,6 +247,53 @@ mod tests {
     fn parsed(url: &str) -> (String, String, String) {
         let r = RepoRef::parse_url(url).expect(url);
         (r.host, r.org, r.name)
+    }
+
+    #[test]
+    fn is_url_agrees_with_url() {
+        for input in [
+            "https://github.com/acme/shop",
+            "git@GitHub.com:acme/shop.git",
+            "https://gitlab.com/g/sub/app/-/pipelines/7",
+        ] {
+            let repo = RepoRef::parse_url(input).expect(input);
+            assert!(repo.is_url(&repo.url()), "{input}");
+            for other in [
+                input,
+                "https://github.com/acme/shop/",
+                "https://github.com/acme/sho",
+                "https://github.com/acm/eshop",
+                "http://github.com/acme/shop",
+                "",
+            ] {
+                assert_eq!(
+                    repo.is_url(other),
+                    repo.url() == other,
+                    "{input} vs {other}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn remembered_parses_are_the_parses() {
+        // More distinct URLs than are remembered, twice over: each gives its own parse.
+        let urls: Vec<String> = (0..20)
+            .map(|i| format!("https://github.com/org{i}/app{i}.git"))
+            .collect();
+        for _ in 0..2 {
+            for (i, url) in urls.iter().enumerate() {
+                assert_eq!(
+                    parsed(url),
+                    ("github.com".into(), format!("org{i}"), format!("app{i}"))
+                );
+            }
+        }
+        assert!(RepoRef::parse_url("not a url").is_err());
+        assert!(
+            RepoRef::parse_url("not a url").is_err(),
+            "errors are not remembered"
+        );
     }
 
     #[test]

@@ -428,7 +428,7 @@ impl<'a> Checker<'a> {
                 self.rewritten = true;
                 continue;
             }
-            if original != repo.url() {
+            if !repo.is_url(&original) {
                 self.rewritten = true;
             }
             unique.push(repo);
