@@ -115,14 +115,12 @@ impl RepoRef {
 
     /// Whether `url` is exactly [`RepoRef::url`], without building it.
     pub fn is_url(&self, url: &str) -> bool {
-        (|| {
-            let rest = url
-                .strip_prefix("https://")?
-                .strip_prefix(self.host.as_str())?;
-            let rest = rest.strip_prefix('/')?.strip_prefix(self.org.as_str())?;
-            Some(rest.strip_prefix('/')? == self.name)
-        })()
-        .unwrap_or(false)
+        url.strip_prefix("https://")
+            .and_then(|rest| rest.strip_prefix(self.host.as_str()))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_prefix(self.org.as_str()))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|name| name == self.name)
     }
 
     /// Whether this repo is the one `repo_name` (`org/name` or bare `name`) designates,

@@ -509,12 +509,11 @@ fn run_fields(row: &Row<'_>, at: usize) -> rusqlite::Result<RunFields> {
     })
 }
 
-/// Inserts the event's event_runs rows, many per statement (far cheaper than one each). Each
-/// row takes the next place in its run's history (a created run's rows were deleted with any
-/// earlier run that had its id, so its history starts at 1).
+/// Inserts the event's event_runs rows, row by row on cached statements (a multi-row INSERT with
+/// a subquery per row was re-prepared by SQLite on every execution: a quarter of a backfill's
+/// server CPU). Each row takes the next place in its run's history (a created run's rows were
+/// deleted with any earlier run that had its id, so its history starts at 1).
 fn record_writes(conn: &Connection, event_id: &str, written: &[WriteRecord]) -> StoreResult<()> {
-    // Row by row on cached statements: a multi-row INSERT with a per-row subquery was
-    // re-prepared by SQLite on every execution (a quarter of a backfill's server CPU).
     let mut insert = conn.prepare_cached(
         "INSERT INTO event_runs (event_id, run_id, action, replaced, seq) \
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
