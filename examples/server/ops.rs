@@ -3,6 +3,8 @@
 //! [`crate::rules`] what to write, writes it and commits. The worker and the routes call these;
 //! the contract suite runs them against every backend.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use mwctl::protocol::Run;
 use mwctl::protocol::admin::{
@@ -14,8 +16,8 @@ use crate::rules;
 use crate::rules::keys::Revocation;
 use crate::rules::prune::{PruneStart, Undo};
 use crate::store::{
-    Action, Counts, IncidentRecord, IncidentSlot, IncidentUpdate, IncidentWrite, RunUpdate,
-    RunWrite, Slot, Store, StoreResult, Tx, WriteRecord, Writer,
+    Action, Counts, Finished, IncidentRecord, IncidentSlot, IncidentUpdate, IncidentWrite,
+    RunFields, RunUpdate, RunWrite, Slot, Store, StoreResult, Tx, WriteRecord, Writer,
 };
 
 /// What [`apply_event`] did.
@@ -42,15 +44,13 @@ pub async fn apply_event(
     received_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<Applied> {
-    let mut tx = store.begin(Writer::Worker).await?;
-    let mut repos = None;
-    let applied = apply_in(tx.as_mut(), &mut repos, id, owner, runs, received_at, now).await?;
-    if matches!(applied, Applied::Done(_)) {
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(applied)
+    let event = Pending {
+        id,
+        runs,
+        received_at,
+    };
+    let mut applied = apply_events(store, owner, std::slice::from_ref(&event), now).await?;
+    Ok(applied.pop().unwrap_or(Applied::Lost))
 }
 
 /// A claimed event of a batch for [`apply_events`].
@@ -73,21 +73,7 @@ pub async fn apply_events(
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<Applied>> {
     let mut tx = store.begin(Writer::Worker).await?;
-    let mut repos = None;
-    let mut applied = Vec::with_capacity(events.len());
-    for event in events {
-        let result = apply_in(
-            tx.as_mut(),
-            &mut repos,
-            event.id,
-            owner,
-            event.runs,
-            event.received_at,
-            now,
-        )
-        .await?;
-        applied.push(result);
-    }
+    let applied = apply_in(tx.as_mut(), owner, events, now).await?;
     if applied.iter().any(|a| matches!(a, Applied::Done(_))) {
         tx.commit().await?;
     } else {
@@ -96,82 +82,120 @@ pub async fn apply_events(
     Ok(applied)
 }
 
-/// The writes of one event inside `tx` (not committed). `repos` is read (and locked) once per
-/// transaction, after the first claim it holds.
+/// The writes of the events inside `tx` (not committed), each kind in one call for the whole
+/// batch (claims held, runs inserted, runs updated, events finished): on PostgreSQL a batch
+/// costs a few round trips, not a few per event, and so holds its locks (which another
+/// instance's worker may be waiting for) only briefly.
 async fn apply_in(
     tx: &mut dyn Tx,
-    repos: &mut Option<Vec<Repo>>,
-    id: &str,
     owner: &str,
-    runs: &[Run],
-    received_at: DateTime<Utc>,
+    events: &[Pending<'_>],
     now: DateTime<Utc>,
-) -> StoreResult<Applied> {
-    if !tx.hold(id, owner).await? {
-        return Ok(Applied::Lost);
-    }
-    let linked = match repos {
-        Some(linked) => linked,
-        None => repos.insert(tx.repos().await?),
-    };
-    let targets = match rules::resolve_runs(runs, linked) {
-        Ok(targets) => targets,
-        // Resolved before any write: nothing of this event is in the transaction.
-        Err(errors) => return Ok(Applied::Unresolved(rules::unresolved_reason(&errors))),
-    };
-    // One write per (run, repo); `sources` remembers each write's run.
-    let mut writes = Vec::with_capacity(runs.len());
-    let mut sources = Vec::with_capacity(runs.len());
-    for (index, (run, repo_ids)) in runs.iter().zip(&targets).enumerate() {
-        for &repo_id in repo_ids {
-            writes.push(RunWrite {
-                repo_id,
-                workflow: run.workflow_name.clone(),
-                unique_id: run.workflow_run_unique_id.clone(),
-                fields: rules::fields_of(run),
-            });
-            sources.push(index);
+) -> StoreResult<Vec<Applied>> {
+    let ids: Vec<&str> = events.iter().map(|e| e.id).collect();
+    let held = tx.hold(&ids, owner).await?;
+    // Per event: the outcome decided before writing (lost, unresolved), or its record so far.
+    let mut outcomes: Vec<Result<Finished, Applied>> = Vec::with_capacity(events.len());
+    let mut repos: Option<Vec<Repo>> = None;
+    // One write per (run, repo) of every event; `sources` remembers each write's event and run.
+    let mut writes = Vec::new();
+    let mut sources = Vec::new();
+    for (e, (event, held)) in events.iter().zip(held).enumerate() {
+        if !held {
+            outcomes.push(Err(Applied::Lost));
+            continue;
         }
+        let linked = match &repos {
+            Some(linked) => linked,
+            None => repos.insert(tx.repos().await?),
+        };
+        let targets = match rules::resolve_runs(event.runs, linked) {
+            Ok(targets) => targets,
+            // Resolved before any write: nothing of this event is in the transaction.
+            Err(errors) => {
+                outcomes.push(Err(Applied::Unresolved(rules::unresolved_reason(&errors))));
+                continue;
+            }
+        };
+        for (index, (run, repo_ids)) in event.runs.iter().zip(&targets).enumerate() {
+            for &repo_id in repo_ids {
+                writes.push(RunWrite {
+                    repo_id,
+                    workflow: run.workflow_name.clone(),
+                    unique_id: run.workflow_run_unique_id.clone(),
+                    fields: rules::fields_of(run),
+                });
+                sources.push((e, index));
+            }
+        }
+        outcomes.push(Ok(Finished {
+            id: event.id.to_owned(),
+            ..Finished::default()
+        }));
     }
-    let slots = tx.insert_runs(writes, now).await?;
-    let mut counts = Counts::default();
-    let mut written = Vec::with_capacity(slots.len());
-    let mut updates = Vec::new();
-    for (slot, index) in slots.into_iter().zip(sources) {
+    let slots = if writes.is_empty() {
+        Vec::new()
+    } else {
+        tx.insert_runs(writes, now).await?
+    };
+    // The fields each run has after the updates decided so far: a later event of the batch
+    // merges onto them (the store reports what it held before the batch).
+    let mut latest: HashMap<i64, RunFields> = HashMap::new();
+    for (slot, (e, index)) in slots.into_iter().zip(sources) {
+        let (event, Ok(finished)) = (&events[e], &mut outcomes[e]) else {
+            continue;
+        };
         match slot {
             Slot::Created(run_id) => {
-                counts.created += 1;
-                written.push(WriteRecord {
+                finished.counts.created += 1;
+                finished.written.push(WriteRecord {
                     run_id,
                     action: Action::Created,
                     before: None,
                 });
             }
             Slot::Exists { run_id, stored } => {
-                match rules::merge(&stored, rules::fields_of(&runs[index]), received_at) {
-                    None => counts.unchanged += 1,
+                let before = latest.get(&run_id).cloned().unwrap_or(stored);
+                let new = rules::fields_of(&event.runs[index]);
+                match rules::merge(&before, new, event.received_at) {
+                    None => finished.counts.unchanged += 1,
                     Some(after) => {
-                        counts.updated += 1;
-                        written.push(WriteRecord {
+                        finished.counts.updated += 1;
+                        finished.written.push(WriteRecord {
                             run_id,
                             action: Action::Updated,
-                            before: Some(stored.clone()),
+                            before: Some(before),
                         });
-                        updates.push(RunUpdate {
-                            run_id,
-                            before: stored,
-                            after,
-                        });
+                        latest.insert(run_id, after);
                     }
                 }
             }
         }
     }
-    if !updates.is_empty() {
+    if !latest.is_empty() {
+        let mut updates: Vec<RunUpdate> = latest
+            .into_iter()
+            .map(|(run_id, after)| RunUpdate { run_id, after })
+            .collect();
+        // Rows in key order, as the store locks them.
+        updates.sort_unstable_by_key(|u| u.run_id);
         tx.update_runs(updates, now).await?;
     }
-    tx.finish_event(id, written, counts, now).await?;
-    Ok(Applied::Done(counts))
+    let mut applied = Vec::with_capacity(outcomes.len());
+    let mut finished = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok(done) => {
+                applied.push(Applied::Done(done.counts));
+                finished.push(done);
+            }
+            Err(not) => applied.push(not),
+        }
+    }
+    if !finished.is_empty() {
+        tx.finish_events(finished, now).await?;
+    }
+    Ok(applied)
 }
 
 /// Writes a claimed incident event's incidents and marks it `SUCCESS`, all or nothing, if
@@ -185,7 +209,7 @@ pub async fn apply_incident_event(
     now: DateTime<Utc>,
 ) -> StoreResult<Applied> {
     let mut tx = store.begin(Writer::Worker).await?;
-    if !tx.hold(id, owner).await? {
+    if tx.hold(&[id], owner).await? != [true] {
         tx.rollback().await?;
         return Ok(Applied::Lost);
     }
@@ -305,7 +329,6 @@ pub async fn prune_event(
                 run.status = fields.status.as_str().to_owned();
                 restores.push(RunUpdate {
                     run_id: run.run_id,
-                    before: history.current.clone(),
                     after: fields.clone(),
                 });
             }

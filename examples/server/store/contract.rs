@@ -86,6 +86,7 @@ macro_rules! contract_suite {
             a_failing_event_in_a_batch_does_not_fail_its_neighbours,
             a_batch_writes_nothing_for_events_whose_lease_was_lost,
             a_prune_of_one_event_of_a_batch_undoes_only_that_event,
+            events_of_a_batch_that_update_one_run_each_record_what_they_replaced,
             runs_filter_by_repo_and_workflow,
             runs_page_by_cursor_and_report_the_total,
             prune_deletes_what_it_created_and_restores_what_it_updated,
@@ -1117,14 +1118,16 @@ pub async fn a_transaction_not_committed_writes_nothing(backend: &dyn Backend) {
     let Slot::Created(run_id) = slots[0] else {
         panic!("expected a new run: {slots:?}");
     };
-    tx.finish_event(
-        &id,
-        vec![WriteRecord {
-            run_id,
-            action: Action::Created,
-            before: None,
+    tx.finish_events(
+        vec![super::Finished {
+            id: id.clone(),
+            written: vec![WriteRecord {
+                run_id,
+                action: Action::Created,
+                before: None,
+            }],
+            counts: Counts::default(),
         }],
-        Counts::default(),
         now(),
     )
     .await
@@ -1178,7 +1181,6 @@ pub async fn inserted_runs_report_what_exists(backend: &dyn Backend) {
     tx.update_runs(
         vec![super::RunUpdate {
             run_id: *first,
-            before: pending,
             after: after.clone(),
         }],
         at("2025-01-12T00:00:00Z"),
@@ -1637,6 +1639,57 @@ pub async fn a_prune_of_one_event_of_a_batch_undoes_only_that_event(backend: &dy
     assert_eq!(f.detail(&third).await.event.status, EventStatus::Success);
     assert_eq!(f.detail(&first).await.runs.len(), 1);
     assert_eq!(f.detail(&third).await.runs.len(), 1);
+}
+
+/// Three events of one batch write one run in turn: each merges onto the version the one
+/// before it wrote (not onto what was stored before the batch), so pruning the last restores
+/// the second's version, and pruning the second then restores the first's.
+pub async fn events_of_a_batch_that_update_one_run_each_record_what_they_replaced(
+    backend: &dyn Backend,
+) {
+    let f = fixture(backend).await;
+    let mut ids = Vec::new();
+    for (n, (status, branch)) in [
+        ("SUCCESS", "main"),
+        ("FAILURE", "fix"),
+        ("SUCCESS", "hotfix"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let received = format!("2025-01-10T10:0{}:00Z", n + 1);
+        ids.push(
+            f.ingest(vec![branch_run("1", status, branch)], &received, None)
+                .await,
+        );
+    }
+    let applied = f.process_batch(32).await;
+    assert_eq!(
+        applied,
+        [
+            (ids[0].clone(), counts(1, 0, 0)),
+            (ids[1].clone(), counts(0, 1, 0)),
+            (ids[2].clone(), counts(0, 1, 0)),
+        ]
+    );
+    async fn state(f: &Fixture) -> (String, String) {
+        let runs = f.runs().await;
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        (runs[0].head_branch.clone(), runs[0].status.clone())
+    }
+    let pair = |branch: &str, status: &str| (branch.to_owned(), status.to_owned());
+    assert_eq!(state(&f).await, pair("hotfix", "SUCCESS"));
+    for (pruned, back_to) in [(2, pair("fix", "FAILURE")), (1, pair("main", "SUCCESS"))] {
+        let Pruned::Done(report) = f.prune(&ids[pruned], false).await else {
+            panic!("expected a report");
+        };
+        assert_eq!(
+            outcomes(&report),
+            [("deploy".to_owned(), "1".to_owned(), PruneOutcome::Restored)],
+            "event {pruned}"
+        );
+        assert_eq!(state(&f).await, back_to, "after pruning event {pruned}");
+    }
 }
 
 pub async fn runs_filter_by_repo_and_workflow(backend: &dyn Backend) {

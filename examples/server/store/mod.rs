@@ -235,16 +235,22 @@ pub enum Slot {
     Exists { run_id: i64, stored: RunFields },
 }
 
-/// An update the rules decided on.
+/// An update the rules decided on (what it replaces is in the event's [`WriteRecord`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunUpdate {
     pub run_id: i64,
-    /// What the update replaces (the event records it, see [`WriteRecord`]).
-    pub before: RunFields,
     pub after: RunFields,
 }
 
-/// What an event wrote to one run, as [`Tx::finish_event`] records it so that pruning the
+/// A processed event, for [`Tx::finish_events`]: its counts and the writes it made.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Finished {
+    pub id: String,
+    pub written: Vec<WriteRecord>,
+    pub counts: Counts,
+}
+
+/// What an event wrote to one run, as [`Tx::finish_events`] records it so that pruning the
 /// event can undo exactly that.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteRecord {
@@ -521,10 +527,10 @@ pub trait Store: Send + Sync + 'static {
 #[async_trait]
 pub trait Tx: Send {
     // Holding a claim.
-    /// Whether `owner` still holds its claim on the event (`RUNNING`, leased to it); locks
-    /// the event until the end of the transaction, so a worker that lost its lease (another
-    /// took the event over) writes nothing.
-    async fn hold(&mut self, id: &str, owner: &str) -> StoreResult<bool>;
+    /// For each event (in the order given): whether `owner` still holds its claim (`RUNNING`,
+    /// leased to it). Locks the held events until the end of the transaction, so a worker
+    /// that lost its lease (another took the event over) writes nothing.
+    async fn hold(&mut self, ids: &[&str], owner: &str) -> StoreResult<Vec<bool>>;
 
     // Revoking a key.
     /// Every key, locked until the end of the transaction.
@@ -544,18 +550,13 @@ pub trait Tx: Send {
         runs: Vec<RunWrite>,
         at: DateTime<Utc>,
     ) -> StoreResult<Vec<Slot>>;
+    /// Writes each run's new fields; at most one update per run.
     async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()>;
-    /// Marks a claimed event `SUCCESS` with its counts, and records the runs it wrote, with
+    /// Marks claimed events `SUCCESS` with their counts, and records the runs each wrote, with
     /// what each update replaced (replacing what an earlier, interrupted attempt recorded).
-    /// Records are kept in the order they are written: [`Tx::run_history`] returns a run's
-    /// writes in that order.
-    async fn finish_event(
-        &mut self,
-        id: &str,
-        written: Vec<WriteRecord>,
-        counts: Counts,
-        at: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    /// Records are kept in the order they are written (the events' order, then each one's):
+    /// [`Tx::run_history`] returns a run's writes in that order.
+    async fn finish_events(&mut self, events: Vec<Finished>, at: DateTime<Utc>) -> StoreResult<()>;
 
     // Processing an incident event.
     /// As [`Tx::insert_runs`], for incidents (identity: provider and incident key).
@@ -569,7 +570,7 @@ pub trait Tx: Send {
         updates: Vec<IncidentUpdate>,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// As [`Tx::finish_event`], for an incident event: its incident counts and records.
+    /// As [`Tx::finish_events`], for an incident event: its incident counts and records.
     async fn finish_incident_event(
         &mut self,
         id: &str,

@@ -17,9 +17,9 @@ use super::{
 };
 use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
 use crate::store::{
-    Action, Counts, IncidentHistory, IncidentRecord, IncidentSlot, IncidentUpdate, IncidentWrite,
-    KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot, StoreError,
-    StoreResult, Tx, WriteRecord, ts,
+    Action, Counts, Finished, IncidentHistory, IncidentRecord, IncidentSlot, IncidentUpdate,
+    IncidentWrite, KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot,
+    StoreError, StoreResult, Tx, ts,
 };
 
 pub struct PgTx {
@@ -61,16 +61,17 @@ fn fields_from_row(row: &PgRow) -> StoreResult<RunFields> {
 
 #[async_trait]
 impl Tx for PgTx {
-    async fn hold(&mut self, id: &str, owner: &str) -> StoreResult<bool> {
-        let held = sqlx::query(
-            "SELECT 1 FROM events WHERE id = $1 AND status = 'RUNNING' AND lease_owner = $2 \
-             FOR UPDATE",
+    async fn hold(&mut self, ids: &[&str], owner: &str) -> StoreResult<Vec<bool>> {
+        // In key order, as every transaction locks them.
+        let held: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM events WHERE id = ANY($1) AND status = 'RUNNING' AND lease_owner = $2 \
+             ORDER BY id FOR UPDATE",
         )
-        .bind(id)
+        .bind(ids)
         .bind(owner)
-        .fetch_optional(self.conn()?)
+        .fetch_all(self.conn()?)
         .await?;
-        Ok(held.is_some())
+        Ok(ids.iter().map(|id| held.iter().any(|h| h == id)).collect())
     }
 
     async fn keys(&mut self) -> StoreResult<Vec<KeyRecord>> {
@@ -136,59 +137,59 @@ impl Tx for PgTx {
     }
 
     async fn update_runs(&mut self, updates: Vec<RunUpdate>, at: DateTime<Utc>) -> StoreResult<()> {
-        let now = ts(at);
-        let conn = self.conn()?;
-        for update in &updates {
-            let new = &update.after;
-            sqlx::query(
-                "UPDATE repo_workflow_runs SET event_actor = $1, head_branch = $2, status = $3, \
-                    conducted_at = $4, duration = $5, html_url = $6, commit_sha = $7, meta = $8, \
-                    updated_at = $9 \
-                 WHERE id = $10",
-            )
-            .bind(&new.event_actor)
-            .bind(&new.head_branch)
-            .bind(new.status.as_str())
-            .bind(ts(new.conducted_at))
-            .bind(new.duration)
-            .bind(&new.html_url)
-            .bind(&new.commit_sha)
-            .bind(&new.meta)
-            .bind(&now)
-            .bind(update.run_id)
-            .execute(&mut *conn)
-            .await?;
-        }
+        // One statement for the batch (at most one update per run: a join finds each row once).
+        let column = |f: &dyn Fn(&RunFields) -> Option<String>| -> Vec<Option<String>> {
+            updates.iter().map(|u| f(&u.after)).collect()
+        };
+        let run_ids: Vec<i64> = updates.iter().map(|u| u.run_id).collect();
+        let durations: Vec<Option<i64>> = updates.iter().map(|u| u.after.duration).collect();
+        sqlx::query(
+            "UPDATE repo_workflow_runs r SET event_actor = t.a, head_branch = t.b, status = t.s, \
+                conducted_at = t.c, duration = t.d, html_url = t.h, commit_sha = t.x, \
+                meta = t.m, updated_at = $10 \
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                $6::bigint[], $7::text[], $8::text[], $9::text[]) AS t(id, a, b, s, c, d, h, x, m) \
+             WHERE r.id = t.id",
+        )
+        .bind(&run_ids)
+        .bind(column(&|f| Some(f.event_actor.clone())))
+        .bind(column(&|f| Some(f.head_branch.clone())))
+        .bind(column(&|f| Some(f.status.as_str().to_owned())))
+        .bind(column(&|f| Some(ts(f.conducted_at))))
+        .bind(&durations)
+        .bind(column(&|f| f.html_url.clone()))
+        .bind(column(&|f| f.commit_sha.clone()))
+        .bind(column(&|f| f.meta.clone()))
+        .bind(ts(at))
+        .execute(self.conn()?)
+        .await?;
         Ok(())
     }
 
-    async fn finish_event(
-        &mut self,
-        id: &str,
-        written: Vec<WriteRecord>,
-        counts: Counts,
-        at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    async fn finish_events(&mut self, events: Vec<Finished>, at: DateTime<Utc>) -> StoreResult<()> {
         let conn = self.conn()?;
-        // Reprocessing after a crash starts from a clean slate for this event.
-        sqlx::query("DELETE FROM event_runs WHERE event_id = $1")
-            .bind(id)
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        // Reprocessing after a crash starts from a clean slate for these events.
+        sqlx::query("DELETE FROM event_runs WHERE event_id = ANY($1)")
+            .bind(&ids)
             .execute(&mut *conn)
             .await?;
-        if !written.is_empty() {
-            record_writes(conn, id, &written).await?;
-        }
+        record_writes(conn, &events).await?;
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let counts = |f: &dyn Fn(&Counts) -> u64| -> Vec<i64> {
+            events.iter().map(|e| count(f(&e.counts))).collect()
+        };
         sqlx::query(
-            "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = $1, \
-                lease_until = NULL, runs_created = $2, runs_updated = $3, runs_unchanged = $4 \
-             WHERE id = $5",
+            "UPDATE events e SET status = 'SUCCESS', error = NULL, processed_at = $1, \
+                lease_until = NULL, runs_created = t.c, runs_updated = t.u, runs_unchanged = t.k \
+             FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS t(id, c, u, k) \
+             WHERE e.id = t.id",
         )
         .bind(ts(at))
-        .bind(count(counts.created))
-        .bind(count(counts.updated))
-        .bind(count(counts.unchanged))
-        .bind(id)
+        .bind(&ids)
+        .bind(counts(&|c| c.created))
+        .bind(counts(&|c| c.updated))
+        .bind(counts(&|c| c.unchanged))
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -393,30 +394,37 @@ impl Tx for PgTx {
     }
 }
 
-/// Inserts the event's event_runs rows in one statement, in write order (of two rows for one
-/// run, the first stays). Each row takes the next place in its run's history: a created run's
-/// starts at 1; an updated run is locked (insert_runs), so no one else numbers it meanwhile.
-async fn record_writes(
-    conn: &mut PgConnection,
-    event_id: &str,
-    written: &[WriteRecord],
-) -> StoreResult<()> {
-    let run_ids: Vec<i64> = written.iter().map(|w| w.run_id).collect();
-    let actions: Vec<&str> = written.iter().map(|w| w.action.as_str()).collect();
-    let replaced = written
-        .iter()
-        .map(|w| w.before.as_ref().map(serde_json::to_string).transpose())
+/// Inserts the events' event_runs rows in one statement, in write order. Each row takes the
+/// next place in its run's history: after the run's stored records (a created run has none),
+/// the batch's writes to it in order. An updated run is locked (insert_runs), so no one else
+/// numbers it meanwhile.
+async fn record_writes(conn: &mut PgConnection, events: &[Finished]) -> StoreResult<()> {
+    let records = || {
+        events
+            .iter()
+            .flat_map(|e| e.written.iter().map(move |w| (e, w)))
+    };
+    let event_ids: Vec<&str> = records().map(|(e, _)| e.id.as_str()).collect();
+    if event_ids.is_empty() {
+        return Ok(());
+    }
+    let run_ids: Vec<i64> = records().map(|(_, w)| w.run_id).collect();
+    let actions: Vec<&str> = records().map(|(_, w)| w.action.as_str()).collect();
+    let replaced = records()
+        .map(|(_, w)| w.before.as_ref().map(serde_json::to_string).transpose())
         .collect::<Result<Vec<Option<String>>, _>>()
         .map_err(|e| StoreError::Other(format!("a run's fields as JSON: {e}")))?;
     sqlx::query(
         "INSERT INTO event_runs (event_id, run_id, action, replaced, seq) \
-         SELECT $1, r, a, x, CASE WHEN a = 'created' THEN 1 ELSE \
-            (SELECT COALESCE(MAX(seq), 0) + 1 FROM event_runs WHERE run_id = r) END \
-         FROM unnest($2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY AS t(r, a, x, n) \
+         SELECT e, r, a, x, row_number() OVER (PARTITION BY r ORDER BY n) + \
+            CASE WHEN a = 'created' THEN 0 ELSE \
+                (SELECT COALESCE(MAX(seq), 0) FROM event_runs WHERE run_id = r) END \
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
+            WITH ORDINALITY AS t(e, r, a, x, n) \
          ORDER BY n \
          ON CONFLICT DO NOTHING",
     )
-    .bind(event_id)
+    .bind(&event_ids)
     .bind(&run_ids)
     .bind(&actions)
     .bind(&replaced)

@@ -19,9 +19,9 @@ use super::{
 };
 use crate::rules::{WORKFLOW_PROVIDER, WORKFLOW_TYPE};
 use crate::store::{
-    Action, Counts, IncidentHistory, IncidentRecord, IncidentSlot, IncidentUpdate, IncidentWrite,
-    KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot, StoreError,
-    StoreResult, Tx, WriteRecord, Writer, ts,
+    Action, Counts, Finished, IncidentHistory, IncidentRecord, IncidentSlot, IncidentUpdate,
+    IncidentWrite, KeyRecord, PastWrite, RunFields, RunHistory, RunUpdate, RunWrite, Slot,
+    StoreError, StoreResult, Tx, WriteRecord, Writer, ts,
 };
 
 pub struct SqliteTx {
@@ -92,17 +92,20 @@ impl Drop for SqliteTx {
 
 #[async_trait]
 impl Tx for SqliteTx {
-    async fn hold(&mut self, id: &str, owner: &str) -> StoreResult<bool> {
-        let (id, owner) = (id.to_owned(), owner.to_owned());
+    async fn hold(&mut self, ids: &[&str], owner: &str) -> StoreResult<Vec<bool>> {
+        let ids: Vec<String> = ids.iter().map(|&id| id.to_owned()).collect();
+        let owner = owner.to_owned();
         self.run(move |conn| {
-            // The writer is held: nobody can take the event over until the commit.
-            let held = conn
-                .prepare_cached(
-                    "SELECT 1 FROM events WHERE id = ?1 AND status = 'RUNNING' AND lease_owner = ?2",
-                )?
-                .query_row(params![id, owner], |_| Ok(()))
-                .optional()?;
-            Ok(held.is_some())
+            // The writer is held: nobody can take the events over until the commit.
+            let mut held = conn.prepare_cached(
+                "SELECT 1 FROM events WHERE id = ?1 AND status = 'RUNNING' AND lease_owner = ?2",
+            )?;
+            ids.iter()
+                .map(|id| {
+                    let found = held.query_row(params![id, owner], |_| Ok(())).optional()?;
+                    Ok(found.is_some())
+                })
+                .collect()
         })
         .await
     }
@@ -173,30 +176,28 @@ impl Tx for SqliteTx {
         .await
     }
 
-    async fn finish_event(
-        &mut self,
-        id: &str,
-        written: Vec<WriteRecord>,
-        counts: Counts,
-        at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let id = id.to_owned();
+    async fn finish_events(&mut self, events: Vec<Finished>, at: DateTime<Utc>) -> StoreResult<()> {
         self.run(move |conn| {
-            // Reprocessing after a crash starts from a clean slate for this event.
-            conn.prepare_cached("DELETE FROM event_runs WHERE event_id = ?1")?
-                .execute([&id])?;
-            record_writes(conn, &id, &written)?;
-            conn.prepare_cached(
-                "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = ?1, \
-                    lease_until = NULL, runs_created = ?2, runs_updated = ?3, runs_unchanged = ?4 WHERE id = ?5",
-            )?
-            .execute(params![
-                ts(at),
-                counts.created as i64,
-                counts.updated as i64,
-                counts.unchanged as i64,
-                id
-            ])?;
+            let now = ts(at);
+            for event in &events {
+                // Reprocessing after a crash starts from a clean slate for this event.
+                conn.prepare_cached("DELETE FROM event_runs WHERE event_id = ?1")?
+                    .execute([&event.id])?;
+                record_writes(conn, &event.id, &event.written)?;
+                let counts = event.counts;
+                conn.prepare_cached(
+                    "UPDATE events SET status = 'SUCCESS', error = NULL, processed_at = ?1, \
+                        lease_until = NULL, runs_created = ?2, runs_updated = ?3, \
+                        runs_unchanged = ?4 WHERE id = ?5",
+                )?
+                .execute(params![
+                    now,
+                    counts.created as i64,
+                    counts.updated as i64,
+                    counts.unchanged as i64,
+                    event.id
+                ])?;
+            }
             Ok(())
         })
         .await
