@@ -1077,7 +1077,7 @@ pub async fn failed_events_keep_their_error_and_attempts(backend: &dyn Backend) 
     );
 }
 
-fn fields(status: RunStatus) -> RunFields {
+pub fn fields(status: RunStatus) -> RunFields {
     RunFields {
         event_actor: "alice".to_owned(),
         head_branch: "main".to_owned(),
@@ -1090,7 +1090,7 @@ fn fields(status: RunStatus) -> RunFields {
     }
 }
 
-fn write(repo_id: i64, unique_id: &str, fields: RunFields) -> RunWrite {
+pub fn write(repo_id: i64, unique_id: &str, fields: RunFields) -> RunWrite {
     RunWrite {
         repo_id,
         workflow: "deploy".to_owned(),

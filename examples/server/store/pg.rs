@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("pg/undo.sql"),
     include_str!("pg/incidents.sql"),
     include_str!("pg/bulk.sql"),
+    include_str!("pg/workflow_lock.sql"),
 ];
 /// The advisory lock that serialises migrations of instances starting together.
 const MIGRATION_LOCK: i64 = 0x6d77_6374_6c00_0001;

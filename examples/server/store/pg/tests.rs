@@ -141,3 +141,60 @@ async fn deleting_runs_deletes_their_write_records() {
         "no record of a deleted run"
     );
 }
+
+/// A prune that empties a workflow while another instance's worker is adding a run to it
+/// waits for that worker and keeps the workflow (no foreign key does it: see
+/// workflow_lock.sql). Deleting it would leave the new run in no workflow: stored, but in no
+/// list and no DORA figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prune_keeps_a_workflow_a_worker_is_adding_a_run_to() {
+    use crate::ops::{self, Pruned};
+    use crate::store::contract::{fields, fixture, run, write};
+    use mwctl::protocol::RunStatus;
+    let backend = PgBackend::new();
+    if backend.skip() {
+        return;
+    }
+    let f = fixture(&backend).await;
+    let first = f
+        .ingest(
+            vec![run("shop", "deploy", "1", "SUCCESS", Some(1))],
+            "2025-01-10T10:01:00Z",
+            None,
+        )
+        .await;
+    f.process().await;
+    let repo_id = f.store.list_repos().await.expect("lists")[0].id;
+
+    // The worker of another instance, mid-transaction: run 2 written to `deploy`.
+    let mut worker = f.store.begin(Writer::Worker).await.expect("begins");
+    worker
+        .insert_runs(
+            vec![write(repo_id, "2", fields(RunStatus::Success))],
+            Utc::now(),
+        )
+        .await
+        .expect("inserts");
+    // Pruning the first event deletes run 1, the last run `deploy` has that it can see.
+    let store = Arc::clone(&f.store);
+    let prune =
+        tokio::spawn(
+            async move { ops::prune_event(store.as_ref(), &first, false, Utc::now()).await },
+        );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!prune.is_finished(), "the prune waits for the worker");
+    worker.commit().await.expect("commits");
+    let Pruned::Done(report) = prune.await.expect("task").expect("prunes") else {
+        panic!("expected a report");
+    };
+    assert_eq!(report.workflows_deleted, 0, "{report:?}");
+    let runs = f.runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (
+            runs[0].workflow.as_str(),
+            runs[0].workflow_run_unique_id.as_str()
+        ),
+        ("deploy", "2")
+    );
+}

@@ -324,6 +324,12 @@ impl Tx for PgTx {
         .await?;
         workflows.sort_unstable();
         workflows.dedup();
+        // A worker adding a run to one of them holds it (FOR KEY SHARE) until its commit: wait
+        // for it, so that the next statement sees the run and keeps the workflow.
+        sqlx::query("SELECT 1 FROM repo_workflows WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&workflows)
+            .execute(&mut *conn)
+            .await?;
         let deleted = sqlx::query(
             "DELETE FROM repo_workflows w WHERE w.id = ANY($1) AND NOT EXISTS \
              (SELECT 1 FROM repo_workflow_runs wr WHERE wr.repo_workflow_id = w.id)",
@@ -433,38 +439,49 @@ async fn record_writes(conn: &mut PgConnection, events: &[Finished]) -> StoreRes
     Ok(())
 }
 
-/// The id of the workflow of that name in the repo, created when missing. Concurrent creators
-/// meet on the unique constraint: the loser waits for the winner's commit and reads its row.
+/// The id of the workflow of that name in the repo, created when missing, and locked against
+/// deletion until the commit (a prune deletes workflows it empties: see workflow_lock.sql).
+/// Concurrent creators meet on the unique constraint: the loser waits for the winner's commit
+/// and reads its row. A workflow deleted between the two statements is created again.
 async fn workflow_id(
     conn: &mut PgConnection,
     repo_id: i64,
     name: &str,
     now: &str,
 ) -> StoreResult<i64> {
-    let created: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO repo_workflows (repo_id, type, provider, provider_workflow_id, name, \
-            is_active, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4, TRUE, $5, $5) ON CONFLICT DO NOTHING RETURNING id",
-    )
-    .bind(repo_id)
-    .bind(WORKFLOW_TYPE)
-    .bind(WORKFLOW_PROVIDER)
-    .bind(name)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(id) = created {
-        return Ok(id);
+    // Each turn but the last loses only to a prune that committed in between.
+    for _ in 0..3 {
+        let created: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO repo_workflows (repo_id, type, provider, provider_workflow_id, name, \
+                is_active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4, TRUE, $5, $5) ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(repo_id)
+        .bind(WORKFLOW_TYPE)
+        .bind(WORKFLOW_PROVIDER)
+        .bind(name)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = created {
+            return Ok(id);
+        }
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM repo_workflows \
+             WHERE repo_id = $1 AND provider = $2 AND provider_workflow_id = $3 FOR KEY SHARE",
+        )
+        .bind(repo_id)
+        .bind(WORKFLOW_PROVIDER)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = found {
+            return Ok(id);
+        }
     }
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM repo_workflows \
-         WHERE repo_id = $1 AND provider = $2 AND provider_workflow_id = $3",
-    )
-    .bind(repo_id)
-    .bind(WORKFLOW_PROVIDER)
-    .bind(name)
-    .fetch_one(&mut *conn)
-    .await?)
+    Err(StoreError::Transient(format!(
+        "the workflow {name:?} was deleted each time it was looked up"
+    )))
 }
 
 /// Inserts the new runs (one statement), then reads and locks the stored ones (one more):
