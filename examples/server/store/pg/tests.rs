@@ -104,13 +104,13 @@ async fn storing_an_event_wakes_every_listening_instance() {
         .expect("task");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_runs_deletes_their_write_records() {
-    use crate::ops;
+/// A fresh database holding one processed event, which created run shop/deploy/1: the
+/// backend, the fixture and the event's id. `None` when PostgreSQL tests are skipped.
+async fn one_processed_run() -> Option<(PgBackend, crate::store::contract::Fixture, String)> {
     use crate::store::contract::{fixture, run};
     let backend = PgBackend::new();
     if backend.skip() {
-        return;
+        return None;
     }
     let f = fixture(&backend).await;
     let id = f
@@ -121,6 +121,15 @@ async fn deleting_runs_deletes_their_write_records() {
         )
         .await;
     f.process().await;
+    Some((backend, f, id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_runs_deletes_their_write_records() {
+    use crate::ops;
+    let Some((backend, f, id)) = one_processed_run().await else {
+        return;
+    };
     let pool = PgStore::connect(backend.url.as_deref().expect("not skipped"))
         .await
         .expect("connects")
@@ -149,21 +158,11 @@ async fn deleting_runs_deletes_their_write_records() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prune_keeps_a_workflow_a_worker_is_adding_a_run_to() {
     use crate::ops::{self, Pruned};
-    use crate::store::contract::{fields, fixture, run, write};
+    use crate::store::contract::{fields, write};
     use mwctl::protocol::RunStatus;
-    let backend = PgBackend::new();
-    if backend.skip() {
+    let Some((_backend, f, first)) = one_processed_run().await else {
         return;
-    }
-    let f = fixture(&backend).await;
-    let first = f
-        .ingest(
-            vec![run("shop", "deploy", "1", "SUCCESS", Some(1))],
-            "2025-01-10T10:01:00Z",
-            None,
-        )
-        .await;
-    f.process().await;
+    };
     let repo_id = f.store.list_repos().await.expect("lists")[0].id;
 
     // The worker of another instance, mid-transaction: run 2 written to `deploy`.
