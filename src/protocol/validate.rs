@@ -1,6 +1,7 @@
 //! The protocol's validation rules, run by the server on ingest and by `mwctl send`/`validate`
 //! before sending. Every problem of a batch is collected, each with its run index and field.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
@@ -195,26 +196,43 @@ pub fn validate_element_for_wire(
 
 /// The repositories a run designates, as keys that compare the way the server resolves them
 /// (host, org and name, ignoring case; `repo_names` entries as written, ignoring case).
-pub fn repo_keys(run: &Run) -> impl Iterator<Item = String> + '_ {
+pub fn repo_keys(run: &Run) -> impl Iterator<Item = Cow<'_, str>> + '_ {
     let urls = run.repo_urls.iter().map(|url| {
         let url = url.strip_prefix("https://").unwrap_or(url);
-        url.to_lowercase()
+        lowercase(url)
     });
     let names = run
         .repo_names
         .iter()
-        .map(|name| name.trim().trim_matches('/').to_lowercase());
+        .map(|name| lowercase(name.trim().trim_matches('/')));
     urls.chain(names)
+}
+
+/// `s` in lower case, borrowed when it already is (canonical URLs are): a copy per run was a
+/// tenth of checking a batch for repeats.
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// Remembers `(repository, workflow_name, workflow_run_unique_id)`, the run's identity on the
 /// server, to catch repeats within a batch: the same id in two repositories is two runs.
 #[derive(Default)]
 pub struct DuplicateCheck<'a> {
-    seen: HashSet<(String, &'a str, &'a str)>,
+    seen: HashSet<(Cow<'a, str>, &'a str, &'a str)>,
 }
 
 impl<'a> DuplicateCheck<'a> {
+    /// Room for `runs` runs of one repository each, so that the set never grows.
+    pub fn with_capacity(runs: usize) -> Self {
+        DuplicateCheck {
+            seen: HashSet::with_capacity(runs),
+        }
+    }
+
     /// Returns an error message when this run's id was already seen for its workflow in one of
     /// its repositories.
     pub fn check(&mut self, run: &'a Run) -> Option<String> {
@@ -272,7 +290,7 @@ pub fn validate_batch(
             runs.push((index, run));
         }
     }
-    let mut duplicates = DuplicateCheck::default();
+    let mut duplicates = DuplicateCheck::with_capacity(runs.len());
     for (index, run) in &runs {
         if let Some(message) = duplicates.check(run) {
             errors.push(FieldError {
@@ -395,7 +413,8 @@ impl<'a> Checker<'a> {
             self.error(field, "must not be empty");
             return None;
         }
-        let chars = s.chars().count();
+        // A string of at most `max` bytes has at most `max` chars: counted only when longer.
+        let chars = if s.len() > max { s.chars().count() } else { 0 };
         if chars > max {
             self.error(
                 field,
