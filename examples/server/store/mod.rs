@@ -517,6 +517,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// A write transaction (see [`Tx`]).
     async fn begin(&self, writer: Writer) -> StoreResult<Box<dyn Tx>>;
+
+    /// About how many runs the worker writes in one transaction (it claims as many events as
+    /// make this many). Larger batches cost fewer round trips and commits per run; a backend
+    /// whose writer ingest must wait for wants them short.
+    fn batch_runs(&self) -> usize {
+        1_000
+    }
 }
 
 /// A write transaction: reads that decide writes, and the writes, all or nothing. Dropping it
