@@ -33,36 +33,32 @@ const CLAIM_LIMIT: u32 = 32;
 /// Pause after an error outside an event's processing (the database went away, say).
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// How much the worker's threads defer to the rest of the server for CPU (a nice value: the
-/// lowest priority). Answering comes first: during a backfill the worker would otherwise take
-/// a whole core and slow ingest down; it catches up as soon as requests stop. (At 5, a 1M-run
-/// backfill on SQLite was accepted at 173k runs/s; at 19, 190k, processed 0.7 s later.)
-const WORKER_NICENESS: i32 = 19;
-
 /// Starts the worker, on a runtime (and so blocking threads) of its own, at a lower CPU
-/// priority than ingest. When `stop` turns true it finishes the batch it is writing (and the
-/// one it already took), then returns.
+/// priority than ingest ([`crate::store::Store::worker_niceness`]): answering comes first. When `stop` turns
+/// true it finishes the batch it is writing (and the one it already took), then returns.
 pub fn spawn(
     state: AppState,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let niceness = state.store.worker_niceness();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("worker-db")
-        .on_thread_start(defer_cpu)
+        .on_thread_start(move || defer_cpu(niceness))
         .build()?;
     std::thread::Builder::new()
         .name("worker".to_owned())
         .spawn(move || {
-            defer_cpu();
+            defer_cpu(niceness);
             runtime.block_on(run(state, stop));
         })
 }
 
-/// Lowers the calling thread's CPU priority (on Linux, a thread's nice value is its own).
-fn defer_cpu() {
+/// Lowers the calling thread's CPU priority to `niceness` (on Linux, a thread's nice value is
+/// its own).
+fn defer_cpu(niceness: i32) {
     #[cfg(unix)]
-    if let Err(e) = rustix::process::setpriority_process(None, WORKER_NICENESS) {
+    if let Err(e) = rustix::process::setpriority_process(None, niceness) {
         tracing::warn!(
             "worker: cannot lower its CPU priority ({e}); processing competes with ingest"
         );
@@ -250,7 +246,7 @@ fn prepare(
 }
 
 /// The claim limit after a claim of these events: as many events of their mean size as make
-/// `batch_runs` runs ([`Store::batch_runs`]), between 1 and [`CLAIM_LIMIT`]. The claim limit
+/// `batch_runs` runs ([`crate::store::Store::batch_runs`]), between 1 and [`CLAIM_LIMIT`]. The claim limit
 /// shrinks when events are big (a backfill's carry up to 500 runs each), so that a batch
 /// holds the writer about as long as the backend wants. Events are claimed with their bodies
 /// and parsed whole, so this bounds the worker's memory too.
