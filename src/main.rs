@@ -10,21 +10,7 @@ use mwctl::commands::{self, Ctx, ExitStatus};
 use mwctl::report::{Printer, Verbosity, inert};
 use mwctl::settings::{Given, Inputs, Settings};
 
-/// Checking a backfill allocates many small values on several threads; glibc's malloc and
-/// free took a sixth of that CPU.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Turns transparent huge pages off for this process: mimalloc asks for them on its arenas,
-/// and each 2 MiB page counts whole in the resident set (a backfill peaked at 41 MB with
-/// them, 30 MB without, as fast). Failing only costs memory, so it is not reported.
-fn no_huge_pages() {
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
-}
-
 fn main() -> ExitCode {
-    no_huge_pages();
     let matches = Cli::command().get_matches();
     let given = |id: &str| match matches.value_source(id) {
         Some(ValueSource::EnvVariable) => Given::Env,
