@@ -86,13 +86,22 @@ impl Repositories {
             self.first_names_only.get_or_insert(record);
             return;
         };
-        if !self.listed.contains_key(url) && self.listed.len() >= LISTED_REPOSITORIES {
-            self.unlisted_runs += 1;
-            return;
+        // Looked up before inserting: most runs name a repository already listed, and the
+        // key is not copied for them.
+        if !self.listed.contains_key(url) {
+            if self.listed.len() >= LISTED_REPOSITORIES {
+                self.unlisted_runs += 1;
+                return;
+            }
+            self.listed.insert(url.clone(), RepositoryUse::default());
         }
-        let entry = self.listed.entry(url.clone()).or_default();
+        let Some(entry) = self.listed.get_mut(url) else {
+            return;
+        };
         entry.runs += 1;
-        if let Some(spelled) = spelled.map(crate::protocol::strip_credentials)
+        if let Some(spelled) = spelled
+            .filter(|spelled| spelled != url)
+            .map(crate::protocol::strip_credentials)
             && spelled != *url
             && entry.written_as.len() < 3
             && !entry.written_as.contains(&spelled)

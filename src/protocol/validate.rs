@@ -668,12 +668,16 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        // A token in a link (`https://ci:token@…`) goes no further.
-        let stripped = strip_credentials(&url);
-        if stripped != url {
-            self.rewritten = true;
+        // A token in a link (`https://ci:token@…`) goes no further. (Without `@` there is
+        // none: the URL is kept without a copy.)
+        if url.contains('@') {
+            let stripped = strip_credentials(&url);
+            if stripped != url {
+                self.rewritten = true;
+                return Some(Some(stripped));
+            }
         }
-        Some(Some(stripped))
+        Some(Some(url))
     }
 
     fn commit_sha(&mut self, value: Option<Value>) -> Option<Option<String>> {
