@@ -34,8 +34,9 @@ const CLAIM_LIMIT: u32 = 32;
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 /// Starts the worker, on a runtime (and so blocking threads) of its own, at a lower CPU
-/// priority than ingest ([`crate::store::Store::worker_niceness`]): answering comes first. When `stop` turns
-/// true it finishes the batch it is writing (and the one it already took), then returns.
+/// priority than ingest ([`crate::store::Store::worker_niceness`]): answering comes first.
+/// When `stop` turns true it finishes the batch it is writing (and the one it already took),
+/// then returns.
 pub fn spawn(
     state: AppState,
     stop: watch::Receiver<bool>,
@@ -246,9 +247,9 @@ fn prepare(
 }
 
 /// The claim limit after a claim of these events: as many events of their mean size as make
-/// `batch_runs` runs ([`crate::store::Store::batch_runs`]), between 1 and [`CLAIM_LIMIT`]. The claim limit
-/// shrinks when events are big (a backfill's carry up to 500 runs each), so that a batch
-/// holds the writer about as long as the backend wants. Events are claimed with their bodies
+/// `batch_runs` runs ([`crate::store::Store::batch_runs`]), between 1 and [`CLAIM_LIMIT`]. It
+/// shrinks when events are big (a backfill's carry up to 500 runs each), so that a batch holds
+/// the writer about as long as the backend wants. Events are claimed with their bodies
 /// and parsed whole, so this bounds the worker's memory too.
 fn next_limit(ready: &[Ready], batch_runs: usize) -> u32 {
     let runs: usize = ready

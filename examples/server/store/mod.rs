@@ -526,9 +526,9 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// The worker's CPU priority (a nice value, 0 to 19): it defers to ingest, which must
-    /// answer at once, and catches up when requests stop. Here the database does most of the
-    /// processing at its own priority; deferring the worker more starved it under load (a
-    /// 15 s load ended 1 s behind at 19, 0.03 s at 10).
+    /// answer at once, and catches up when requests stop. The default suits a database that
+    /// does most of the processing at its own priority (PostgreSQL): deferring the worker
+    /// more starved it under load (a 15 s load ended 1 s behind at 19, 0.03 s at 10).
     fn worker_niceness(&self) -> i32 {
         10
     }

@@ -14,7 +14,7 @@ use mwctl::protocol::admin::{ApiKey, Event, EventDetail, EventStatus, Repo, RunR
 use sqlx::postgres::{PgArguments, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use super::sqlite::bodies;
 use super::sqlite::{scopes_from_text, scopes_to_text};
@@ -66,7 +66,7 @@ pub struct PgStore {
     /// Whether rejected and failed events go to the notification outbox.
     notify: bool,
     /// Asks [`send_wake_ups`] to wake every instance's workers.
-    wake_others: Arc<Notify>,
+    wake_others: mpsc::Sender<()>,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -103,8 +103,8 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Other(format!("cannot connect to PostgreSQL: {e}")))?;
         migrate(&pool).await?;
-        let wake_others = Arc::new(Notify::new());
-        tokio::spawn(send_wake_ups(pool.clone(), Arc::clone(&wake_others)));
+        let (wake_others, asked) = mpsc::channel(1);
+        tokio::spawn(send_wake_ups(pool.clone(), asked));
         Ok(PgStore {
             pool,
             notify: false,
@@ -138,22 +138,11 @@ impl PgStore {
 /// answer's path. A notifying commit takes a lock that every other notifying commit of the
 /// database waits for: sent with each stored event, it was the tail of ingest's latency under
 /// load (p99 14 ms; 9 ms without). A woken worker drains the queue, so one wake-up covers the
-/// events stored before it; the instance's own worker is woken in process at once. Ends when
-/// the store is dropped.
-async fn send_wake_ups(pool: PgPool, asked: Arc<Notify>) {
-    let asked = Arc::downgrade(&asked);
-    loop {
-        let Some(ask) = asked.upgrade() else {
-            return;
-        };
-        // A dropped store never asks again: look every second whether it is gone.
-        let notified = ask.notified_owned();
-        if tokio::time::timeout(Duration::from_secs(1), notified)
-            .await
-            .is_err()
-        {
-            continue;
-        }
+/// events stored before it; the instance's own worker is woken in process at once. `asked`
+/// holds one request at most (asking again while one waits adds nothing); the task ends with
+/// the store.
+async fn send_wake_ups(pool: PgPool, mut asked: mpsc::Receiver<()>) {
+    while asked.recv().await.is_some() {
         if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
             .bind(EVENTS_CHANNEL)
             .execute(&pool)
@@ -574,7 +563,8 @@ impl Store for PgStore {
         .await?;
         if row.try_get::<i64, _>("inserted")? == 1 {
             if event.status == EventStatus::Waiting {
-                self.wake_others.notify_one();
+                // Full: a wake-up is already due, and covers this event too.
+                let _ = self.wake_others.try_send(());
             }
             return Ok(Inserted::New);
         }
