@@ -21,30 +21,33 @@ impl RepoRef {
     /// port, query and fragment are ignored; a leading `www.` is dropped from the host (forges
     /// redirect it); a GitLab page URL stops at its `/-/` (`…/group/app/-/pipelines/7`).
     pub fn parse_url(input: &str) -> Result<RepoRef, String> {
-        // A backfill names the same few repositories in every run: the last ones parsed are
-        // remembered per thread (parsing is pure), which saves a URL parse per run.
+        Self::with_parsed(input, RepoRef::clone)
+    }
+
+    /// What `f` makes of [`RepoRef::parse_url`]'s result, without a copy of it: a backfill
+    /// checks one of the same few URLs in every run, and three strings cloned per run showed.
+    /// `f` runs while the remembered URLs are borrowed: it must not parse URLs itself.
+    pub fn with_parsed<R>(input: &str, f: impl FnOnce(&RepoRef) -> R) -> Result<R, String> {
+        // The last URLs parsed are remembered per thread (parsing is pure): it saves a URL
+        // parse per run.
         const REMEMBERED: usize = 8;
         thread_local! {
             static RECENT: RefCell<VecDeque<(String, RepoRef)>> =
                 const { RefCell::new(VecDeque::new()) };
         }
-        let known = RECENT.with_borrow(|recent| {
-            recent
-                .iter()
-                .find(|(url, _)| url == input)
-                .map(|(_, repo)| repo.clone())
-        });
-        if let Some(repo) = known {
-            return Ok(repo);
+        let hit = RECENT.with_borrow(|recent| recent.iter().position(|(url, _)| url == input));
+        if let Some(i) = hit {
+            return Ok(RECENT.with_borrow(|recent| f(&recent[i].1)));
         }
         let repo = Self::parse_url_uncached(input)?;
+        let made = f(&repo);
         RECENT.with_borrow_mut(|recent| {
             if recent.len() == REMEMBERED {
                 recent.pop_back();
             }
-            recent.push_front((input.to_owned(), repo.clone()));
+            recent.push_front((input.to_owned(), repo));
         });
-        Ok(repo)
+        Ok(made)
     }
 
     fn parse_url_uncached(input: &str) -> Result<RepoRef, String> {
@@ -185,7 +188,7 @@ fn valid_segment(s: &str) -> bool {
 
 /// The canonical form of a repository URL (see [`RepoRef::url`]), or why it is not one.
 pub fn canonical_repo_url(input: &str) -> Result<String, String> {
-    RepoRef::parse_url(input).map(|repo| repo.url())
+    RepoRef::with_parsed(input, RepoRef::url)
 }
 
 /// Removes `user:password@` from a URL so tokens never reach a log, a payload, a file or the

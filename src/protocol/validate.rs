@@ -120,6 +120,10 @@ pub fn one_repository(run: &mut Run) -> Result<bool, String> {
             n => Err(several(n, &run.repo_names)),
         };
     };
+    // The common case, decided without parsing the URL again.
+    if run.repo_urls.len() == 1 && run.repo_names.is_empty() {
+        return Ok(false);
+    }
     let Ok(repo) = RepoRef::parse_url(url) else {
         return Ok(false);
     };
@@ -433,24 +437,28 @@ impl<'a> Checker<'a> {
         urls: Option<Value>,
         names: Option<Value>,
     ) -> Option<(Vec<String>, Vec<String>)> {
+        // Each URL with its canonical form, when it is not spelled so already.
         let urls = self.list("repo_urls", urls, |s| {
             if s.len() > MAX_URL_LEN {
                 return Err(format!("longer than {MAX_URL_LEN} bytes"));
             }
-            RepoRef::parse_url(s)
+            RepoRef::with_parsed(s, |repo| (!repo.is_url(s)).then(|| repo.url()))
         });
         let names = self.list("repo_names", names, |s| RepoName::parse(s).map(|_| ()));
         let (urls, names) = (urls?, names?);
-        let mut unique: Vec<RepoRef> = Vec::with_capacity(urls.len());
-        for (original, repo) in urls {
-            if unique.iter().any(|r| r.same_as(&repo)) {
+        // Two canonical URLs name one repository when they are equal ignoring case (as
+        // `RepoRef::same_as` compares): hosts are lower case, and the name follows the last `/`.
+        let mut unique: Vec<String> = Vec::with_capacity(urls.len());
+        for (original, canonical) in urls {
+            if canonical.is_some() {
+                self.rewritten = true;
+            }
+            let url = canonical.unwrap_or(original);
+            if unique.iter().any(|u| u.eq_ignore_ascii_case(&url)) {
                 self.rewritten = true;
                 continue;
             }
-            if !repo.is_url(&original) {
-                self.rewritten = true;
-            }
-            unique.push(repo);
+            unique.push(url);
         }
         if unique.is_empty() && names.is_empty() {
             self.error(
@@ -466,10 +474,7 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        Some((
-            unique.iter().map(RepoRef::url).collect(),
-            names.into_iter().map(|(s, ())| s).collect(),
-        ))
+        Some((unique, names.into_iter().map(|(s, ())| s).collect()))
     }
 
     /// A string, or a whole number (CI run ids often are), as 1 to 256 chars.
@@ -691,14 +696,16 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        Some(Some(sha.to_ascii_lowercase()))
+        let mut sha = sha;
+        sha.make_ascii_lowercase();
+        Some(Some(sha))
     }
 
     fn meta(&mut self, value: Option<Value>) -> Option<Option<serde_json::Map<String, Value>>> {
         match value {
             None | Some(Value::Null) => Some(None),
             Some(Value::Object(map)) => {
-                let size = serde_json::to_vec(&map).map_or(usize::MAX, |v| v.len());
+                let size = json_len(&map);
                 if size > MAX_META_BYTES {
                     self.error(
                         "meta",
@@ -714,6 +721,22 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// How many bytes `value` takes as compact JSON, counted without writing it anywhere.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
 }
 
 /// Parses an ISO 8601 / RFC 3339 timestamp that carries an offset (`Z` or `±hh:mm`, `±hhmm`).
@@ -865,6 +888,17 @@ mod tests {
             fields(with("meta", json!({"k": "x".repeat(17_000)}))),
             ["meta"]
         );
+        // `{"k":"…"}`: 8 bytes around the value, counted as compact JSON.
+        let at_limit = json!({ "k": "x".repeat(MAX_META_BYTES - 8) });
+        assert!(check(with("meta", at_limit)).is_ok());
+        let over = check(with("meta", json!({ "k": "x".repeat(MAX_META_BYTES - 7) })));
+        assert_eq!(
+            over.expect_err("one byte over")[0].message,
+            format!(
+                "is {} bytes as JSON; at most {MAX_META_BYTES} are allowed",
+                MAX_META_BYTES + 1
+            )
+        );
         assert_eq!(
             fields(with("workflow_run_unique_id", json!(1.5))),
             ["workflow_run_unique_id"]
@@ -895,6 +929,16 @@ mod tests {
                 "https://gitlab.com/g/sub/app"
             ]
         );
+        // Org and name compare ignoring case; the first spelling is kept.
+        let run = check(with(
+            "repo_urls",
+            json!([
+                "https://github.com/ACME/Shop",
+                "git@github.com:acme/shop.git"
+            ]),
+        ))
+        .expect("valid");
+        assert_eq!(run.repo_urls, ["https://github.com/ACME/Shop"]);
         let run =
             check(with("html_url", json!("https://ci:tok@ci.example.com/r/1"))).expect("valid");
         assert_eq!(run.html_url.as_deref(), Some("https://ci.example.com/r/1"));
