@@ -413,7 +413,8 @@ impl<'a> Checker<'a> {
     }
 
     fn check_len(&mut self, field: &str, s: String, max: usize) -> Option<String> {
-        if s.trim().is_empty() {
+        // `trim().is_empty()`, without looking at both ends.
+        if s.chars().all(char::is_whitespace) {
             self.error(field, "must not be empty");
             return None;
         }
@@ -662,11 +663,7 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        let host_ok = url::Url::parse(&url).is_ok_and(|parsed| {
-            matches!(parsed.scheme(), "http" | "https")
-                && parsed.host_str().is_some_and(|h| !h.is_empty())
-        });
-        if !host_ok || url.contains(char::is_whitespace) {
+        if !is_http_url(&url) || url.contains(char::is_whitespace) {
             self.error(
                 field,
                 format!("{:?} is not an http(s) URL", strip_credentials(&url)),
@@ -721,6 +718,46 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// Whether `url` is an http(s) URL with a host, as the `url` crate parses it.
+fn is_http_url(url: &str) -> bool {
+    plain_http_url(url)
+        || url::Url::parse(url).is_ok_and(|parsed| {
+            matches!(parsed.scheme(), "http" | "https")
+                && parsed.host_str().is_some_and(|h| !h.is_empty())
+        })
+}
+
+/// The common spelling of a CI link, recognised without parsing (a parse was a twentieth of
+/// ingest): `http(s)://` and a host name of letters, digits, `-` and `.`, then nothing or
+/// printable ASCII after a `/`, `?` or `#`. The `url` crate accepts all of these; anything else
+/// is left to it: ports, user info, IP addresses (a last label that is a number), empty
+/// labels, `xn--` labels (punycode it checks), other characters.
+fn plain_http_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (host, tail) = rest.split_at(end);
+    let last_label = host.rsplit('.').next().unwrap_or("");
+    let numeric = last_label.bytes().all(|b| b.is_ascii_digit())
+        || last_label
+            .get(..2)
+            .is_some_and(|p| p.eq_ignore_ascii_case("0x"));
+    host.split('.').all(|label| !label.is_empty())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !numeric
+        && !host
+            .as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"xn--"))
+        && tail.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// How many bytes `value` takes as compact JSON, counted without writing it anywhere.
@@ -944,6 +981,53 @@ mod tests {
         assert_eq!(run.html_url.as_deref(), Some("https://ci.example.com/r/1"));
         let errs = check(with("html_url", json!("ftp://u:secret@x/y"))).expect_err("invalid");
         assert!(!errs[0].message.contains("secret"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn plain_http_urls_are_ones_the_url_crate_accepts() {
+        for url in [
+            "https://ci.example.com/r/1",
+            "http://Jenkins-01.corp/job/deploy/42/?x=%zz#top",
+            "https://gitlab.com",
+        ] {
+            assert!(plain_http_url(url), "{url}");
+        }
+        // Left to the url crate: it refuses the first ones, and decides the others.
+        for url in [
+            "https://999.1.1.1/x",
+            "https://a.0x1g/x",
+            "https://xn--zz/x",
+            "https://a..b/x",
+            "https://.a/x",
+            "https://a./x",
+            "https:///x",
+            "https://a:80/x",
+            "https://u@a/x",
+            "https://é.example/x",
+            "ftp://a/x",
+        ] {
+            assert!(!plain_http_url(url), "{url}");
+        }
+        assert!(!is_http_url("https://999.1.1.1/x"));
+        assert!(!is_http_url("https://xn--zz/x"));
+        assert!(is_http_url("https://a:80/x"));
+        assert!(is_http_url("https://1.2.3.4/x"));
+    }
+
+    proptest::proptest! {
+        /// The shortcut never accepts what the url crate refuses.
+        #[test]
+        fn plain_http_urls_parse(
+            url in "https?://[a-zA-Z0-9.-]{0,14}([/?#][ -~]{0,12})?|https?://(xn--|[0-9]{1,4}[.]|0x)[a-f0-9.]{0,8}"
+        ) {
+            if plain_http_url(&url) {
+                let parsed = url::Url::parse(&url);
+                proptest::prop_assert!(
+                    parsed.as_ref().is_ok_and(|p| p.host_str().is_some_and(|h| !h.is_empty())),
+                    "{url}: {parsed:?}"
+                );
+            }
+        }
     }
 
     #[test]
