@@ -663,7 +663,7 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        if !is_http_url(&url) || url.contains(char::is_whitespace) {
+        if !is_http_url(&url) {
             self.error(
                 field,
                 format!("{:?} is not an http(s) URL", strip_credentials(&url)),
@@ -720,13 +720,15 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// Whether `url` is an http(s) URL with a host, as the `url` crate parses it.
+/// Whether `url` is an http(s) URL with a host, as the `url` crate parses it, and without
+/// whitespace (which the crate would encode or drop).
 fn is_http_url(url: &str) -> bool {
     plain_http_url(url)
-        || url::Url::parse(url).is_ok_and(|parsed| {
-            matches!(parsed.scheme(), "http" | "https")
-                && parsed.host_str().is_some_and(|h| !h.is_empty())
-        })
+        || !url.contains(char::is_whitespace)
+            && url::Url::parse(url).is_ok_and(|parsed| {
+                matches!(parsed.scheme(), "http" | "https")
+                    && parsed.host_str().is_some_and(|h| !h.is_empty())
+            })
 }
 
 /// The common spelling of a CI link, recognised without parsing (a parse was a twentieth of
@@ -1012,6 +1014,8 @@ mod tests {
         assert!(!is_http_url("https://xn--zz/x"));
         assert!(is_http_url("https://a:80/x"));
         assert!(is_http_url("https://1.2.3.4/x"));
+        assert!(!is_http_url("https://a:80/x y"));
+        assert!(!is_http_url("https://a/\tx"));
     }
 
     proptest::proptest! {
