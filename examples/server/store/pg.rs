@@ -43,7 +43,8 @@ const MIGRATION_LOCK: i64 = 0x6d77_6374_6c00_0001;
 const FIRST_KEY_LOCK: i64 = 0x6d77_6374_6c00_0002;
 /// The channel `NOTIFY`ed when an event is stored.
 const EVENTS_CHANNEL: &str = "mwctl_events";
-/// Most one instance notifies the others' workers of stored events (see [`send_wake_ups`]).
+/// The shortest time between two wake-ups one instance sends the others' workers (see
+/// [`send_wake_ups`]).
 const WAKE_EVERY: Duration = Duration::from_millis(10);
 /// Connections per instance.
 const POOL_SIZE: u32 = 16;
